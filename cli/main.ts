@@ -1,0 +1,145 @@
+// `floorflow <command>`: start the runtime, manage machines, check and diff flows.
+import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
+import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
+import { migrate } from '../store/migrate';
+import { openDatabase } from '../runtime/database';
+import { startRuntime } from '../runtime/index';
+import { loadSecrets } from '../runtime/secrets';
+
+const USAGE = `usage:
+  floorflow start
+  floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}>
+  floorflow machine list
+  floorflow machine remove <machine_id>
+  floorflow machine rotate-secret <machine_id>
+  floorflow flows check [--dir <flows dir>]
+  floorflow flows diff <git-rev>`;
+
+export class UsageError extends Error {}
+
+function option(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const value = args[i + 1];
+  if (!value || value.startsWith('--')) throw new UsageError(`${name} needs a value`);
+  args.splice(i, 2);
+  return value;
+}
+
+async function withMachines<T>(config: FloorflowConfig, work: (store: MachineStore) => Promise<T>): Promise<T> {
+  const { secrets } = loadSecrets(config.dataDir, {});
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, password: secrets.databasePassword, poolSize: 2 });
+  try {
+    await migrate(db.pool);
+    return await work(new MachineStore(db.pool, secrets.machineSealKey));
+  } finally {
+    // A server the runtime owns keeps running; one started for this command stops.
+    await db.close({ stopEmbedded: db.embedded?.startedHere ?? false });
+  }
+}
+
+async function machineCommand(config: FloorflowConfig, args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  switch (sub) {
+    case 'add': {
+      const kind = option(rest, '--kind');
+      const [id] = rest;
+      if (!id || !kind) throw new UsageError('machine add needs <machine_id> and --kind');
+      if (!MACHINE_KINDS.includes(kind as MachineKind)) throw new UsageError(`--kind must be one of ${MACHINE_KINDS.join(', ')}`);
+      const secret = await withMachines(config, (m) => m.add(id, kind as MachineKind));
+      console.log(`machine ${id} (${kind}) registered.`);
+      console.log(`MQTT username: ${id}`);
+      console.log(`MQTT password (shown once, stored hashed): ${secret}`);
+      return 0;
+    }
+    case 'list': {
+      const rows = await withMachines(config, (m) => m.list());
+      if (rows.length === 0) console.log('no machines registered');
+      for (const r of rows) {
+        const state = (r.last_status?.state as string | undefined) ?? '-';
+        const presence = r.online ? `online since ${r.online_since?.toISOString()}` : `offline${r.last_seen_at ? `, last seen ${r.last_seen_at.toISOString()}` : ''}`;
+        console.log(`${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}`);
+      }
+      return 0;
+    }
+    case 'remove': {
+      const [id] = rest;
+      if (!id) throw new UsageError('machine remove needs <machine_id>');
+      const removed = await withMachines(config, (m) => m.remove(id));
+      console.log(removed ? `machine ${id} removed` : `machine ${id} was not registered`);
+      return removed ? 0 : 1;
+    }
+    case 'rotate-secret': {
+      const [id] = rest;
+      if (!id) throw new UsageError('machine rotate-secret needs <machine_id>');
+      const secret = await withMachines(config, (m) => m.rotateSecret(id));
+      console.log(`new MQTT password for ${id} (shown once, stored hashed): ${secret}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown machine command "${sub ?? ''}"`);
+  }
+}
+
+async function start(config: FloorflowConfig): Promise<number> {
+  const runtime = await startRuntime(config);
+  return new Promise<number>((resolve) => {
+    let firstSignalAt = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      // npm and the terminal may both deliver one Ctrl-C; only a later second one forces.
+      if (firstSignalAt > 0) {
+        if (Date.now() - firstSignalAt < 1500) return;
+        console.log(`${signal} again: stopping without waiting`);
+        process.exit(130);
+      }
+      firstSignalAt = Date.now();
+      runtime.stop(signal).then(
+        () => resolve(0),
+        (err: Error) => {
+          console.error(`stop failed: ${err.message}`);
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...args] = argv;
+  try {
+    const config = loadConfig();
+    switch (command) {
+      case 'start':
+        return await start(config);
+      case 'machine':
+        return await machineCommand(config, args);
+      case 'flows': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const flows = require('./flows') as { flowsCommand(config: FloorflowConfig, args: string[]): Promise<number> };
+        return await flows.flowsCommand(config, args);
+      }
+      case undefined:
+      case 'help':
+      case '--help':
+        console.log(USAGE);
+        return command ? 0 : 2;
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`floorflow: ${err.message}\n${USAGE}`);
+      return 2;
+    }
+    // One clear line; the stack only when asked for.
+    console.error(`floorflow: ${(err as Error).message}`);
+    if (process.env.FLOORFLOW_DEBUG && !(err instanceof SettingsError)) console.error((err as Error).stack);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

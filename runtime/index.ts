@@ -1,0 +1,217 @@
+// Starts and stops floorflow in one process: database, migrations, broker, HTTP, Node-RED.
+// Stopping drains first: new input is refused (HTTP 503, MQTT publishes not acknowledged),
+// work in flight gets FLOORFLOW_DRAIN_TIMEOUT_MS to finish, then flows, broker and database stop.
+import crypto from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import path from 'node:path';
+import RED from 'node-red';
+import mqtt from 'mqtt';
+import { FloorflowConfig, nodeRedSettings } from '../settings';
+import { BrokerAccess, FloorflowServices } from '../kit/services';
+import { collectProcessMetrics } from '../kit/metrics';
+import { MachineStore } from '../store/machines';
+import { migrate } from '../store/migrate';
+import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
+import { Database, openDatabase } from './database';
+import { HttpState, addFallbacks, createFrontApp } from './http';
+import { loadSecrets } from './secrets';
+import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
+
+export interface RuntimeHandle {
+  httpPort: number;
+  mqttPort?: number;
+  database: Database;
+  stop(reason?: string): Promise<void>;
+}
+
+export type Logger = (line: string) => void;
+
+async function listenHttp(server: http.Server, port: number, host: string): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : port;
+}
+
+function portError(err: unknown, port: number, variable: string): Error {
+  const code = (err as { code?: string }).code;
+  if (code === 'EADDRINUSE') return new Error(`port ${port} is already in use: stop what holds it or set ${variable} to a free port`);
+  if (code === 'EACCES') return new Error(`no permission to listen on port ${port}: set ${variable} to a port above 1023`);
+  if (code === 'EADDRNOTAVAIL') return new Error(`address not available on this machine: check HOST`);
+  return err as Error;
+}
+
+export async function startRuntime(config: FloorflowConfig, log: Logger = (l) => console.log(l)): Promise<RuntimeHandle> {
+  const started = Date.now();
+  // A flow file that does not parse stops the start here, naming the file.
+  readFlowFiles(config);
+  const runtimeId = crypto.randomBytes(4).toString('hex');
+  const { secrets, generated } = loadSecrets(config.dataDir, { adminPassword: config.adminPassword, apiToken: config.apiToken });
+
+  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, password: secrets.databasePassword });
+  const cleanups: Array<() => Promise<void>> = [() => database.close()];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
+  };
+  try {
+    const migrated = await migrate(database.pool);
+    if (migrated.applied.length > 0) log(`database migrated: ${migrated.applied.join(', ')}`);
+    const machines = new MachineStore(database.pool, secrets.machineSealKey);
+    // Sessions a killed runtime left open are over: their machines are offline until they reconnect.
+    await machines.closeSessionsOf(null, 'runtime restarted');
+    collectProcessMetrics();
+
+    const state: HttpState = { draining: false, inFlight: 0 };
+    let broker: EmbeddedBroker | undefined;
+    let externalMqtt: mqtt.MqttClient | undefined;
+    const checks = [
+      { name: 'database', check: async () => void (await database.pool.query('SELECT 1')) },
+      {
+        name: 'broker',
+        check: async () => {
+          if (broker && broker.aedes.closed) throw new Error('closed');
+          if (externalMqtt && !externalMqtt.connected) throw new Error('not connected to MQTT_URL');
+        },
+      },
+    ];
+    const app = createFrontApp(state, secrets.apiTokenHash, checks);
+    const server = http.createServer(app);
+    // Keep-alive sockets would hold the server open after close() during a stop.
+    server.keepAliveTimeout = 5000;
+
+    let mqttPort: number | undefined;
+    if (!config.mqttUrl) {
+      broker = await EmbeddedBroker.create({
+        machines,
+        topicPrefix: config.topicPrefix,
+        internalPassword: secrets.internalMqttPassword,
+        runtimeId,
+        maxPayloadBytes: config.mqttMaxPayloadBytes,
+        maxConnections: config.mqttMaxConnections,
+        log: (level, message) => log(`[mqtt] ${level}: ${message}`),
+      });
+      cleanups.push(() => broker!.close());
+      try {
+        mqttPort = await broker.listen(config.mqttPort, config.host);
+      } catch (err) {
+        throw portError(err, config.mqttPort, 'MQTT_PORT');
+      }
+      broker.attachWebSocket(server, '/mqtt');
+      // The flows' mqtt-broker config node reads these (see flows/config.json).
+      process.env.FLOORFLOW_MQTT_HOST = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+      process.env.FLOORFLOW_MQTT_PORT = String(mqttPort);
+    } else {
+      const u = new URL(config.mqttUrl);
+      process.env.FLOORFLOW_MQTT_HOST = u.hostname;
+      process.env.FLOORFLOW_MQTT_PORT = u.port || '1883';
+      externalMqtt = mqtt.connect(config.mqttUrl, { clientId: `floorflow-health-${runtimeId}`, reconnectPeriod: 2000 });
+      externalMqtt.on('error', () => undefined);
+      cleanups.push(async () => void (await externalMqtt!.endAsync(true)));
+    }
+
+    const events = new EventEmitter();
+    events.setMaxListeners(100);
+    const versions = new FlowVersions();
+    const brokerAccess: BrokerAccess | undefined = broker && {
+      onDurable: (kind, handler) => broker!.onDurable(kind, handler),
+      offDurable: (kind, handler) => broker!.offDurable(kind, handler),
+      onlineMachines: () => broker!.onlineMachines(),
+      publish: (topic, payload, options = {}) =>
+        new Promise<void>((resolve, reject) =>
+          broker!.aedes.publish(
+            {
+              cmd: 'publish',
+              topic,
+              payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
+              qos: options.qos ?? 1,
+              retain: options.retain ?? false,
+              dup: false,
+            },
+            (err?: Error | null) => (err ? reject(err) : resolve()),
+          ),
+        ),
+    };
+    const services: FloorflowServices = {
+      pool: database.pool,
+      topicPrefix: config.topicPrefix,
+      runtimeId,
+      broker: brokerAccess,
+      events,
+      flowVersion: (flowId) => versions.versionOf(flowId),
+      machineSecret: (machineId) => machines.secretOf(machineId),
+      now: () => new Date(),
+    };
+
+    const storage = loadFlowStorage({
+      config,
+      versions,
+      pool: database.pool,
+      localBrokerCredentials: { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
+      credentialSecret: secrets.credentialSecret,
+    });
+    const settings = nodeRedSettings({
+      config,
+      adminPasswordHash: secrets.adminPasswordHash,
+      credentialSecret: secrets.credentialSecret,
+      nodesDir: path.resolve(__dirname, '..', 'nodes'),
+      storageModule: storage,
+      services,
+    });
+    RED.init(server, settings);
+    app.use('/editor', RED.httpAdmin);
+    app.use('/', RED.httpNode);
+    addFallbacks(app);
+
+    let httpPort: number;
+    try {
+      httpPort = await listenHttp(server, config.port, config.host);
+    } catch (err) {
+      throw portError(err, config.port, 'PORT');
+    }
+    cleanups.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+    );
+    await RED.start();
+    cleanups.push(async () => void (await RED.stop()));
+
+    const base = `http://${config.host}:${httpPort}`;
+    log(`floorflow ready in ${Date.now() - started} ms`);
+    log(`  editor      ${base}/editor  (user admin)`);
+    log(`  dashboards  ${base}/dashboard`);
+    log(`  database    ${database.where}`);
+    log(broker ? `  mqtt        mqtt://${config.host}:${mqttPort}  and  ws://${config.host}:${httpPort}/mqtt` : `  mqtt        ${new URL(config.mqttUrl!).host} (external)`);
+    if (generated.adminPassword) log(`  admin password (shown once, stored hashed): ${generated.adminPassword}`);
+    if (generated.apiToken) log(`  API token (shown once, stored hashed): ${generated.apiToken}`);
+
+    let stopping: Promise<void> | undefined;
+    const stop = (reason = 'stop requested') => {
+      stopping ??= (async () => {
+        log(`floorflow stopping (${reason}): draining for up to ${config.drainTimeoutMs} ms`);
+        state.draining = true;
+        broker?.startDrain();
+        const deadline = Date.now() + config.drainTimeoutMs;
+        await broker?.settle(config.drainTimeoutMs);
+        while (state.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        events.emit('drain');
+        await cleanup();
+        if (database.embedded) log('embedded database stopped');
+        log('floorflow stopped');
+      })();
+      return stopping;
+    };
+    return { httpPort, mqttPort, database, stop };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

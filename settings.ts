@@ -1,0 +1,181 @@
+// floorflow's settings: every environment variable the runtime reads, validated in one
+// place, and the Node-RED settings object built from them. A bad value stops the start
+// with one line naming the variable and what it accepts.
+import path from 'node:path';
+import type { LocalSettings } from '@node-red/runtime';
+
+export interface FloorflowConfig {
+  /** HTTP port: editor, dashboards, HTTP API, MQTT over WebSocket. `PORT`, default 1880. */
+  port: number;
+  /** Address HTTP and MQTT listen on. `HOST`, default 127.0.0.1. */
+  host: string;
+  /** TCP port of the embedded broker; 0 picks a free port. `MQTT_PORT`, default 1883. */
+  mqttPort: number;
+  /** External broker to use instead of the embedded one. `MQTT_URL`. */
+  mqttUrl?: string;
+  /** PostgreSQL server to use instead of the embedded one. `DATABASE_URL`. */
+  databaseUrl?: string;
+  /** Embedded database files, Node-RED user dir, generated secrets. `FLOORFLOW_DATA_DIR`, default ./data. */
+  dataDir: string;
+  /** Password of user `admin`; generated on first start when unset. `FLOORFLOW_ADMIN_PASSWORD`. */
+  adminPassword?: string;
+  /** Bearer token for /api and /v1; generated on first start when unset. `FLOORFLOW_API_TOKEN`. */
+  apiToken?: string;
+  /** First level of every machine topic. `FLOORFLOW_TOPIC_PREFIX`, default floorflow. */
+  topicPrefix: string;
+  /** Directory holding the versioned flows (one file per tab). `FLOORFLOW_FLOWS_DIR`, default ./flows. */
+  flowsDir: string;
+  /** Directory holding the dashboard flows. `FLOORFLOW_DASHBOARDS_DIR`, default ./dashboards. */
+  dashboardsDir: string;
+  /** How long a stop waits for work in flight. `FLOORFLOW_DRAIN_TIMEOUT_MS`, default 10000. */
+  drainTimeoutMs: number;
+  /** Largest MQTT payload accepted, in bytes. `FLOORFLOW_MQTT_MAX_PAYLOAD`, default 262144. */
+  mqttMaxPayloadBytes: number;
+  /** Most MQTT connections at once. `FLOORFLOW_MQTT_MAX_CONNECTIONS`, default 2000. */
+  mqttMaxConnections: number;
+  /** Largest HTTP request body. `FLOORFLOW_HTTP_MAX_BODY`, default 1mb. */
+  httpMaxBody: string;
+  /** Node-RED log level. `FLOORFLOW_LOG_LEVEL`, default info. */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+}
+
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function port(env: Env, name: string, fallback: number, allowZero: boolean): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  const min = allowZero ? 0 : 1;
+  if (!Number.isInteger(value) || value < min || value > 65535) {
+    throw new SettingsError(`${name}=${raw} is not a port: use a whole number from ${min} to 65535`);
+  }
+  return value;
+}
+
+function positiveInt(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0) {
+    throw new SettingsError(`${name}=${raw} is not valid: use a whole number above 0`);
+  }
+  return value;
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new SettingsError(`${name} is not a URL: use e.g. ${protocols[0]}//host:port/...`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new SettingsError(`${name} must start with ${protocols.map((p) => p + '//').join(' or ')}`);
+  }
+  return raw;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const;
+
+export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): FloorflowConfig {
+  const host = env.HOST || '127.0.0.1';
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new SettingsError(`HOST=${host} is not an address or host name`);
+  const prefix = env.FLOORFLOW_TOPIC_PREFIX || 'floorflow';
+  if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
+    throw new SettingsError(`FLOORFLOW_TOPIC_PREFIX=${prefix} may hold only letters, digits, _ and -`);
+  }
+  const logLevel = (env.FLOORFLOW_LOG_LEVEL || 'info') as FloorflowConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new SettingsError(`FLOORFLOW_LOG_LEVEL=${logLevel} is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  const adminPassword = env.FLOORFLOW_ADMIN_PASSWORD || undefined;
+  if (adminPassword !== undefined && adminPassword.length < 8) {
+    throw new SettingsError('FLOORFLOW_ADMIN_PASSWORD is too short: use at least 8 characters');
+  }
+  const apiToken = env.FLOORFLOW_API_TOKEN || undefined;
+  if (apiToken !== undefined && apiToken.length < 16) {
+    throw new SettingsError('FLOORFLOW_API_TOKEN is too short: use at least 16 characters');
+  }
+  const httpMaxBody = env.FLOORFLOW_HTTP_MAX_BODY || '1mb';
+  if (!/^\d+(b|kb|mb)$/i.test(httpMaxBody)) {
+    throw new SettingsError(`FLOORFLOW_HTTP_MAX_BODY=${httpMaxBody} is not a size: use e.g. 512kb or 1mb`);
+  }
+  return {
+    port: port(env, 'PORT', 1880, true),
+    host,
+    mqttPort: port(env, 'MQTT_PORT', 1883, true),
+    mqttUrl: url(env, 'MQTT_URL', ['mqtt:', 'mqtts:', 'ws:', 'wss:', 'tcp:']),
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']),
+    dataDir: path.resolve(cwd, env.FLOORFLOW_DATA_DIR || 'data'),
+    adminPassword,
+    apiToken,
+    topicPrefix: prefix,
+    flowsDir: path.resolve(cwd, env.FLOORFLOW_FLOWS_DIR || 'flows'),
+    dashboardsDir: path.resolve(cwd, env.FLOORFLOW_DASHBOARDS_DIR || 'dashboards'),
+    drainTimeoutMs: positiveInt(env, 'FLOORFLOW_DRAIN_TIMEOUT_MS', 10000),
+    mqttMaxPayloadBytes: positiveInt(env, 'FLOORFLOW_MQTT_MAX_PAYLOAD', 256 * 1024),
+    mqttMaxConnections: positiveInt(env, 'FLOORFLOW_MQTT_MAX_CONNECTIONS', 2000),
+    httpMaxBody,
+    logLevel,
+  };
+}
+
+export interface NodeRedSettingsInput {
+  config: FloorflowConfig;
+  /** bcrypt hash of the admin password. */
+  adminPasswordHash: string;
+  credentialSecret: string;
+  /** Absolute path of the compiled floorflow nodes (dist/nodes). */
+  nodesDir: string;
+  /** Storage module that reads and writes the versioned flow files, if any. */
+  storageModule?: object;
+  /** Shared services the floorflow nodes reach through RED.settings.floorflow. */
+  services: object;
+}
+
+/** The Node-RED settings object for the embedded runtime. */
+export function nodeRedSettings(input: NodeRedSettingsInput): LocalSettings {
+  const { config } = input;
+  const settings: Record<string, unknown> = {
+    userDir: path.join(config.dataDir, 'node-red'),
+    nodesDir: [input.nodesDir],
+    httpAdminRoot: '/editor',
+    httpNodeRoot: '/',
+    uiHost: config.host,
+    uiPort: config.port,
+    credentialSecret: input.credentialSecret,
+    flowFile: 'flows.json',
+    disableEditor: false,
+    adminAuth: {
+      type: 'credentials',
+      users: [{ username: 'admin', password: input.adminPasswordHash, permissions: '*' }],
+      sessionExpiryTime: 12 * 3600,
+    },
+    apiMaxLength: config.httpMaxBody,
+    functionExternalModules: false,
+    externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
+    editorTheme: {
+      page: { title: 'floorflow' },
+      header: { title: 'floorflow' },
+      projects: { enabled: false },
+      tours: false,
+      palette: { catalogues: [] },
+    },
+    logging: { console: { level: config.logLevel, metrics: false, audit: false } },
+    diagnostics: { enabled: false },
+    runtimeState: { enabled: false },
+    telemetry: { enabled: false },
+    floorflow: input.services,
+  };
+  if (input.storageModule) settings.storageModule = input.storageModule;
+  return settings as unknown as LocalSettings;
+}
