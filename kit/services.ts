@@ -26,7 +26,78 @@ export interface FloorflowServices {
   flowVersion(flowId: string | undefined): string | undefined;
   /** The machine secret, for verifying callback signatures. */
   machineSecret(machineId: string): Promise<string | undefined>;
+  /** Time and timers. Nodes never read Date.now() or call setTimeout directly, so tests can run a 60 s backoff instantly. */
+  clock: Clock;
+}
+
+export type TimerHandle = { readonly id: number };
+
+export interface Clock {
   now(): Date;
+  setTimeout(fn: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle | undefined): void;
+}
+
+let nextTimerId = 1;
+export const systemClock: Clock = (() => {
+  const timers = new Map<number, NodeJS.Timeout>();
+  return {
+    now: () => new Date(),
+    setTimeout(fn, ms) {
+      const id = nextTimerId++;
+      timers.set(
+        id,
+        setTimeout(() => {
+          timers.delete(id);
+          fn();
+        }, ms),
+      );
+      return { id };
+    },
+    clearTimeout(handle) {
+      if (!handle) return;
+      clearTimeout(timers.get(handle.id));
+      timers.delete(handle.id);
+    },
+  };
+})();
+
+/** A clock tests move by hand: advance(60000) fires every timer due within that minute, in order. */
+export class ManualClock implements Clock {
+  private current: number;
+  private timers: Array<{ id: number; due: number; fn: () => void }> = [];
+  constructor(start: Date = new Date('2026-01-05T08:00:00Z')) {
+    this.current = start.getTime();
+  }
+  now(): Date {
+    return new Date(this.current);
+  }
+  setTimeout(fn: () => void, ms: number): TimerHandle {
+    const id = nextTimerId++;
+    this.timers.push({ id, due: this.current + Math.max(0, ms), fn });
+    return { id };
+  }
+  clearTimeout(handle: TimerHandle | undefined): void {
+    if (handle) this.timers = this.timers.filter((t) => t.id !== handle.id);
+  }
+  /** Number of timers waiting. */
+  get pending(): number {
+    return this.timers.length;
+  }
+  /** Moves time forward, firing due timers in order; awaits a tick after each so async work can run. */
+  async advance(ms: number): Promise<void> {
+    const target = this.current + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.due - b.due || a.id - b.id);
+      const next = this.timers[0];
+      if (!next || next.due > target) break;
+      this.timers.shift();
+      this.current = next.due;
+      next.fn();
+      await new Promise((r) => setImmediate(r));
+    }
+    this.current = target;
+  }
 }
 
 export function servicesOf(RED: NodeAPI): FloorflowServices | undefined {

@@ -8,7 +8,7 @@ import path from 'node:path';
 import RED from 'node-red';
 import mqtt from 'mqtt';
 import { FloorflowConfig, nodeRedSettings } from '../settings';
-import { BrokerAccess, FloorflowServices } from '../kit/services';
+import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -145,7 +145,7 @@ export async function startRuntime(config: FloorflowConfig, log: Logger = (l) =>
       events,
       flowVersion: (flowId) => versions.versionOf(flowId),
       machineSecret: (machineId) => machines.secretOf(machineId),
-      now: () => new Date(),
+      clock: systemClock,
     };
 
     const storage = loadFlowStorage({
