@@ -8,7 +8,14 @@ const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
 const tsc = require.resolve('typescript/bin/tsc');
-execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+// tsc still emits when it finds type errors; copy the assets anyway so one broken file does
+// not leave the rest of dist/ stale, but fail the build.
+let failed = false;
+try {
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+} catch {
+  failed = true;
+}
 
 const copied = /\.(html|json|sql)$/;
 function copyTree(fromDir) {
@@ -26,3 +33,7 @@ function copyTree(fromDir) {
   }
 }
 for (const dir of ['nodes', 'store', 'core', 'kit', 'tests', 'runtime']) copyTree(dir);
+if (failed) {
+  process.stderr.write('build: tsc reported errors (see above)\n');
+  process.exit(1);
+}
