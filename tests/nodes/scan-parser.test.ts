@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Node, NodeMessage, NodeStatus } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import type { SinonSpy } from 'sinon';
+import { DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
+import scanParser from '../../nodes/scan-parser/scan-parser';
+
+helper.init(require.resolve('node-red'));
+
+type FlowNode = Parameters<typeof helper.load>[1][number] & Record<string, unknown>;
+
+/**
+ * The parser wired to two helper nodes, `parsed` and `rejected`, and a Catch node to `caught`.
+ * No id equals a type name: Node-RED reads any property whose value is a config node's id as a
+ * reference to it, so a Catch node with id `catch` would seem to depend on itself and never start.
+ */
+function flowWith(config: Record<string, unknown> = {}): FlowNode[] {
+  return [
+    { id: 'tab', type: 'tab' },
+    {
+      id: 'parser',
+      type: 'floorflow-scan-parser',
+      z: 'tab',
+      name: 'scan parser',
+      wires: [['parsed'], ['rejected']],
+      ...config,
+    },
+    { id: 'parsed', type: 'helper', z: 'tab' },
+    { id: 'rejected', type: 'helper', z: 'tab' },
+    { id: 'catcher', type: 'catch', z: 'tab', scope: null, uncaught: false, wires: [['caught']] },
+    { id: 'caught', type: 'helper', z: 'tab' },
+  ];
+}
+
+function nextMessage<T extends NodeMessage = NodeMessage & Record<string, unknown>>(node: Node): Promise<T> {
+  return new Promise((resolve) => node.once('input', (msg: T) => resolve(msg)));
+}
+
+/** Fails if `node` receives anything within a short window, for "nothing is sent" checks. */
+function nothingArrivesAt(node: Node): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const fail = (msg: unknown) => reject(new Error(`unexpected message ${JSON.stringify(msg)}`));
+    node.once('input', fail);
+    setTimeout(() => {
+      node.removeListener('input', fail);
+      resolve();
+    }, 50);
+  });
+}
+
+// The helper replaces Node.prototype.status with a spy shared by all nodes; a node's own calls are
+// the ones whose `this` is that node.
+function statusesOf(node: Node): NodeStatus[] {
+  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
+  return spy
+    .getCalls()
+    .filter((call) => call.thisValue === node)
+    .map((call) => call.args[0]);
+}
+
+function errorsLoggedBy(id: string): string[] {
+  const log = helper.log();
+  return log.args
+    .map(([entry]) => entry as { level: number; id?: string; msg: unknown })
+    .filter((entry) => entry.level === (log as unknown as { ERROR: number }).ERROR && entry.id === id)
+    .map((entry) => String(entry.msg));
+}
+
+describe('scan-parser node', () => {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('registers as floorflow-scan-parser in the floorflow palette category with two outputs', async () => {
+    await helper.load(scanParser, flowWith());
+    assert.equal(helper.getNode('parser').type, 'floorflow-scan-parser');
+    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
+    assert.match(html, /RED\.nodes\.registerType\("floorflow-scan-parser"/);
+    assert.match(html, /category: "floorflow"/);
+    assert.match(html, /outputs: 2/);
+    assert.match(html, /data-help-name="floorflow-scan-parser"/);
+  });
+
+  it('offers the seed 001 patterns in the editor, the same as the runtime defaults', () => {
+    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
+    for (const source of Object.values(DEFAULT_SCAN_PATTERNS)) {
+      assert.ok(html.includes(JSON.stringify(source)), `editor default ${source}`);
+    }
+  });
+
+  it('sends a job scan to output 1 as a parsed object and keeps the original as msg.scan', async () => {
+    await helper.load(scanParser, flowWith({ runlistPattern: 'RL-\\d+' }));
+    const arrived = nextMessage(helper.getNode('parsed'));
+    const scan = { code: ']C14604_5889_3\r\n', operations: { coating: true, print: false }, msg_id: 'm-7' };
+    helper.getNode('parser').receive({ payload: scan, topic: 'floorflow/machines/s1/scan' } as NodeMessage);
+    const msg = await arrived;
+    assert.deepEqual(msg.payload, {
+      kind: 'job',
+      job_id: '4604_5889',
+      version_tag: '3',
+      code: '4604_5889_3',
+      operations: ['coating'],
+      msg_id: 'm-7',
+    });
+    assert.deepEqual(msg.scan, scan);
+    assert.equal(msg.topic, 'floorflow/machines/s1/scan');
+  });
+
+  it('uses the seed 001 patterns when the flow gives none, so a job code is ambiguous', async () => {
+    await helper.load(scanParser, flowWith());
+    const arrived = nextMessage(helper.getNode('parsed'));
+    helper.getNode('parser').receive({ payload: '4604_5889_3\r\n' } as NodeMessage);
+    const msg = await arrived;
+    assert.deepEqual(msg.payload, {
+      kind: 'ambiguous',
+      runlist_id: '4604_5889_3',
+      job_id: '4604_5889',
+      version_tag: '3',
+      code: '4604_5889_3',
+      operations: [],
+    });
+  });
+
+  it('sends garbage to output 2 unchanged with a reason, and nothing to output 1', async () => {
+    await helper.load(scanParser, flowWith());
+    const rejected = nextMessage(helper.getNode('rejected'));
+    const quiet = nothingArrivesAt(helper.getNode('parsed'));
+    helper.getNode('parser').receive({ payload: 'no code here!' } as NodeMessage);
+    const msg = await rejected;
+    assert.equal(msg.payload, 'no code here!');
+    assert.match(String(msg.reason), /matches none of the runlist, job, file patterns/);
+    await quiet;
+  });
+
+  it('counts parsed and rejected scans in its status', async () => {
+    await helper.load(scanParser, flowWith());
+    const parser = helper.getNode('parser');
+    const parsed = helper.getNode('parsed');
+    const rejected = helper.getNode('rejected');
+    for (const payload of ['RL-1', 'RL-2']) {
+      const arrived = nextMessage(parsed);
+      parser.receive({ payload } as NodeMessage);
+      await arrived;
+    }
+    const arrived = nextMessage(rejected);
+    parser.receive({ payload: { code: 'RL-3', operations: 'coating' } } as NodeMessage);
+    await arrived;
+    assert.deepEqual(statusesOf(parser).at(-1), {
+      fill: 'yellow',
+      shape: 'dot',
+      text: '2 parsed, 1 rejected',
+    });
+  });
+
+  it('shows a red status and logs one error for an invalid pattern, without crashing', async () => {
+    await helper.load(scanParser, flowWith({ jobPattern: '(?<job_id>\\d+' }));
+    const parser = helper.getNode('parser');
+    assert.deepEqual(statusesOf(parser), [{ fill: 'red', shape: 'ring', text: 'invalid pattern' }]);
+    const errors = errorsLoggedBy('parser');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /job pattern is not a valid regular expression/);
+  });
+
+  it('shows a red status for a configuration the schema rejects', async () => {
+    await helper.load(scanParser, flowWith({ schemaVersion: 2, filePattern: 42 }));
+    assert.deepEqual(statusesOf(helper.getNode('parser')), [
+      { fill: 'red', shape: 'ring', text: 'invalid configuration' },
+    ]);
+    assert.equal(errorsLoggedBy('parser').length, 1);
+  });
+
+  it('when misconfigured, reports each scan to a Catch node with FF_CONFIG_INVALID and sends nothing', async () => {
+    await helper.load(scanParser, flowWith({ runlistPattern: '[' }));
+    const caught = nextMessage(helper.getNode('caught'));
+    const quietParsed = nothingArrivesAt(helper.getNode('parsed'));
+    const quietRejected = nothingArrivesAt(helper.getNode('rejected'));
+    helper.getNode('parser').receive({ payload: 'RL-1' } as NodeMessage);
+    const msg = await caught;
+    const error = msg.error as { code?: string; message?: string };
+    assert.equal(error.code, 'FF_CONFIG_INVALID');
+    assert.match(String(error.message), /runlist pattern/);
+    assert.equal(msg.payload, 'RL-1');
+    await Promise.all([quietParsed, quietRejected]);
+  });
+});
