@@ -88,7 +88,8 @@ const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const
 
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): FloorflowConfig {
   const host = env.HOST || '127.0.0.1';
-  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host)) throw new SettingsError(`HOST=${host} is not an address or host name`);
+  if (!/^[A-Za-z0-9.:\-[\]]+$/.test(host))
+    throw new SettingsError(`HOST=${host} is not an address or host name`);
   const prefix = env.FLOORFLOW_TOPIC_PREFIX || 'floorflow';
   if (!/^[A-Za-z0-9_-]+$/.test(prefix)) {
     throw new SettingsError(`FLOORFLOW_TOPIC_PREFIX=${prefix} may hold only letters, digits, _ and -`);
@@ -162,7 +163,11 @@ export function nodeRedSettings(input: NodeRedSettingsInput): LocalSettings {
     },
     apiMaxLength: config.httpMaxBody,
     functionExternalModules: false,
-    externalModules: { autoInstall: false, palette: { allowInstall: false }, modules: { allowInstall: false } },
+    externalModules: {
+      autoInstall: false,
+      palette: { allowInstall: false },
+      modules: { allowInstall: false },
+    },
     editorTheme: {
       page: { title: 'floorflow' },
       header: { title: 'floorflow' },

@@ -26,9 +26,17 @@ function option(args: string[], name: string): string | undefined {
   return value;
 }
 
-async function withMachines<T>(config: FloorflowConfig, work: (store: MachineStore) => Promise<T>): Promise<T> {
+async function withMachines<T>(
+  config: FloorflowConfig,
+  work: (store: MachineStore) => Promise<T>,
+): Promise<T> {
   const { secrets } = loadSecrets(config.dataDir, {});
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, password: secrets.databasePassword, poolSize: 2 });
+  const db = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    password: secrets.databasePassword,
+    poolSize: 2,
+  });
   try {
     await migrate(db.pool);
     return await work(new MachineStore(db.pool, secrets.machineSealKey));
@@ -45,7 +53,8 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
       const kind = option(rest, '--kind');
       const [id] = rest;
       if (!id || !kind) throw new UsageError('machine add needs <machine_id> and --kind');
-      if (!MACHINE_KINDS.includes(kind as MachineKind)) throw new UsageError(`--kind must be one of ${MACHINE_KINDS.join(', ')}`);
+      if (!MACHINE_KINDS.includes(kind as MachineKind))
+        throw new UsageError(`--kind must be one of ${MACHINE_KINDS.join(', ')}`);
       const secret = await withMachines(config, (m) => m.add(id, kind as MachineKind));
       console.log(`machine ${id} (${kind}) registered.`);
       console.log(`MQTT username: ${id}`);
@@ -57,7 +66,9 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
       if (rows.length === 0) console.log('no machines registered');
       for (const r of rows) {
         const state = (r.last_status?.state as string | undefined) ?? '-';
-        const presence = r.online ? `online since ${r.online_since?.toISOString()}` : `offline${r.last_seen_at ? `, last seen ${r.last_seen_at.toISOString()}` : ''}`;
+        const presence = r.online
+          ? `online since ${r.online_since?.toISOString()}`
+          : `offline${r.last_seen_at ? `, last seen ${r.last_seen_at.toISOString()}` : ''}`;
         console.log(`${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}`);
       }
       return 0;
@@ -117,7 +128,9 @@ export async function main(argv: string[]): Promise<number> {
         return await machineCommand(config, args);
       case 'flows': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const flows = require('./flows') as { flowsCommand(config: FloorflowConfig, args: string[]): Promise<number> };
+        const flows = require('./flows') as {
+          flowsCommand(config: FloorflowConfig, args: string[]): Promise<number>;
+        };
         return await flows.flowsCommand(config, args);
       }
       case undefined:

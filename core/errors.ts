@@ -22,7 +22,11 @@ export class FloorflowError extends Error {
   readonly retryable: boolean;
   readonly details?: Record<string, unknown>;
 
-  constructor(code: ErrorCode, message: string, options: { retryable?: boolean; details?: Record<string, unknown> } = {}) {
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { retryable?: boolean; details?: Record<string, unknown> } = {},
+  ) {
     super(message);
     this.name = 'FloorflowError';
     this.code = code;

@@ -77,7 +77,11 @@ export function splitFlows(flows: FlowNode[], known: Map<string, string> = new M
     let file = known.get(c.id);
     if (!file || used.has(file)) {
       const dir =
-        c.type === 'subflow' ? 'flows/subflows/' : nodes.some((n) => isDashboardType(n.type)) ? 'dashboards/' : 'flows/';
+        c.type === 'subflow'
+          ? 'flows/subflows/'
+          : nodes.some((n) => isDashboardType(n.type))
+            ? 'dashboards/'
+            : 'flows/';
       const base = dir + slugify(String(c.label ?? c.name ?? c.id));
       file = `${base}.json`;
       for (let i = 2; used.has(file); i++) file = `${base}-${i}.json`;
@@ -98,6 +102,8 @@ export function joinFlows(files: FlowFile[], tabOrder: string[] = []): FlowNode[
     const i = tabOrder.indexOf(f.file);
     return i === -1 ? 1e6 : i;
   };
-  const sorted = [...files].sort((a, b) => rank(a) - rank(b) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const sorted = [...files].sort(
+    (a, b) => rank(a) - rank(b) || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0),
+  );
   return sorted.flatMap((f) => f.nodes);
 }

@@ -11,7 +11,11 @@ export interface MachineTopic {
   suffix: string;
 }
 
-export function machineTopic(prefix: string, machineId: string, kind: Exclude<MachineTopicKind, 'other'>): string {
+export function machineTopic(
+  prefix: string,
+  machineId: string,
+  kind: Exclude<MachineTopicKind, 'other'>,
+): string {
   return `${prefix}/machines/${machineId}/${kind}`;
 }
 

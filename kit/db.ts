@@ -14,7 +14,10 @@ export function poolFor(RED: NodeAPI, dbNodeId: string | undefined): Pool {
   if (dbNodeId) {
     const dbNode = RED.nodes.getNode(dbNodeId) as DbConfigNode | null;
     if (!dbNode || typeof dbNode.getPool !== 'function') {
-      throw new FloorflowError('FF_CONFIG_INVALID', `database config node ${dbNodeId} is missing or not a floorflow-db`);
+      throw new FloorflowError(
+        'FF_CONFIG_INVALID',
+        `database config node ${dbNodeId} is missing or not a floorflow-db`,
+      );
     }
     return dbNode.getPool();
   }

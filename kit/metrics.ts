@@ -23,7 +23,12 @@ export function gauge(name: string, help: string, labelNames: string[] = []): Ga
   return existing<Gauge<string>>(name) ?? new Gauge({ name, help, labelNames, registers: [registry] });
 }
 
-export function histogram(name: string, help: string, labelNames: string[] = [], buckets?: number[]): Histogram<string> {
+export function histogram(
+  name: string,
+  help: string,
+  labelNames: string[] = [],
+  buckets?: number[],
+): Histogram<string> {
   return (
     existing<Histogram<string>>(name) ??
     new Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) })

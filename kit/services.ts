@@ -11,7 +11,11 @@ export interface BrokerAccess {
   onDurable(kind: MachineTopicKind, handler: (machineId: string, payload: Buffer) => Promise<void>): void;
   offDurable(kind: MachineTopicKind, handler: (machineId: string, payload: Buffer) => Promise<void>): void;
   onlineMachines(): string[];
-  publish(topic: string, payload: string | Buffer, options?: { qos?: 0 | 1; retain?: boolean }): Promise<void>;
+  publish(
+    topic: string,
+    payload: string | Buffer,
+    options?: { qos?: 0 | 1; retain?: boolean },
+  ): Promise<void>;
 }
 
 export interface FloorflowServices {

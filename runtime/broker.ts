@@ -38,10 +38,13 @@ interface Session {
   endReason?: string;
 }
 
-const mqttConnections = () => gauge('floorflow_mqtt_connections', 'MQTT clients connected to the embedded broker');
-const mqttIn = () => counter('floorflow_mqtt_messages_in_total', 'MQTT publishes received from clients', ['kind']);
+const mqttConnections = () =>
+  gauge('floorflow_mqtt_connections', 'MQTT clients connected to the embedded broker');
+const mqttIn = () =>
+  counter('floorflow_mqtt_messages_in_total', 'MQTT publishes received from clients', ['kind']);
 const mqttOut = () => counter('floorflow_mqtt_messages_out_total', 'MQTT messages delivered to clients');
-const mqttRefused = () => counter('floorflow_mqtt_refused_total', 'MQTT connections or publishes refused', ['reason']);
+const mqttRefused = () =>
+  counter('floorflow_mqtt_refused_total', 'MQTT connections or publishes refused', ['reason']);
 
 function authError(message: string, returnCode: 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -65,7 +68,8 @@ export class EmbeddedBroker {
   }
 
   static async create(options: BrokerOptions): Promise<EmbeddedBroker> {
-    let self: EmbeddedBroker | undefined;
+    // The hooks are bound before the instance exists; they run only after create() returns.
+    const ref: { self?: EmbeddedBroker } = {};
     const aedes = await Aedes.createBroker({
       id: `floorflow-${options.runtimeId}`,
       // One slow or stuck subscriber must not stall delivery to the others.
@@ -74,12 +78,14 @@ export class EmbeddedBroker {
       keepaliveLimit: 600,
       maxClientsIdLength: 128,
       queueLimit: 100,
-      preConnect: (client, _packet, done) => self!.preConnect(client, done),
-      authenticate: (client, username, password, done) => self!.authenticate(client, username, password, done),
-      authorizePublish: (client, packet, done) => self!.authorizePublish(client, packet, done),
-      authorizeSubscribe: (client, sub, done) => self!.authorizeSubscribe(client, sub, done),
+      preConnect: (client, _packet, done) => ref.self!.preConnect(client, done),
+      authenticate: (client, username, password, done) =>
+        ref.self!.authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => ref.self!.authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => ref.self!.authorizeSubscribe(client, sub, done),
     });
-    self = new EmbeddedBroker(aedes, options);
+    const self = new EmbeddedBroker(aedes, options);
+    ref.self = self;
     self.watch();
     return self;
   }
@@ -164,7 +170,10 @@ export class EmbeddedBroker {
     }
     if (this.aedes.connectedClients >= this.options.maxConnections) {
       mqttRefused().inc({ reason: 'max_connections' });
-      this.options.log('warn', `MQTT connection refused: ${this.options.maxConnections} clients already connected`);
+      this.options.log(
+        'warn',
+        `MQTT connection refused: ${this.options.maxConnections} clients already connected`,
+      );
       return done(null, false);
     }
     done(null, true);
@@ -205,7 +214,11 @@ export class EmbeddedBroker {
     );
   }
 
-  private authorizePublish(client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+  private authorizePublish(
+    client: Client | null,
+    packet: PublishPacket,
+    done: (err?: Error | null) => void,
+  ): void {
     if (!client) return done(null); // the broker's own publishes (wills, $SYS)
     const session = this.sessions.get(client);
     if (!session) return done(new Error('not authenticated'));
@@ -233,7 +246,10 @@ export class EmbeddedBroker {
       (err: Error) => {
         // Not acknowledging is the point: the client keeps the message and resends it.
         mqttRefused().inc({ reason: 'not_stored' });
-        this.options.log('warn', `${topic.kind} from ${session.machineId} not stored, not acknowledged: ${err.message}`);
+        this.options.log(
+          'warn',
+          `${topic.kind} from ${session.machineId} not stored, not acknowledged: ${err.message}`,
+        );
         done(err);
       },
     );
@@ -269,9 +285,11 @@ export class EmbeddedBroker {
         (seq) => {
           session.sessionSeq = seq;
           // The client may already have gone while the row was written.
-          if (client.closed) void this.track(machines.disconnected(session.machineId, seq, session.endReason ?? 'closed'));
+          if (client.closed)
+            void this.track(machines.disconnected(session.machineId, seq, session.endReason ?? 'closed'));
         },
-        (err: Error) => this.options.log('error', `presence of ${session.machineId} not recorded: ${err.message}`),
+        (err: Error) =>
+          this.options.log('error', `presence of ${session.machineId} not recorded: ${err.message}`),
       );
     });
     this.aedes.on('keepaliveTimeout', (client) => {
@@ -291,13 +309,19 @@ export class EmbeddedBroker {
       const stillConnected = (set?.size ?? 0) > 0;
       if (!stillConnected) this.connectedByMachine.delete(session.machineId);
       if (session.sessionSeq !== undefined) {
-        this.track(machines.disconnected(session.machineId, session.sessionSeq, session.endReason ?? 'disconnected')).catch(
-          (err: Error) => this.options.log('error', `presence of ${session.machineId} not recorded: ${err.message}`),
+        this.track(
+          machines.disconnected(session.machineId, session.sessionSeq, session.endReason ?? 'disconnected'),
+        ).catch((err: Error) =>
+          this.options.log('error', `presence of ${session.machineId} not recorded: ${err.message}`),
         );
       }
       if (!stillConnected && !this.aedes.closed) {
         // The will of CONTRACT.md §3: the broker, not the machine, says it went offline.
-        const status = { state: 'offline', since: new Date().toISOString(), reason: session.endReason ?? 'disconnected' };
+        const status = {
+          state: 'offline',
+          since: new Date().toISOString(),
+          reason: session.endReason ?? 'disconnected',
+        };
         this.aedes.publish(
           {
             cmd: 'publish',
@@ -331,8 +355,8 @@ export class EmbeddedBroker {
       status = { state: 'unknown', raw: payload.toString().slice(0, 200) };
     }
     if (typeof status !== 'object' || status === null || Array.isArray(status)) status = { state: 'unknown' };
-    this.track(this.options.machines.recordStatusNow(machineId, status as Record<string, unknown>)).catch((err: Error) =>
-      this.options.log('warn', `status of ${machineId} not recorded: ${err.message}`),
+    this.track(this.options.machines.recordStatusNow(machineId, status as Record<string, unknown>)).catch(
+      (err: Error) => this.options.log('warn', `status of ${machineId} not recorded: ${err.message}`),
     );
   }
 }

@@ -43,7 +43,10 @@ export async function openDatabase(options: {
     await pool.end().catch(() => undefined);
     if (embedded?.startedHere) await embedded.stop();
     const reason = (err as Error).message || (err as { code?: string }).code || 'unknown error';
-    throw new Error(`cannot reach the database at ${where} (${reason}): check DATABASE_URL or that PostgreSQL runs`);
+    throw new Error(
+      `cannot reach the database at ${where} (${reason}): check DATABASE_URL or that PostgreSQL runs`,
+      { cause: err },
+    );
   }
   return {
     pool,

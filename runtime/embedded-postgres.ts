@@ -29,7 +29,9 @@ async function binaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw new Error(`the embedded database has no build for ${process.platform}-${process.arch}: set DATABASE_URL`);
+    throw new Error(
+      `the embedded database has no build for ${process.platform}-${process.arch}: set DATABASE_URL`,
+    );
   }
 }
 
@@ -39,7 +41,9 @@ function runAs(): { uid: number; gid: number } | undefined {
   const id = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
   const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
   if (id.status !== 0) {
-    throw new Error('running as root, the embedded database needs an OS user "postgres" (useradd -r postgres) or set DATABASE_URL');
+    throw new Error(
+      'running as root, the embedded database needs an OS user "postgres" (useradd -r postgres) or set DATABASE_URL',
+    );
   }
   return { uid: Number(id.stdout.trim()), gid: Number(gid.stdout.trim()) };
 }
@@ -76,7 +80,12 @@ export function runningServer(pgDir: string): { pid: number; port: number } | un
   return { pid, port };
 }
 
-async function waitReady(url: string, child: ChildProcess | undefined, log: () => string, timeoutMs: number): Promise<void> {
+async function waitReady(
+  url: string,
+  child: ChildProcess | undefined,
+  log: () => string,
+  timeoutMs: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (child && child.exitCode !== null) {
@@ -89,7 +98,10 @@ async function waitReady(url: string, child: ChildProcess | undefined, log: () =
       return;
     } catch {
       await client.end().catch(() => undefined);
-      if (Date.now() > deadline) throw new Error(`the embedded database did not accept connections within ${timeoutMs} ms: ${lastLine(log())}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the embedded database did not accept connections within ${timeoutMs} ms: ${lastLine(log())}`,
+        );
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -130,7 +142,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     // adopt it rather than fail on its lock file.
     await waitReady(urlFor(existing.port).replace(/\/floorflow$/, '/postgres'), undefined, () => '', 10000);
     await ensureDatabase(urlFor(existing.port));
-    return { url: urlFor(existing.port), port: existing.port, startedHere: false, stop: () => stopPid(existing.pid) };
+    return {
+      url: urlFor(existing.port),
+      port: existing.port,
+      startedHere: false,
+      stop: () => stopPid(existing.pid),
+    };
   }
 
   const bins = await binaries();
@@ -153,11 +170,20 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
     try {
       const init = spawnSync(
         bins.initdb,
-        [`--pgdata=${pgDir}`, '--auth=scram-sha-256', `--username=${user}`, `--pwfile=${pwFile}`, '--encoding=UTF8', '--locale=C'],
+        [
+          `--pgdata=${pgDir}`,
+          '--auth=scram-sha-256',
+          `--username=${user}`,
+          `--pwfile=${pwFile}`,
+          '--encoding=UTF8',
+          '--locale=C',
+        ],
         { ...spawnIds, encoding: 'utf8' },
       );
       if (init.status !== 0) {
-        throw new Error(`could not create the embedded database in ${pgDir}: ${lastLine(init.stderr || init.stdout || '')}`);
+        throw new Error(
+          `could not create the embedded database in ${pgDir}: ${lastLine(init.stderr || init.stdout || '')}`,
+        );
       }
     } finally {
       fs.rmSync(pwFile, { force: true });
@@ -167,7 +193,18 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   const port = await freePort();
   const child = spawn(
     bins.postgres,
-    ['-D', pgDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories=', '-c', 'max_connections=200'],
+    [
+      '-D',
+      pgDir,
+      '-p',
+      String(port),
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      '-c',
+      'max_connections=200',
+    ],
     // Its own process group: a Ctrl-C in the terminal reaches the runtime, which drains
     // and then stops the database, instead of stopping the database under running work.
     { ...spawnIds, stdio: ['ignore', 'pipe', 'pipe'], detached: true },

@@ -89,7 +89,10 @@ export function readFlowFiles(dirs: FlowDirs): FlowFile[] {
     } catch (err) {
       throw new FlowFileError(`${full}: ${(err as Error).message}`);
     }
-    if (!Array.isArray(parsed) || parsed.some((n) => !n || typeof n !== 'object' || typeof n.id !== 'string')) {
+    if (
+      !Array.isArray(parsed) ||
+      parsed.some((n) => !n || typeof n !== 'object' || typeof n.id !== 'string')
+    ) {
       throw new FlowFileError(`${full}: must be a JSON array of nodes, each with an "id"`);
     }
     return { file, nodes: parsed as FlowNode[] };
@@ -109,13 +112,19 @@ export function readManifest(dirs: FlowDirs): Manifest {
 function entryFor(file: FlowFile, previous: ManifestEntry | undefined): ManifestEntry {
   const container = file.nodes.find((n) => n.type === 'tab' || n.type === 'subflow');
   const hash = contentHash(file.nodes);
-  const version = !previous ? '1.0.0' : previous.hash === hash ? previous.version : bumpPatch(previous.version);
+  const version = !previous
+    ? '1.0.0'
+    : previous.hash === hash
+      ? previous.version
+      : bumpPatch(previous.version);
   return {
     id: container?.id ?? file.file,
     label: String(container?.label ?? container?.name ?? file.file),
     version,
     hash,
-    nodeTypes: [...new Set(file.nodes.map((n) => n.type))].filter((t) => t !== 'tab' && t !== 'subflow').sort(),
+    nodeTypes: [...new Set(file.nodes.map((n) => n.type))]
+      .filter((t) => t !== 'tab' && t !== 'subflow')
+      .sort(),
   };
 }
 
@@ -131,7 +140,10 @@ export function writeManifest(dirs: FlowDirs, manifest: Manifest): void {
   fs.mkdirSync(dirs.flowsDir, { recursive: true });
   const sorted: Record<string, ManifestEntry> = {};
   for (const key of Object.keys(manifest.flows).sort()) sorted[key] = manifest.flows[key];
-  writeAtomic(path.join(dirs.flowsDir, 'manifest.json'), JSON.stringify({ ...manifest, flows: sorted }, null, 2) + '\n');
+  writeAtomic(
+    path.join(dirs.flowsDir, 'manifest.json'),
+    JSON.stringify({ ...manifest, flows: sorted }, null, 2) + '\n',
+  );
 }
 
 function writeAtomic(file: string, text: string): void {
@@ -149,14 +161,19 @@ function decryptCredentials(stored: Record<string, unknown>, secret: string): Re
   const key = crypto.createHash('sha256').update(secret).digest();
   const text = stored.$;
   const decipher = crypto.createDecipheriv('aes-256-ctr', key, Buffer.from(text.substring(0, 32), 'hex'));
-  return JSON.parse(decipher.update(text.substring(32), 'base64', 'utf8') + decipher.final('utf8')) as Record<string, unknown>;
+  return JSON.parse(decipher.update(text.substring(32), 'base64', 'utf8') + decipher.final('utf8')) as Record<
+    string,
+    unknown
+  >;
 }
 
 function encryptCredentials(plain: Record<string, unknown>, secret: string): Record<string, string> {
   const key = crypto.createHash('sha256').update(secret).digest();
   const iv = crypto.randomBytes(16);
   const cipher = crypto.createCipheriv('aes-256-ctr', key, iv);
-  return { $: iv.toString('hex') + cipher.update(JSON.stringify(plain), 'utf8', 'base64') + cipher.final('base64') };
+  return {
+    $: iv.toString('hex') + cipher.update(JSON.stringify(plain), 'utf8', 'base64') + cipher.final('base64'),
+  };
 }
 
 interface NodeRedStorage {
@@ -201,13 +218,22 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
       for (const f of files) writeAtomic(absolute(dirs, f.file), stringifyFlowFile(f.nodes));
       // A tab deleted in the editor deletes its file.
       const keep = new Set(files.map((f) => f.file));
-      for (const stale of [...listJson(dirs.flowsDir, 'flows/'), ...listJson(dirs.dashboardsDir, 'dashboards/')]) {
+      for (const stale of [
+        ...listJson(dirs.flowsDir, 'flows/'),
+        ...listJson(dirs.dashboardsDir, 'dashboards/'),
+      ]) {
         if (!keep.has(stale)) fs.rmSync(absolute(dirs, stale), { force: true });
       }
       const manifest = nextManifest(previous, files);
       writeManifest(dirs, manifest);
       options.versions.update(manifest);
-      known = new Map(files.flatMap((f) => (f.nodes[0] && f.nodes[0].type !== 'tab' && f.nodes[0].type !== 'subflow' ? [] : [[f.nodes[0].id, f.file] as [string, string]])));
+      known = new Map(
+        files.flatMap((f) =>
+          f.nodes[0] && f.nodes[0].type !== 'tab' && f.nodes[0].type !== 'subflow'
+            ? []
+            : [[f.nodes[0].id, f.file] as [string, string]],
+        ),
+      );
       if (options.pool) {
         await options.pool.query(
           `INSERT INTO floorflow.flow_deployments (deployed_by, deploy_type, package_version, flows) VALUES ($1, $2, $3, $4)`,

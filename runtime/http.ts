@@ -30,7 +30,11 @@ function routeLabel(path: string): string {
   return '/' + (parts[0] ?? '');
 }
 
-export function createFrontApp(state: HttpState, apiTokenHash: string, checks: HealthCheck[]): express.Express {
+export function createFrontApp(
+  state: HttpState,
+  apiTokenHash: string,
+  checks: HealthCheck[],
+): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -68,7 +72,9 @@ export function createFrontApp(state: HttpState, apiTokenHash: string, checks: H
         }
       }),
     );
-    res.status(ok ? 200 : 503).json({ status: ok ? 'ok' : state.draining ? 'stopping' : 'degraded', ...results });
+    res
+      .status(ok ? 200 : 503)
+      .json({ status: ok ? 'ok' : state.draining ? 'stopping' : 'degraded', ...results });
   });
 
   app.get('/metrics', async (_req, res) => {
@@ -100,18 +106,24 @@ export function addFallbacks(app: express.Express): void {
   app.use(['/api', '/v1'], (req: Request, res: Response) => {
     res.status(404).json(errorBody(`no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   });
-  app.use((err: Error & { status?: number; statusCode?: number; type?: string }, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    const status = err.status ?? err.statusCode ?? 500;
-    const message =
-      err.type === 'entity.parse.failed'
-        ? 'body is not valid JSON'
-        : err.type === 'entity.too.large'
-          ? 'body is too large'
-          : status < 500
-            ? err.message
-            : 'internal error';
-    res.status(status).json(errorBody(message));
-  });
+  app.use(
+    (
+      err: Error & { status?: number; statusCode?: number; type?: string },
+      _req: Request,
+      res: Response,
+      next: NextFunction,
+    ) => {
+      if (res.headersSent) return next(err);
+      const status = err.status ?? err.statusCode ?? 500;
+      const message =
+        err.type === 'entity.parse.failed'
+          ? 'body is not valid JSON'
+          : err.type === 'entity.too.large'
+            ? 'body is too large'
+            : status < 500
+              ? err.message
+              : 'internal error';
+      res.status(status).json(errorBody(message));
+    },
+  );
 }
-

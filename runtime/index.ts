@@ -41,20 +41,32 @@ async function listenHttp(server: http.Server, port: number, host: string): Prom
 
 function portError(err: unknown, port: number, variable: string): Error {
   const code = (err as { code?: string }).code;
-  if (code === 'EADDRINUSE') return new Error(`port ${port} is already in use: stop what holds it or set ${variable} to a free port`);
-  if (code === 'EACCES') return new Error(`no permission to listen on port ${port}: set ${variable} to a port above 1023`);
+  if (code === 'EADDRINUSE')
+    return new Error(`port ${port} is already in use: stop what holds it or set ${variable} to a free port`);
+  if (code === 'EACCES')
+    return new Error(`no permission to listen on port ${port}: set ${variable} to a port above 1023`);
   if (code === 'EADDRNOTAVAIL') return new Error(`address not available on this machine: check HOST`);
   return err as Error;
 }
 
-export async function startRuntime(config: FloorflowConfig, log: Logger = (l) => console.log(l)): Promise<RuntimeHandle> {
+export async function startRuntime(
+  config: FloorflowConfig,
+  log: Logger = (l) => console.log(l),
+): Promise<RuntimeHandle> {
   const started = Date.now();
   // A flow file that does not parse stops the start here, naming the file.
   readFlowFiles(config);
   const runtimeId = crypto.randomBytes(4).toString('hex');
-  const { secrets, generated } = loadSecrets(config.dataDir, { adminPassword: config.adminPassword, apiToken: config.apiToken });
+  const { secrets, generated } = loadSecrets(config.dataDir, {
+    adminPassword: config.adminPassword,
+    apiToken: config.apiToken,
+  });
 
-  const database = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, password: secrets.databasePassword });
+  const database = await openDatabase({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    password: secrets.databasePassword,
+  });
   const cleanups: Array<() => Promise<void>> = [() => database.close()];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
@@ -110,7 +122,10 @@ export async function startRuntime(config: FloorflowConfig, log: Logger = (l) =>
       const u = new URL(config.mqttUrl);
       process.env.FLOORFLOW_MQTT_HOST = u.hostname;
       process.env.FLOORFLOW_MQTT_PORT = u.port || '1883';
-      externalMqtt = mqtt.connect(config.mqttUrl, { clientId: `floorflow-health-${runtimeId}`, reconnectPeriod: 2000 });
+      externalMqtt = mqtt.connect(config.mqttUrl, {
+        clientId: `floorflow-health-${runtimeId}`,
+        reconnectPeriod: 2000,
+      });
       externalMqtt.on('error', () => undefined);
       cleanups.push(async () => void (await externalMqtt!.endAsync(true)));
     }
@@ -185,13 +200,21 @@ export async function startRuntime(config: FloorflowConfig, log: Logger = (l) =>
     cleanups.push(async () => void (await RED.stop()));
 
     const base = `http://${config.host}:${httpPort}`;
-    log(`floorflow ready in ${Date.now() - started} ms`);
-    log(`  editor      ${base}/editor  (user admin)`);
-    log(`  dashboards  ${base}/dashboard`);
-    log(`  database    ${database.where}`);
-    log(broker ? `  mqtt        mqtt://${config.host}:${mqttPort}  and  ws://${config.host}:${httpPort}/mqtt` : `  mqtt        ${new URL(config.mqttUrl!).host} (external)`);
-    if (generated.adminPassword) log(`  admin password (shown once, stored hashed): ${generated.adminPassword}`);
-    if (generated.apiToken) log(`  API token (shown once, stored hashed): ${generated.apiToken}`);
+    const lines = [
+      `floorflow ready in ${Date.now() - started} ms`,
+      `  editor      ${base}/editor  (user admin)`,
+      `  dashboards  ${base}/dashboard`,
+      `  database    ${database.where}`,
+      broker
+        ? `  mqtt        mqtt://${config.host}:${mqttPort}  and  ws://${config.host}:${httpPort}/mqtt`
+        : `  mqtt        ${new URL(config.mqttUrl!).host} (external)`,
+    ];
+    if (generated.adminPassword)
+      lines.push(`  admin password (shown once, stored hashed): ${generated.adminPassword}`);
+    if (generated.apiToken) lines.push(`  API token (shown once, stored hashed): ${generated.apiToken}`);
+    lines.push('  stop        Ctrl-C (drains work in flight first)');
+    // One write, so a reader never sees the heading without the lines under it.
+    log(lines.join('\n'));
 
     let stopping: Promise<void> | undefined;
     const stop = (reason = 'stop requested') => {

@@ -33,7 +33,9 @@ function readStored(file: string): Partial<StoredSecrets> {
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<StoredSecrets>;
   } catch (err) {
-    throw new Error(`${file} is not valid JSON (${(err as Error).message}): fix or remove it`);
+    throw new Error(`${file} is not valid JSON (${(err as Error).message}): fix or remove it`, {
+      cause: err,
+    });
   }
 }
 
@@ -41,7 +43,10 @@ function readStored(file: string): Partial<StoredSecrets> {
  * Loads the secrets, generating what is missing. Passwords given in the environment
  * replace the stored hash on every start, so changing the variable changes the password.
  */
-export function loadSecrets(dataDir: string, given: { adminPassword?: string; apiToken?: string }): SecretsResult {
+export function loadSecrets(
+  dataDir: string,
+  given: { adminPassword?: string; apiToken?: string },
+): SecretsResult {
   fs.mkdirSync(dataDir, { recursive: true });
   const file = secretsPath(dataDir);
   const stored = readStored(file);
@@ -66,7 +71,12 @@ export function loadSecrets(dataDir: string, given: { adminPassword?: string; ap
     stored.apiTokenHash = hashSecret(generated.apiToken);
     changed = true;
   }
-  for (const key of ['credentialSecret', 'machineSealKey', 'databasePassword', 'internalMqttPassword'] as const) {
+  for (const key of [
+    'credentialSecret',
+    'machineSealKey',
+    'databasePassword',
+    'internalMqttPassword',
+  ] as const) {
     if (!stored[key]) {
       stored[key] = randomSecret(24);
       changed = true;

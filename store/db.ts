@@ -4,7 +4,10 @@ import { Pool, PoolClient, PoolConfig } from 'pg';
 
 export type Queryable = Pick<PoolClient, 'query'>;
 
-export function createPool(connectionString: string, options: Omit<PoolConfig, 'connectionString'> = {}): Pool {
+export function createPool(
+  connectionString: string,
+  options: Omit<PoolConfig, 'connectionString'> = {},
+): Pool {
   const pool = new Pool({ connectionString, max: 10, ...options });
   // An idle client that loses its server (database restart) emits 'error' on the pool;
   // unhandled, that would stop the process. The next query reconnects.

@@ -53,7 +53,9 @@ export class MachineStore {
   }
 
   async remove(machineId: string): Promise<boolean> {
-    const deleted = await this.pool.query('DELETE FROM floorflow.machines WHERE machine_id = $1', [machineId]);
+    const deleted = await this.pool.query('DELETE FROM floorflow.machines WHERE machine_id = $1', [
+      machineId,
+    ]);
     return (deleted.rowCount ?? 0) > 0;
   }
 
@@ -145,7 +147,9 @@ export class MachineStore {
   }
 
   async touch(machineId: string): Promise<void> {
-    await this.pool.query('UPDATE floorflow.machines SET last_seen_at = now() WHERE machine_id = $1', [machineId]);
+    await this.pool.query('UPDATE floorflow.machines SET last_seen_at = now() WHERE machine_id = $1', [
+      machineId,
+    ]);
   }
 
   /** Marks every machine offline whose session this runtime held (after a crash or at stop). */

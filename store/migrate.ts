@@ -31,7 +31,9 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<Migrati
         checksum text NOT NULL,
         applied_at timestamptz NOT NULL DEFAULT now()
       )`);
-    const done = await client.query<{ name: string; checksum: string }>('SELECT name, checksum FROM floorflow.schema_migrations');
+    const done = await client.query<{ name: string; checksum: string }>(
+      'SELECT name, checksum FROM floorflow.schema_migrations',
+    );
     const recorded = new Map(done.rows.map((r) => [r.name, r.checksum]));
     const applied: string[] = [];
     for (const file of migrationFiles(dir)) {
@@ -41,11 +43,14 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<Migrati
       try {
         await client.query('BEGIN');
         await client.query(sql);
-        await client.query('INSERT INTO floorflow.schema_migrations (name, checksum) VALUES ($1, $2)', [file, checksum]);
+        await client.query('INSERT INTO floorflow.schema_migrations (name, checksum) VALUES ($1, $2)', [
+          file,
+          checksum,
+        ]);
         await client.query('COMMIT');
       } catch (err) {
         await client.query('ROLLBACK').catch(() => undefined);
-        throw new Error(`migration ${file} failed: ${(err as Error).message}`);
+        throw new Error(`migration ${file} failed: ${(err as Error).message}`, { cause: err });
       }
       applied.push(file);
     }
@@ -55,4 +60,3 @@ export async function migrate(pool: Pool, dir = MIGRATIONS_DIR): Promise<Migrati
     client.release();
   }
 }
-

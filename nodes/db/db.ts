@@ -36,7 +36,8 @@ export = function register(RED: NodeAPI): void {
       if (!config) throw new FloorflowError('FF_CONFIG_INVALID', 'floorflow-db configuration is invalid');
       if (config.mode === 'runtime') {
         const services = servicesOf(RED);
-        if (!services) throw new FloorflowError('FF_DB_UNAVAILABLE', 'no floorflow runtime database: use mode "url"');
+        if (!services)
+          throw new FloorflowError('FF_DB_UNAVAILABLE', 'no floorflow runtime database: use mode "url"');
         return services.pool;
       }
       if (!ownPool) {
@@ -46,7 +47,10 @@ export = function register(RED: NodeAPI): void {
         url.pathname = '/' + (config.database ?? '');
         if (this.credentials?.user) url.username = this.credentials.user;
         if (this.credentials?.password) url.password = this.credentials.password;
-        ownPool = createPool(url.toString(), { max: Number(config.poolSize || 5), ssl: config.ssl || undefined });
+        ownPool = createPool(url.toString(), {
+          max: Number(config.poolSize || 5),
+          ssl: config.ssl || undefined,
+        });
       }
       return ownPool;
     };
@@ -55,7 +59,11 @@ export = function register(RED: NodeAPI): void {
       ownPool = undefined;
     });
   }
-  RED.nodes.registerType('floorflow-db', FloorflowDbNode as unknown as Parameters<NodeAPI['nodes']['registerType']>[1], {
-    credentials: { user: { type: 'text' }, password: { type: 'password' } },
-  });
+  RED.nodes.registerType(
+    'floorflow-db',
+    FloorflowDbNode as unknown as Parameters<NodeAPI['nodes']['registerType']>[1],
+    {
+      credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    },
+  );
 };

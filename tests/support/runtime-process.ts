@@ -1,0 +1,164 @@
+// Starts the real runtime (`node bin/floorflow.js start`) as a child process, the way a
+// plant runs it, and waits for its "floorflow ready" line. Tests use it for what only a
+// whole process shows: start-up errors, signals, drain, kill -9.
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+const BIN = path.join(REPO_ROOT, 'bin', 'floorflow.js');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+export interface RuntimeProcess {
+  child: ChildProcess;
+  httpPort: number;
+  mqttPort: number;
+  baseUrl: string;
+  env: NodeJS.ProcessEnv;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** The values printed once at first start, if this start generated them. */
+  apiToken?: string;
+  adminPassword?: string;
+  /** Sends a signal and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Waits until a line matching `pattern` appears. */
+  waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+}
+
+export interface RuntimeOptions {
+  dataDir?: string;
+  /** Extra or replacement environment variables. */
+  env?: Record<string, string | undefined>;
+  /** Copy the repository's flows/ and dashboards/ into the data dir and run from the copies (default true). */
+  copyFlows?: boolean;
+  timeoutMs?: number;
+}
+
+export function tempDir(prefix = 'floorflow-test-'): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  // PostgreSQL runs as the postgres OS user when we are root; it must reach the data dir.
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+/** Runs `floorflow <args>` to completion (e.g. `machine add`), with the same environment. */
+export function runCli(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { status: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], {
+    env,
+    encoding: 'utf8',
+    cwd: REPO_ROOT,
+    timeout: 60000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+export function runtimeEnv(
+  dataDir: string,
+  httpPort: number,
+  extra: Record<string, string | undefined> = {},
+  copyFlows = true,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    PORT: String(httpPort),
+    HOST: '127.0.0.1',
+    MQTT_PORT: '0',
+    FLOORFLOW_DATA_DIR: dataDir,
+    FLOORFLOW_LOG_LEVEL: 'warn',
+    FLOORFLOW_NO_BUILD: '1',
+  };
+  if (copyFlows) {
+    for (const dir of ['flows', 'dashboards']) {
+      const from = path.join(REPO_ROOT, dir);
+      const to = path.join(dataDir, `${dir}-copy`);
+      if (fs.existsSync(from) && !fs.existsSync(to)) fs.cpSync(from, to, { recursive: true });
+      else if (!fs.existsSync(to)) fs.mkdirSync(to, { recursive: true });
+    }
+    env.FLOORFLOW_FLOWS_DIR = path.join(dataDir, 'flows-copy');
+    env.FLOORFLOW_DASHBOARDS_DIR = path.join(dataDir, 'dashboards-copy');
+  }
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise<RuntimeProcess> {
+  const dataDir = options.dataDir ?? tempDir();
+  const httpPort = await freePort();
+  const env = runtimeEnv(dataDir, httpPort, options.env, options.copyFlows !== false);
+  const child = spawn(process.execPath, [BIN, 'start'], {
+    env,
+    cwd: REPO_ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  const waiters: Array<() => void> = [];
+  const onData = (chunk: Buffer) => {
+    text += chunk.toString('utf8');
+    waiters.splice(0).forEach((w) => w());
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  exited.then(() => waiters.splice(0).forEach((w) => w()));
+
+  const waitForOutput = (pattern: RegExp, timeoutMs = options.timeoutMs ?? 60000) =>
+    new Promise<RegExpMatchArray>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`runtime did not print ${pattern} within ${timeoutMs} ms:\n${text}`)),
+        timeoutMs,
+      );
+      const check = () => {
+        const m = text.match(pattern);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m);
+        } else if (child.exitCode !== null) {
+          clearTimeout(timer);
+          reject(new Error(`runtime exited with ${child.exitCode} before printing ${pattern}:\n${text}`));
+        } else {
+          waiters.push(check);
+        }
+      };
+      check();
+    });
+
+  await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+  const mqtt = text.match(/mqtt:\/\/[^:\s]+:(\d+)/);
+  const token = text.match(/API token \(shown once, stored hashed\): (\S+)/);
+  const password = text.match(/admin password \(shown once, stored hashed\): (\S+)/);
+  return {
+    child,
+    httpPort,
+    mqttPort: mqtt ? Number(mqtt[1]) : 0,
+    baseUrl: `http://127.0.0.1:${httpPort}`,
+    env,
+    output: () => text,
+    apiToken: token?.[1],
+    adminPassword: password?.[1],
+    waitForOutput,
+    stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
+      if (child.exitCode !== null) return child.exitCode;
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
