@@ -46,7 +46,7 @@ const mqttOut = () => counter('floorflow_mqtt_messages_out_total', 'MQTT message
 const mqttRefused = () =>
   counter('floorflow_mqtt_refused_total', 'MQTT connections or publishes refused', ['reason']);
 
-function authError(message: string, returnCode: 4 | 5): AuthenticateError {
+function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
@@ -78,7 +78,6 @@ export class EmbeddedBroker {
       keepaliveLimit: 600,
       maxClientsIdLength: 128,
       queueLimit: 100,
-      preConnect: (client, _packet, done) => ref.self!.preConnect(client, done),
       authenticate: (client, username, password, done) =>
         ref.self!.authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => ref.self!.authorizePublish(client, packet, done),
@@ -163,10 +162,16 @@ export class EmbeddedBroker {
     return work;
   }
 
-  private preConnect(_client: Client, done: (err: Error | null, ok: boolean) => void): void {
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    done: (err: AuthenticateError | null, ok: boolean | null) => void,
+  ): void {
+    // Refusals that a client should retry later get "server unavailable" (CONNACK 3).
     if (this.draining) {
       mqttRefused().inc({ reason: 'draining' });
-      return done(null, false);
+      return done(authError('runtime is stopping', 3), false);
     }
     if (this.aedes.connectedClients >= this.options.maxConnections) {
       mqttRefused().inc({ reason: 'max_connections' });
@@ -174,17 +179,8 @@ export class EmbeddedBroker {
         'warn',
         `MQTT connection refused: ${this.options.maxConnections} clients already connected`,
       );
-      return done(null, false);
+      return done(authError('too many connections', 3), false);
     }
-    done(null, true);
-  }
-
-  private authenticate(
-    client: Client,
-    username: string | undefined,
-    password: Buffer | undefined,
-    done: (err: AuthenticateError | null, ok: boolean | null) => void,
-  ): void {
     if (!username || !password) {
       mqttRefused().inc({ reason: 'anonymous' });
       return done(authError('anonymous clients are refused', 5), false);
