@@ -83,7 +83,9 @@ export function createFrontApp(
   });
 
   const requireToken = (req: Request, res: Response, next: NextFunction) => {
-    if (SIGNED_ROUTES.some((r) => r.test(req.path)) && req.method === 'POST') return next();
+    // req.path is relative to the /api mount point; the signed routes are written in full.
+    const fullPath = req.originalUrl.split('?')[0];
+    if (SIGNED_ROUTES.some((r) => r.test(fullPath)) && req.method === 'POST') return next();
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)$/i.exec(header);
     if (!match) {
