@@ -370,3 +370,87 @@ export function isEntityId(model: LifecycleModel, id: string): boolean {
   if (model.store.keyType === 'bigint') return /^[0-9]{1,18}$/.test(id);
   return id.length > 0 && id.length <= 200;
 }
+
+/** The in-process event name (services.events) of an applied transition. */
+export const LIFECYCLE_EVENT = 'lifecycle';
+
+/** An applied transition as published on MQTT and the event bus. */
+export interface LifecycleEvent {
+  lifecycle: string;
+  entityId: string;
+  from: StateName | null;
+  to: StateName;
+  action: string;
+  reason: string | null;
+  actor: string | null;
+  source: string | null;
+  flowVersion: string | null;
+  /** ISO-8601 time of the transition. */
+  at: string;
+  /** Id in the durable event log; readers resume after it. */
+  eventId: string;
+}
+
+/** MQTT topic of a lifecycle event: <prefix>/events/<lifecycle>/<entity id>. */
+export function lifecycleEventTopic(prefix: string, lifecycle: string, entityId: string): string {
+  // MQTT wildcards and separators in an id would change which subscribers match.
+  return `${prefix}/events/${lifecycle}/${entityId.replace(/[/+#\0]/g, '_')}`;
+}
+
+/** What the lifecycle-switch node reads from a message. */
+export interface SwitchInput {
+  entityId: string;
+  action: string;
+  targetState?: string;
+  reason?: string;
+  actor?: string;
+  source?: string;
+  fields?: Record<string, unknown>;
+}
+
+function optionalText(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return typeof value === 'string' && value.trim() !== '' ? value.trim() : undefined;
+}
+
+/**
+ * Reads msg.entityId, msg.action and the optional msg.targetState, msg.reason, msg.actor,
+ * msg.source and msg.fields; the reason says which is missing or malformed.
+ */
+export function readSwitchInput(
+  msg: Record<string, unknown>,
+): { ok: true; input: SwitchInput } | { ok: false; reason: string } {
+  const entityId = optionalText(msg.entityId);
+  if (entityId === undefined || typeof msg.entityId === 'boolean') {
+    return { ok: false, reason: 'msg.entityId is required (a string or number)' };
+  }
+  const action = optionalText(msg.action);
+  if (action === undefined || typeof msg.action !== 'string') {
+    return { ok: false, reason: 'msg.action is required (a string)' };
+  }
+  const fields = msg.fields;
+  if (fields !== undefined && (typeof fields !== 'object' || fields === null || Array.isArray(fields))) {
+    return { ok: false, reason: 'msg.fields must be an object' };
+  }
+  const input: SwitchInput = { entityId, action };
+  const targetState = optionalText(msg.targetState);
+  const reason = optionalText(msg.reason);
+  const actor = optionalText(msg.actor);
+  const source = optionalText(msg.source);
+  if (targetState !== undefined) input.targetState = targetState;
+  if (reason !== undefined) input.reason = reason;
+  if (actor !== undefined) input.actor = actor;
+  if (source !== undefined) input.source = source;
+  if (fields !== undefined) input.fields = fields as Record<string, unknown>;
+  return { ok: true, input };
+}
+
+/** msg.error on the lifecycle-switch node's reject output. */
+export interface SwitchRejection {
+  code: 'FF_INPUT_INVALID' | 'FF_NOT_FOUND' | 'FF_TRANSITION_INVALID';
+  /** The HTTP status an HTTP flow answers with: 400, 404 or 409. */
+  statusCode: number;
+  reason: string;
+  message: string;
+}

@@ -96,7 +96,6 @@ interface Reading {
   found: boolean;
   state: StateName | null;
   childId?: string;
-  childCreatedAt?: Date;
 }
 
 async function read(db: Queryable, model: LifecycleModel, entityId: string, lock: boolean): Promise<Reading> {
@@ -118,16 +117,14 @@ async function read(db: Queryable, model: LifecycleModel, entityId: string, lock
   );
   if (parent.rowCount === 0) return { found: false, state: null };
   const child = store.child;
-  const latest = await db.query<{ child_id: string; state: string; created_at: Date }>(
-    `SELECT ${ident(child.key)}::text AS child_id, ${ident(child.column)} AS state, ${ident(child.createdAtColumn)} AS created_at
+  const latest = await db.query<{ child_id: string; state: string }>(
+    `SELECT ${ident(child.key)}::text AS child_id, ${ident(child.column)} AS state
      FROM ${table(child.table)} WHERE ${ident(child.foreignKey)} = $1
      ORDER BY ${ident(child.createdAtColumn)} DESC, ${ident(child.key)} DESC LIMIT 1`,
     [entityId],
   );
   const row = latest.rows[0];
-  return row
-    ? { found: true, state: row.state, childId: row.child_id, childCreatedAt: row.created_at }
-    : { found: true, state: null };
+  return row ? { found: true, state: row.state, childId: row.child_id } : { found: true, state: null };
 }
 
 /** The entity's current state without locking: not found, no state yet (null), or a state. */
@@ -185,7 +182,9 @@ async function writeState(
   const columns = [ident(child.foreignKey), ident(child.column), ident(child.createdAtColumn)];
   // The new child must sort last by (created_at, id) to be the latest: never give it a time
   // before the current latest row's, even when the caller's clock is behind the database's.
-  const values = ['$1', '$2', 'GREATEST($3::timestamptz, $4::timestamptz)'];
+  // (Compared in SQL: a JS Date would drop the microseconds of a now() default.)
+  const latest = `(SELECT max(${ident(child.createdAtColumn)}) FROM ${table(child.table)} WHERE ${ident(child.foreignKey)} = $1)`;
+  const values = ['$1', '$2', `GREATEST($3::timestamptz, ${latest})`];
   if (child.updatedAtColumn) {
     columns.push(ident(child.updatedAtColumn));
     values.push('$3');
@@ -193,7 +192,7 @@ async function writeState(
   const inserted = await client.query<{ child_id: string }>(
     `INSERT INTO ${table(child.table)} (${columns.join(', ')}) VALUES (${values.join(', ')})
      RETURNING ${ident(child.key)}::text AS child_id`,
-    [input.entityId, to, input.at, reading.childCreatedAt ?? input.at],
+    [input.entityId, to, input.at],
   );
   return inserted.rows[0].child_id;
 }
@@ -351,11 +350,11 @@ export async function eventsAfter(
   options: { lifecycles?: string[]; limit?: number } = {},
 ): Promise<LifecycleEventRow[]> {
   const result = await db.query<EventDbRow>(
-    `SELECT id::text AS id, lifecycle, entity_id, from_state, to_state, action, reason, actor, source,
+    `SELECT e.id::text AS id, lifecycle, entity_id, from_state, to_state, action, reason, actor, source,
             flow_version, occurred_at
-     FROM floorflow.lifecycle_events
-     WHERE id > $1 AND ($2::text[] IS NULL OR lifecycle = ANY($2))
-     ORDER BY id LIMIT $3`,
+     FROM floorflow.lifecycle_events e
+     WHERE e.id > $1::bigint AND ($2::text[] IS NULL OR e.lifecycle = ANY($2))
+     ORDER BY e.id LIMIT $3`,
     [afterId, options.lifecycles ?? null, options.limit ?? 1000],
   );
   return result.rows.map((r) => ({

@@ -47,3 +47,32 @@ export function requireShippedModel(name: string): LifecycleModel {
     throw new Error(`no shipped lifecycle model "${name}"; known: ${shippedModelNames().join(', ')}`);
   return model;
 }
+
+/** The name the lifecycle-switch node uses for "the model in customModel". */
+export const CUSTOM_MODEL = 'custom';
+
+/**
+ * The model a lifecycle-switch configuration picks: a shipped one by name, or the custom JSON
+ * text validated against the model schema. The error is one line for the node's log.
+ */
+export function pickModel(
+  name: string,
+  customModel: string,
+): { ok: true; model: LifecycleModel } | { ok: false; error: string } {
+  if (name !== CUSTOM_MODEL) {
+    const model = shippedModel(name);
+    if (model) return { ok: true, model };
+    return {
+      ok: false,
+      error: `no lifecycle model "${name}"; pick one of ${shippedModelNames().join(', ')} or custom`,
+    };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(customModel);
+  } catch (err) {
+    return { ok: false, error: `custom model is not valid JSON: ${(err as Error).message}` };
+  }
+  const result = validateModel(parsed);
+  return result.ok ? result : { ok: false, error: `custom model: ${result.errors.join('; ')}` };
+}
