@@ -1,6 +1,7 @@
 // How a Node-RED flow array maps to reviewable files: one file per tab, one per subflow,
 // one for global config nodes, with stable key order, so an edit in the editor is a small
 // git diff. Pure functions: the storage module and `flows check`/`flows diff` share them.
+import crypto from 'node:crypto';
 
 export interface FlowNode {
   id: string;
@@ -42,6 +43,11 @@ export function stableValue(value: unknown): unknown {
 
 export function stringifyFlowFile(nodes: FlowNode[]): string {
   return JSON.stringify(stableValue(nodes), null, 2) + '\n';
+}
+
+/** The manifest's hash of a file's content: independent of whitespace and key order. */
+export function contentHash(nodes: FlowNode[]): string {
+  return 'sha256:' + crypto.createHash('sha256').update(stringifyFlowFile(nodes)).digest('hex').slice(0, 16);
 }
 
 export function slugify(label: string): string {

@@ -7,7 +7,14 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from 'pg';
-import { FlowFile, FlowNode, joinFlows, splitFlows, stringifyFlowFile } from '../core/flow-files';
+import {
+  FlowFile,
+  FlowNode,
+  contentHash,
+  joinFlows,
+  splitFlows,
+  stringifyFlowFile,
+} from '../core/flow-files';
 import type { FloorflowConfig } from '../settings';
 
 export const LOCAL_BROKER_ID = 'floorflow-local-broker';
@@ -37,9 +44,7 @@ export class FlowVersions {
   }
 }
 
-export function contentHash(nodes: FlowNode[]): string {
-  return 'sha256:' + crypto.createHash('sha256').update(stringifyFlowFile(nodes)).digest('hex').slice(0, 16);
-}
+export { contentHash };
 
 export function bumpPatch(version: string): string {
   const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version);
@@ -74,6 +79,16 @@ function listJson(dir: string, prefix: string): string[] {
     }
   }
   return out.sort();
+}
+
+/** Every flow file under the two directories: its name as in the manifest, and its path. */
+export function listFlowFiles(dirs: FlowDirs): Array<{ file: string; path: string }> {
+  return [...listJson(dirs.flowsDir, 'flows/'), ...listJson(dirs.dashboardsDir, 'dashboards/')].map(
+    (file) => ({
+      file,
+      path: absolute(dirs, file),
+    }),
+  );
 }
 
 export class FlowFileError extends Error {}

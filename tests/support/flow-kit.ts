@@ -111,17 +111,22 @@ function coreNodeModules(): NodeInitializer[] {
   return modules;
 }
 
-/** Every node listed in package.json "node-red".nodes (the compiled files under dist/nodes). */
-function floorflowNodeModules(): NodeInitializer[] {
+/**
+ * Every node listed in package.json "node-red".nodes (the compiled files under dist/nodes).
+ * One not built yet is left out, and named if a flow needs its type.
+ */
+function floorflowNodeModules(notBuilt: string[]): NodeInitializer[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as {
     'node-red'?: { nodes?: Record<string, string> };
   };
-  return Object.entries(pkg['node-red']?.nodes ?? {}).map(([type, file]) => {
+  return Object.entries(pkg['node-red']?.nodes ?? {}).flatMap(([type, file]) => {
     const full = path.join(PROJECT_ROOT, file);
-    if (!fs.existsSync(full))
-      throw new Error(`flow kit: node ${type} is not built (${file}): run node scripts/build.js`);
+    if (!fs.existsSync(full)) {
+      notBuilt.push(`${type} (${file} is not built: run node scripts/build.js)`);
+      return [];
+    }
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(full) as NodeInitializer;
+    return [require(full) as NodeInitializer];
   });
 }
 
@@ -265,20 +270,22 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
         register(...args);
       };
     };
+    const notBuilt: string[] = [];
     const needed = [...new Set(nodes.map((n) => n.type).filter((t) => !t.startsWith('subflow:')))];
     const credentials = broker
       ? { [LOCAL_BROKER_ID]: { user: INTERNAL_MQTT_USER, password: internalPassword } }
       : {};
     loaded = true;
     await helper.load(
-      [capture, ...coreNodeModules(), ...floorflowNodeModules(), ...(options.nodeTypes ?? [])],
+      [capture, ...coreNodeModules(), ...floorflowNodeModules(notBuilt), ...(options.nodeTypes ?? [])],
       nodes as Parameters<typeof helper.load>[1],
       credentials as Parameters<typeof helper.load>[2],
     );
     const unknown = needed.filter((t) => !registered.has(t));
     if (unknown.length > 0) {
+      const hint = notBuilt.filter((n) => unknown.some((t) => n.startsWith(`${t} `)));
       throw new Error(
-        `flow kit: the flows use node types nobody registered: ${unknown.join(', ')} (pass their modules in nodeTypes)`,
+        `flow kit: the flows use node types nobody registered: ${unknown.join(', ')} (${hint.length > 0 ? hint.join('; ') : 'pass their modules in nodeTypes'})`,
       );
     }
     // Node-RED logs a flow that fails to start (e.g. a node id equal to a config node type

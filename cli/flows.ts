@@ -1,0 +1,151 @@
+// `floorflow flows check | manifest | migrate | diff`: the versioned flows as a plant's CI
+// and its engineers see them. The rules and the diff are pure (core/flow-check,
+// core/flow-diff); this file reads the files and prints.
+import fs from 'node:fs';
+import path from 'node:path';
+import { checkFlows, formatFinding } from '../core/flow-check';
+import { stringifyFlowFile } from '../core/flow-files';
+import { migrateFlowNodes } from '../core/node-migrations';
+import {
+  FlowDirs,
+  listFlowFiles,
+  nextManifest,
+  readFlowFiles,
+  readManifest,
+  writeManifest,
+} from '../runtime/flow-runtime';
+import type { FloorflowConfig } from '../settings';
+import { loadNodeCatalog } from './node-catalog';
+
+export interface Output {
+  log(line: string): void;
+  error(line: string): void;
+}
+
+const FLOWS_USAGE = `usage:
+  floorflow flows check [--dir <flows dir>] [--dashboards <dir>]
+  floorflow flows manifest [--dir <flows dir>]      record changed files in flows/manifest.json, raising their versions
+  floorflow flows migrate [--dir <flows dir>]       write old node configurations in their current shape
+  floorflow flows diff <git-rev> [--dir <flows dir>]`;
+
+class FlowsUsageError extends Error {}
+
+function takeOption(args: string[], name: string): string | undefined {
+  const i = args.indexOf(name);
+  if (i === -1) return undefined;
+  const value = args[i + 1];
+  if (!value || value.startsWith('--')) throw new FlowsUsageError(`${name} needs a value`);
+  args.splice(i, 2);
+  return value;
+}
+
+/** --dir names the flows directory; dashboards/ beside it is read too unless --dashboards says otherwise. */
+function dirsFrom(config: Pick<FloorflowConfig, 'flowsDir' | 'dashboardsDir'>, args: string[]): FlowDirs {
+  const dir = takeOption(args, '--dir');
+  const dashboards = takeOption(args, '--dashboards');
+  const flowsDir = dir ? path.resolve(dir) : config.flowsDir;
+  return {
+    flowsDir,
+    dashboardsDir: dashboards
+      ? path.resolve(dashboards)
+      : dir
+        ? path.join(path.dirname(flowsDir), 'dashboards')
+        : config.dashboardsDir,
+  };
+}
+
+function check(dirs: FlowDirs, out: Output): number {
+  if (!fs.existsSync(dirs.flowsDir)) {
+    out.error(`flows check: ${dirs.flowsDir} does not exist`);
+    return 1;
+  }
+  const files = listFlowFiles(dirs).map(({ file, path: full }) => ({
+    file,
+    text: fs.readFileSync(full, 'utf8'),
+  }));
+  const manifestFile = path.join(dirs.flowsDir, 'manifest.json');
+  const manifest = fs.existsSync(manifestFile) ? fs.readFileSync(manifestFile, 'utf8') : undefined;
+  const findings = checkFlows({ files, manifest, catalog: loadNodeCatalog() });
+  for (const f of findings) (f.level === 'error' ? out.error : out.log)(formatFinding(f));
+  const errors = findings.filter((f) => f.level === 'error').length;
+  const warnings = findings.length - errors;
+  const where = path.relative(process.cwd(), dirs.flowsDir) || '.';
+  out.log(
+    `flows check: ${files.length} file${files.length === 1 ? '' : 's'} in ${where}: ${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'}`,
+  );
+  return errors > 0 ? 1 : 0;
+}
+
+function manifest(dirs: FlowDirs, out: Output): number {
+  const previous = readManifest(dirs);
+  const next = nextManifest(previous, readFlowFiles(dirs));
+  writeManifest(dirs, next);
+  let changed = 0;
+  for (const [file, entry] of Object.entries(next.flows)) {
+    const before = previous.flows[file];
+    if (!before) out.log(`${file}: new, version ${entry.version}`);
+    else if (before.version !== entry.version)
+      out.log(`${file}: changed, version ${before.version} → ${entry.version}`);
+    else continue;
+    changed++;
+  }
+  for (const file of Object.keys(previous.flows)) {
+    if (!next.flows[file]) {
+      out.log(`${file}: removed`);
+      changed++;
+    }
+  }
+  out.log(
+    changed === 0
+      ? 'flows manifest: up to date'
+      : `flows manifest: ${changed} change${changed === 1 ? '' : 's'} recorded in ${path.join(dirs.flowsDir, 'manifest.json')}`,
+  );
+  return 0;
+}
+
+function migrate(dirs: FlowDirs, out: Output): number {
+  let count = 0;
+  for (const { file, nodes } of readFlowFiles(dirs)) {
+    const result = migrateFlowNodes(nodes);
+    if (result.migrated.length === 0) continue;
+    const target = listFlowFiles(dirs).find((f) => f.file === file)!.path;
+    fs.writeFileSync(target, stringifyFlowFile(result.nodes));
+    for (const m of result.migrated) {
+      out.log(`${file} node ${m.id} (${m.type}): v${m.from} → v${m.to}: ${m.changes.join('; ')}`);
+      count++;
+    }
+  }
+  if (count === 0) {
+    out.log('flows migrate: every node configuration is current');
+    return 0;
+  }
+  out.log(`flows migrate: ${count} node${count === 1 ? '' : 's'} upgraded; recording the new versions:`);
+  return manifest(dirs, out);
+}
+
+export async function flowsCommand(
+  config: Pick<FloorflowConfig, 'flowsDir' | 'dashboardsDir'>,
+  args: string[],
+  out: Output = { log: (l) => console.log(l), error: (l) => console.error(l) },
+): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    const dirs = dirsFrom(config, rest);
+    switch (sub) {
+      case 'check':
+        return check(dirs, out);
+      case 'manifest':
+        return manifest(dirs, out);
+      case 'migrate':
+        return migrate(dirs, out);
+      default:
+        throw new FlowsUsageError(`unknown flows command "${sub ?? ''}"`);
+    }
+  } catch (err) {
+    if (err instanceof FlowsUsageError) {
+      out.error(`floorflow flows: ${err.message}\n${FLOWS_USAGE}`);
+      return 2;
+    }
+    throw err;
+  }
+}
