@@ -259,7 +259,8 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     };
     helper.settings({ floorflow: services } as Parameters<typeof helper.settings>[0]);
 
-    const registered = new Set<string>(['helper', 'tab', 'subflow', 'group']);
+    // The helper loads catch, status and complete itself, before `capture` can see them.
+    const registered = new Set<string>(['helper', 'tab', 'subflow', 'group', 'catch', 'status', 'complete']);
     // Runs first: keeps the node API's httpNode app for request(), and records every type
     // registered so a flow needing a type nobody loaded fails here instead of never starting.
     const capture: NodeInitializer = (RED: NodeAPI) => {
