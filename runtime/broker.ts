@@ -104,7 +104,8 @@ export class EmbeddedBroker {
   }
 
   async listen(port: number, host: string): Promise<number> {
-    const server = net.createServer((socket) => this.aedes.handle(socket));
+    // Small QoS 1 packets (PUBACKs, deliveries) must not wait for the peer's delayed ACK.
+    const server = net.createServer({ noDelay: true }, (socket) => this.aedes.handle(socket));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
