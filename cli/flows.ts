@@ -1,13 +1,16 @@
 // `floorflow flows check | manifest | migrate | diff`: the versioned flows as a plant's CI
 // and its engineers see them. The rules and the diff are pure (core/flow-check,
 // core/flow-diff); this file reads the files and prints.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { checkFlows, formatFinding } from '../core/flow-check';
-import { stringifyFlowFile } from '../core/flow-files';
+import { diffFlows, formatFlowDiffs } from '../core/flow-diff';
+import { FlowFile, FlowNode, stringifyFlowFile } from '../core/flow-files';
 import { migrateFlowNodes } from '../core/node-migrations';
 import {
   FlowDirs,
+  Manifest,
   listFlowFiles,
   nextManifest,
   readFlowFiles,
@@ -123,6 +126,68 @@ function migrate(dirs: FlowDirs, out: Output): number {
   return manifest(dirs, out);
 }
 
+function git(cwd: string, args: string[]): string {
+  return execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+/** The flow files and manifest as they were at a git revision. */
+function filesAtRevision(
+  dirs: FlowDirs,
+  rev: string,
+  out: Output,
+): { files: FlowFile[]; manifest?: Manifest } {
+  let top: string;
+  try {
+    top = git(dirs.flowsDir, ['rev-parse', '--show-toplevel']).trim();
+    git(top, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`]);
+  } catch {
+    throw new FlowsUsageError(`${rev} is not a commit of the git repository holding ${dirs.flowsDir}`);
+  }
+  const files: FlowFile[] = [];
+  let manifest: Manifest | undefined;
+  for (const [dir, prefix] of [
+    [dirs.flowsDir, 'flows/'],
+    [dirs.dashboardsDir, 'dashboards/'],
+  ] as const) {
+    const rel = path.relative(top, dir).split(path.sep).join('/');
+    const listed = git(top, ['ls-tree', '-r', '--name-only', rev, '--', rel])
+      .split('\n')
+      .filter((p) => p.endsWith('.json'));
+    for (const gitPath of listed) {
+      const file = prefix + gitPath.slice(rel.length + 1);
+      const text = git(top, ['show', `${rev}:${gitPath}`]);
+      if (file === 'flows/manifest.json') {
+        manifest = JSON.parse(text) as Manifest;
+        continue;
+      }
+      try {
+        files.push({ file, nodes: JSON.parse(text) as FlowNode[] });
+      } catch (err) {
+        out.error(`${file} at ${rev} is not valid JSON (${(err as Error).message}); compared as if empty`);
+        files.push({ file, nodes: [] });
+      }
+    }
+  }
+  return { files, manifest };
+}
+
+function diff(dirs: FlowDirs, rev: string | undefined, out: Output): number {
+  if (!rev) throw new FlowsUsageError('flows diff needs a git revision, e.g. HEAD~1 or main');
+  const before = filesAtRevision(dirs, rev, out);
+  const files = readFlowFiles(dirs);
+  const diffs = diffFlows(before.files, files, {
+    from: before.manifest?.flows,
+    to: readManifest(dirs).flows,
+  });
+  for (const line of formatFlowDiffs(diffs)) out.log(line);
+  return 0;
+}
+
 export async function flowsCommand(
   config: Pick<FloorflowConfig, 'flowsDir' | 'dashboardsDir'>,
   args: string[],
@@ -138,6 +203,8 @@ export async function flowsCommand(
         return manifest(dirs, out);
       case 'migrate':
         return migrate(dirs, out);
+      case 'diff':
+        return diff(dirs, rest[0], out);
       default:
         throw new FlowsUsageError(`unknown flows command "${sub ?? ''}"`);
     }
