@@ -26,11 +26,14 @@ export const NODE_MIGRATIONS: Readonly<Record<string, readonly NodeMigration[]>>
     {
       to: 1,
       // The first scan parser recognised only job codes, with one `pattern`; runlist and file
-      // ids came with version 1, which named each pattern after the code it matches.
-      change: 'the single `pattern` became `jobPattern`, beside the new `runlistPattern` and `filePattern`',
+      // ids came with version 1, which named each pattern after the code it matches. An old
+      // node keeps behaving as before: its two new patterns start empty, which turns them off,
+      // so a code it rejected is not suddenly read as a runlist id.
+      change:
+        'the single `pattern` became `jobPattern`; the new `runlistPattern` and `filePattern` start off (empty)',
       up(config) {
         const { pattern, ...rest } = config;
-        const next: FlowNode = { ...rest, schemaVersion: 1 };
+        const next: FlowNode = { runlistPattern: '', filePattern: '', ...rest, schemaVersion: 1 };
         if (typeof pattern === 'string' && next.jobPattern === undefined) next.jobPattern = pattern;
         return next;
       },

@@ -15,6 +15,7 @@ import {
   splitFlows,
   stringifyFlowFile,
 } from '../core/flow-files';
+import { migrateFlowNodes } from '../core/node-migrations';
 import type { FloorflowConfig } from '../settings';
 
 export const LOCAL_BROKER_ID = 'floorflow-local-broker';
@@ -212,10 +213,14 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
   const local = require('@node-red/runtime/lib/storage/localfilesystem') as NodeRedStorage;
   const dirs: FlowDirs = { flowsDir: options.config.flowsDir, dashboardsDir: options.config.dashboardsDir };
   let known = new Map<string, string>();
+  let log: { info(message: string): void } | undefined;
 
   const storage = {
     ...local,
-    init: (settings: object, runtime: object) => local.init(settings, runtime),
+    init: (settings: object, runtime: object) => {
+      log = (runtime as { log?: { info(message: string): void } }).log;
+      return local.init(settings, runtime);
+    },
     async getFlows(): Promise<FlowNode[]> {
       const files = readFlowFiles(dirs);
       const manifest = readManifest(dirs);
@@ -225,7 +230,16 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
         const container = f.nodes.find((n) => n.type === 'tab' || n.type === 'subflow');
         if (container) known.set(container.id, f.file);
       }
-      return joinFlows(files, manifest.order);
+      // Old node configurations run in their current shape; the files change only when the
+      // editor deploys (or `flows migrate` runs), so the manifest versions stay true to them.
+      const upgraded = files.map((f) => {
+        const result = migrateFlowNodes(f.nodes);
+        for (const m of result.migrated) {
+          log?.info(`${f.file}: node ${m.id} (${m.type}) configuration upgraded v${m.from} → v${m.to}`);
+        }
+        return { file: f.file, nodes: result.nodes };
+      });
+      return joinFlows(upgraded, manifest.order);
     },
     async saveFlows(flows: FlowNode[], user?: { username?: string }): Promise<void> {
       const previous = readManifest(dirs);

@@ -13,6 +13,7 @@ import helper from 'node-red-node-test-helper';
 import type { Pool } from 'pg';
 import supertest from 'supertest';
 import type { FlowNode } from '../../core/flow-files';
+import { migrateFlowNodes } from '../../core/node-migrations';
 import { BrokerAccess, FloorflowServices, ManualClock } from '../../kit/services';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
 import { FlowVersions, nextManifest, readManifest } from '../../runtime/flow-runtime';
@@ -159,7 +160,8 @@ function assembleFlows(options: FlowKitOptions): {
 } {
   const names = ['flows/config.json', ...options.flows.filter((f) => f !== 'flows/config.json')];
   const files = names.map((file) => ({ file, nodes: readFlowFile(file) }));
-  const nodes: FlowNode[] = files.flatMap((f) => f.nodes.map((n) => structuredClone(n)));
+  // As the runtime's storage module does: old node configurations load in their current shape.
+  const nodes: FlowNode[] = files.flatMap((f) => migrateFlowNodes(structuredClone(f.nodes)).nodes);
   const byId = new Map(nodes.map((n) => [n.id, n]));
   for (const extra of options.extraNodes ?? []) {
     if (byId.has(extra.id))
