@@ -222,6 +222,8 @@ export async function startRuntime(
         log(`floorflow stopping (${reason}): draining for up to ${config.drainTimeoutMs} ms`);
         state.draining = true;
         broker?.startDrain();
+        // Long-lived responses (SSE streams) end now rather than hold the drain to its deadline.
+        events.emit('draining');
         const deadline = Date.now() + config.drainTimeoutMs;
         await broker?.settle(config.drainTimeoutMs);
         while (state.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -1,0 +1,116 @@
+// Node-RED glue for seed 002's product routes: answers the reads from store/products, turns a
+// POST body into a lifecycle-switch request, and turns the switch's result into the answer.
+// Output 1 carries msg.statusCode and msg.payload for an http response node; output 2 carries
+// transition requests to a lifecycle switch.
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import { FloorflowError } from '../../core/errors';
+import type { LifecycleEvent, SwitchRejection } from '../../core/lifecycle';
+import {
+  failure,
+  type HttpAnswer,
+  readProductId,
+  readTransitionBody,
+  rejectionAnswer,
+  transitionAnswer,
+} from '../../core/products';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { checkConfig, onInputAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock } from '../../kit/services';
+import {
+  dashboardStatus,
+  dispatchableProducts,
+  jobBelongsTo,
+  productLifecycle,
+  productTransitions,
+} from '../../store/products';
+import configSchema from './schema.json';
+
+interface ProductsConfig {
+  name: string;
+  action: 'dispatchable' | 'lifecycle' | 'history' | 'dashboard' | 'request' | 'reply';
+  transition: '' | 'move_to_past' | 'reactivate' | 'update_state';
+  source: string;
+  db: string;
+  schemaVersion: 1;
+}
+
+type ProductsDef = NodeDef & Partial<ProductsConfig>;
+type HttpMessage = NodeMessageInFlow & {
+  req?: { query?: Record<string, unknown> };
+  transition?: LifecycleEvent & { childId?: string };
+  error?: Partial<SwitchRejection>;
+};
+
+const schema = configSchema as JsonSchema;
+
+function answer(msg: HttpMessage, result: HttpAnswer): NodeMessage {
+  return Object.assign(msg, { statusCode: result.statusCode, payload: result.body });
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType('floorflow-products', function ProductsNode(this: Node, def: ProductsDef) {
+    RED.nodes.createNode(this, def);
+    // A copy: ajv fills defaults in place, and Node-RED compares this definition on redeploy.
+    const config = checkConfig<ProductsConfig>(this, schema, { ...def });
+
+    onInputAsync(this, async (input, send, done) => {
+      if (!config)
+        throw new FloorflowError(
+          'FF_CONFIG_INVALID',
+          'invalid configuration; see the error logged at deploy',
+        );
+      const msg = input as HttpMessage;
+      const db = () => poolFor(RED, config.db || undefined);
+      const query = (msg.req?.query ?? (msg.payload as Record<string, unknown> | undefined)) || {};
+      const reply = (result: HttpAnswer) => {
+        send([answer(msg, result), null]);
+        done();
+      };
+
+      switch (config.action) {
+        case 'dispatchable': {
+          const products = await dispatchableProducts(db());
+          return reply({ statusCode: 200, body: { success: true, data: products, count: products.length } });
+        }
+        case 'lifecycle':
+        case 'history': {
+          const id = readProductId(query);
+          if ('statusCode' in id) return reply(id);
+          const found =
+            config.action === 'lifecycle'
+              ? await productLifecycle(db(), id.productId)
+              : await productTransitions(db(), id.productId);
+          if (!found) return reply(failure(404, `product ${id.productId} not found`));
+          const key = config.action === 'lifecycle' ? 'lifecycle' : 'history';
+          return reply({ statusCode: 200, body: { success: true, [key]: found } });
+        }
+        case 'dashboard': {
+          const clock = servicesOf(RED)?.clock ?? systemClock;
+          const now = clock.now();
+          const status = await dashboardStatus(db(), now);
+          return reply({ statusCode: 200, body: { success: true, status, timestamp: now.toISOString() } });
+        }
+        case 'request': {
+          const read = readTransitionBody(msg.payload, config.transition || undefined);
+          if ('statusCode' in read) return reply(read);
+          const { jobId, ...request } = read.request;
+          if (jobId !== undefined && !(await jobBelongsTo(db(), request.entityId, jobId))) {
+            return reply(failure(404, `job ${jobId} of product ${request.entityId} not found`));
+          }
+          send([null, Object.assign(msg, request, { source: config.source || undefined })]);
+          done();
+          return;
+        }
+        case 'reply': {
+          if (msg.transition) return reply(transitionAnswer(msg.transition));
+          const error = msg.error;
+          if (error && typeof error.statusCode === 'number' && typeof error.reason === 'string') {
+            return reply(rejectionAnswer(error as SwitchRejection));
+          }
+          return reply(failure(500, 'internal error'));
+        }
+      }
+    });
+  });
+};

@@ -1,0 +1,84 @@
+// Node-RED glue for floorflow-sse: registers a GET route on the runtime's HTTP app that streams
+// lifecycle events (kit/lifecycle-stream), wakes the stream on each in-process lifecycle event,
+// and removes the route and ends every stream when the node closes or the runtime drains.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { LIFECYCLE_EVENT } from '../../core/lifecycle';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { LifecycleStream } from '../../kit/lifecycle-stream';
+import { checkConfig, onCloseAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock } from '../../kit/services';
+import configSchema from './schema.json';
+
+interface SseConfig {
+  name: string;
+  path: string;
+  lifecycles: string;
+  maxClients: number;
+  heartbeatSeconds: number;
+  db: string;
+  schemaVersion: 1;
+}
+
+type SseDef = NodeDef & Partial<SseConfig>;
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+interface RouterLayer {
+  route?: { path: string; stack: Array<{ handle: unknown }> };
+}
+
+const schema = configSchema as JsonSchema;
+
+/** Removes the route whose handler is `handler` from Node-RED's HTTP app (as the http in node does). */
+function removeRoute(RED: NodeAPI, handler: Handler): void {
+  const app = RED.httpNode as unknown as { _router?: { stack: RouterLayer[] } };
+  const stack = app._router?.stack;
+  if (!stack) return;
+  for (let i = stack.length - 1; i >= 0; i--) {
+    if (stack[i].route?.stack.some((layer) => layer.handle === handler)) stack.splice(i, 1);
+  }
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType('floorflow-sse', function SseNode(this: Node, def: SseDef) {
+    RED.nodes.createNode(this, def);
+    const config = checkConfig<SseConfig>(this, schema, { ...def });
+    if (!config) return;
+    const services = servicesOf(RED);
+    const stream = new LifecycleStream(
+      () => poolFor(RED, config.db || undefined),
+      services?.clock ?? systemClock,
+      {
+        lifecycles: config.lifecycles.split(',').map((name) => name.trim()),
+        maxClients: config.maxClients,
+        heartbeatMs: config.heartbeatSeconds * 1000,
+      },
+      (message) => this.warn(message),
+    );
+    const showClients = () =>
+      this.status({
+        fill: 'green',
+        shape: stream.clientCount > 0 ? 'dot' : 'ring',
+        text: `${stream.clientCount} clients`,
+      });
+    const handler: Handler = (req, res) => {
+      stream.connect(req, res);
+      showClients();
+      res.on('close', showClients);
+    };
+    RED.httpNode.get(config.path, handler);
+    const wake = () => stream.notify();
+    const drain = () => void stream.close();
+    services?.events.on(LIFECYCLE_EVENT, wake);
+    // The runtime waits for open requests before it stops; streams never finish on their own.
+    services?.events.on('draining', drain);
+    showClients();
+
+    onCloseAsync(this, async () => {
+      services?.events.off(LIFECYCLE_EVENT, wake);
+      services?.events.off('draining', drain);
+      removeRoute(RED, handler);
+      await stream.close();
+    });
+  });
+};
