@@ -13,7 +13,8 @@ const USAGE = `usage:
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
   floorflow flows check [--dir <flows dir>]
-  floorflow flows diff <git-rev>`;
+  floorflow flows diff <git-rev>
+  floorflow simulate embosser <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
 export class UsageError extends Error {}
 
@@ -126,6 +127,13 @@ export async function main(argv: string[]): Promise<number> {
         return await start(config);
       case 'machine':
         return await machineCommand(config, args);
+      case 'simulate': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const simulate = require('./simulate') as typeof import('./simulate');
+        return await simulate.simulateCommand(args).catch((err: Error) => {
+          throw err instanceof simulate.SimulateUsageError ? new UsageError(err.message) : err;
+        });
+      }
       case 'flows': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const flows = require('./flows') as {

@@ -1,0 +1,612 @@
+// All SQL of seed 000 (embossing): selectable plates, jobs and the plates they hold, the
+// worker's claim, guarded status changes (through the shipped lifecycle models, so every
+// change is checked, audited and logged as an event) and the machine message log.
+import type { Pool, PoolClient } from 'pg';
+import { FloorflowError } from '../core/errors';
+import type { LifecycleModel } from '../core/lifecycle';
+import { requireShippedModel } from '../core/lifecycle-models';
+import type { Queryable } from './db';
+import { withTransaction } from './db';
+import { AppliedTransition, applyTransitionIn } from './lifecycle';
+
+const JOB_MODEL: LifecycleModel = requireShippedModel('embossing-job');
+const PLATE_MODEL: LifecycleModel = requireShippedModel('embossing-plate');
+
+/** Plate states a user may pick for embossing (seed 000 §2). */
+export const SELECTABLE_PLATE_STATES = ['in_production', 'ready_for_embossing'] as const;
+
+/**
+ * next_attempt_at of a job a worker has claimed or a retry loop holds: the worker's claim
+ * ("next_attempt_at <= now") never matches it, so the job is sent by exactly one holder.
+ */
+const HELD = 'infinity';
+
+export interface Plate {
+  id: string;
+  plate_number: string;
+  batch_code: string | null;
+  status: string;
+}
+
+export interface EmbossingJob {
+  id: string;
+  machine_id: string;
+  status: string;
+  plates: Plate[];
+  job_payload: Record<string, unknown> | null;
+  machine_response: Record<string, unknown> | null;
+  attempts: number;
+  last_error: string | null;
+  created_by: string | null;
+  created_at: Date;
+  updated_at: Date;
+  sent_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface MachineMessage {
+  id: string;
+  direction: 'in' | 'out';
+  machine_id: string;
+  job_id: string | null;
+  channel: 'mqtt' | 'http' | null;
+  topic: string | null;
+  payload: unknown;
+  result: string | null;
+  flow_version: string | null;
+  created_at: Date;
+}
+
+/** Who changes something, and when (the caller's clock). */
+export interface Actor {
+  at: Date;
+  actor?: string;
+  source?: string;
+  flowVersion?: string;
+}
+
+/** The result of a guarded change: what changed, or the conflict that changed nothing. */
+export type Change =
+  | { kind: 'applied'; job: EmbossingJob; transitions: AppliedTransition[] }
+  | { kind: 'conflict'; job: EmbossingJob; reason: string }
+  | { kind: 'not_found'; reason: string };
+
+const JOB_COLUMNS = `j.id::text AS id, j.machine_id, j.status, j.job_payload, j.machine_response, j.attempts,
+  j.last_error, j.created_by, j.created_at, j.updated_at, j.sent_at, j.completed_at`;
+
+type JobRow = Omit<EmbossingJob, 'plates'>;
+
+async function platesOf(db: Queryable, jobIds: string[]): Promise<Map<string, Plate[]>> {
+  const result = await db.query<Plate & { job_id: string }>(
+    `SELECT jp.job_id::text AS job_id, p.id::text AS id, p.plate_number, p.batch_code, p.status
+     FROM embossing.embossing_job_plates jp JOIN embossing.plates p ON p.id = jp.plate_id
+     WHERE jp.job_id = ANY($1::bigint[]) ORDER BY jp.job_id, p.id`,
+    [jobIds],
+  );
+  const byJob = new Map<string, Plate[]>();
+  for (const { job_id, ...plate } of result.rows) {
+    const list = byJob.get(job_id) ?? [];
+    list.push(plate);
+    byJob.set(job_id, list);
+  }
+  return byJob;
+}
+
+async function withPlates(db: Queryable, rows: JobRow[]): Promise<EmbossingJob[]> {
+  if (rows.length === 0) return [];
+  const plates = await platesOf(
+    db,
+    rows.map((r) => r.id),
+  );
+  return rows.map((r) => ({ ...r, plates: plates.get(r.id) ?? [] }));
+}
+
+function isJobId(id: string): boolean {
+  return /^[0-9]{1,18}$/.test(id);
+}
+
+export async function getJob(db: Queryable, jobId: string): Promise<EmbossingJob | undefined> {
+  if (!isJobId(jobId)) return undefined;
+  const result = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM embossing.embossing_jobs j WHERE j.id = $1`,
+    [jobId],
+  );
+  return (await withPlates(db, result.rows))[0];
+}
+
+export async function listJobs(
+  db: Queryable,
+  filter: { status?: string[]; machineId?: string; limit?: number } = {},
+): Promise<EmbossingJob[]> {
+  const result = await db.query<JobRow>(
+    `SELECT ${JOB_COLUMNS} FROM embossing.embossing_jobs j
+     WHERE ($1::text[] IS NULL OR j.status = ANY($1)) AND ($2::text IS NULL OR j.machine_id = $2)
+     ORDER BY j.created_at DESC, j.id DESC LIMIT $3`,
+    [filter.status ?? null, filter.machineId ?? null, filter.limit ?? 200],
+  );
+  return withPlates(db, result.rows);
+}
+
+/**
+ * Plates that may be picked for embossing: in a selectable state, not held by a live job and
+ * not marked unavailable. `status` narrows to some of the selectable states.
+ */
+export async function selectablePlates(db: Queryable, status?: string[]): Promise<Plate[]> {
+  const states = (status ?? [...SELECTABLE_PLATE_STATES]).filter((s) =>
+    (SELECTABLE_PLATE_STATES as readonly string[]).includes(s),
+  );
+  const result = await db.query<Plate>(
+    `SELECT p.id::text AS id, p.plate_number, p.batch_code, p.status FROM embossing.plates p
+     WHERE p.status = ANY($1) AND p.unavailable_reason IS NULL
+       AND NOT EXISTS (SELECT 1 FROM embossing.embossing_job_plates jp WHERE jp.plate_id = p.id AND jp.released_at IS NULL)
+     ORDER BY p.plate_number, p.id`,
+    [states],
+  );
+  return result.rows;
+}
+
+export async function machineOf(
+  db: Queryable,
+  machineId: string,
+): Promise<
+  | { machineId: string; kind: string; online: boolean; state: string | null; profile: string | null }
+  | undefined
+> {
+  const result = await db.query<{
+    machine_id: string;
+    kind: string;
+    online: boolean;
+    state: string | null;
+    profile: string | null;
+  }>(
+    `SELECT machine_id, kind, online, last_status->>'state' AS state, profile FROM floorflow.machines WHERE machine_id = $1`,
+    [machineId],
+  );
+  const row = result.rows[0];
+  return (
+    row && {
+      machineId: row.machine_id,
+      kind: row.kind,
+      online: row.online,
+      state: row.state,
+      profile: row.profile,
+    }
+  );
+}
+
+function conflictOnTransition(entity: string, outcome: { kind: string; reason?: string }): FloorflowError {
+  return new FloorflowError('FF_CONFLICT', `${entity}: ${outcome.reason ?? outcome.kind}`);
+}
+
+async function transition(
+  client: PoolClient,
+  model: LifecycleModel,
+  entityId: string,
+  action: string,
+  by: Actor,
+  extra: { targetState?: string; reason?: string } = {},
+): Promise<AppliedTransition> {
+  const outcome = await applyTransitionIn(client, model, {
+    entityId,
+    action,
+    at: by.at,
+    actor: by.actor,
+    source: by.source ?? 'embossing',
+    flowVersion: by.flowVersion,
+    ...extra,
+  });
+  if (outcome.kind !== 'applied') throw conflictOnTransition(`${model.entity} ${entityId}`, outcome);
+  return outcome.transition;
+}
+
+/**
+ * Creates one queued job holding the plates and moves them to queued_for_embossing, in one
+ * transaction. A plate that is unknown gives FF_NOT_FOUND, one that is not selectable any more
+ * FF_CONFLICT; either way nothing is created.
+ */
+export async function createJob(
+  pool: Pool,
+  input: { plateIds: string[]; machineId: string; createdBy?: string },
+  by: Actor,
+): Promise<{ job: EmbossingJob; transitions: AppliedTransition[] }> {
+  const plateIds = [...new Set(input.plateIds.map(String))];
+  if (plateIds.length === 0 || plateIds.some((id) => !isJobId(id))) {
+    throw new FloorflowError('FF_INPUT_INVALID', 'plate_ids must hold plate ids');
+  }
+  try {
+    return await withTransaction(pool, async (client) => {
+      const machine = await machineOf(client, input.machineId);
+      if (!machine || machine.kind !== 'embosser') {
+        throw new FloorflowError(
+          'FF_INPUT_INVALID',
+          `machine_id ${input.machineId} is not a registered embosser`,
+        );
+      }
+      // Locked in id order, so two requests for overlapping plates queue behind each other
+      // instead of deadlocking; the second then sees the first's result and gets a conflict.
+      const plates = await client.query<Plate & { unavailable_reason: string | null; held: boolean }>(
+        `SELECT p.id::text AS id, p.plate_number, p.batch_code, p.status, p.unavailable_reason,
+                EXISTS (SELECT 1 FROM embossing.embossing_job_plates jp WHERE jp.plate_id = p.id AND jp.released_at IS NULL) AS held
+         FROM embossing.plates p WHERE p.id = ANY($1::bigint[]) ORDER BY p.id FOR UPDATE`,
+        [plateIds],
+      );
+      const found = new Map(plates.rows.map((p) => [p.id, p]));
+      const missing = plateIds.filter((id) => !found.has(id));
+      if (missing.length > 0)
+        throw new FloorflowError('FF_NOT_FOUND', `plate ${missing.join(', ')} not found`);
+      const unavailable = plates.rows.filter(
+        (p) =>
+          p.held ||
+          p.unavailable_reason !== null ||
+          !(SELECTABLE_PLATE_STATES as readonly string[]).includes(p.status),
+      );
+      if (unavailable.length > 0) {
+        throw new FloorflowError(
+          'FF_CONFLICT',
+          `plate ${unavailable.map((p) => p.id).join(', ')} is no longer available for embossing`,
+        );
+      }
+      const job = await client.query<{ id: string }>(
+        `INSERT INTO embossing.embossing_jobs (machine_id, status, created_by, next_attempt_at)
+         VALUES ($1, 'queued', $2, $3) RETURNING id::text AS id`,
+        [input.machineId, input.createdBy ?? null, by.at],
+      );
+      const jobId = job.rows[0].id;
+      await client.query(
+        `INSERT INTO embossing.embossing_job_plates (job_id, plate_id, previous_status)
+         SELECT $1, p.id, p.status FROM embossing.plates p WHERE p.id = ANY($2::bigint[])`,
+        [jobId, plateIds],
+      );
+      const transitions: AppliedTransition[] = [];
+      for (const plate of plates.rows)
+        transitions.push(await transition(client, PLATE_MODEL, plate.id, 'queue', by));
+      const created = await getJob(client, jobId);
+      return { job: created!, transitions };
+    });
+  } catch (err) {
+    // The partial unique index on held plates: a concurrent request got there first.
+    if ((err as { code?: string }).code === '23505') {
+      throw new FloorflowError('FF_CONFLICT', 'a plate is no longer available for embossing');
+    }
+    throw err;
+  }
+}
+
+/**
+ * Claims up to `max` due queued jobs for one worker (FOR UPDATE SKIP LOCKED): each is held
+ * (next_attempt_at = infinity) so no other worker claims it until a retry or a release.
+ */
+export async function claimJobs(pool: Pool, options: { max: number; now: Date }): Promise<EmbossingJob[]> {
+  return withTransaction(pool, async (client) => {
+    const claimed = await client.query<JobRow>(
+      `UPDATE embossing.embossing_jobs j SET next_attempt_at = '${HELD}', updated_at = $2
+       WHERE j.id IN (SELECT id FROM embossing.embossing_jobs
+                      WHERE status = 'queued' AND next_attempt_at <= $2
+                      ORDER BY next_attempt_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+       RETURNING ${JOB_COLUMNS}`,
+      [options.max, options.now],
+    );
+    const jobs = await withPlates(
+      client,
+      claimed.rows.sort((a, b) => Number(a.id) - Number(b.id)),
+    );
+    return jobs;
+  });
+}
+
+/**
+ * Held queued jobs that no pending retry will send (their worker's runtime stopped between
+ * claim and send) go back to the queue. Returns their ids.
+ */
+export async function releaseOrphanedClaims(pool: Pool, now: Date): Promise<string[]> {
+  const result = await pool.query<{ id: string }>(
+    `UPDATE embossing.embossing_jobs j SET next_attempt_at = $1, updated_at = $1
+     WHERE j.status = 'queued' AND j.next_attempt_at = '${HELD}'
+       AND NOT EXISTS (SELECT 1 FROM floorflow.pending_retries r
+                       WHERE r.msg->>'queue' = 'embossing' AND r.msg->'payload'->>'id' = j.id::text)
+     RETURNING j.id::text AS id`,
+    [now],
+  );
+  return result.rows.map((r) => r.id);
+}
+
+/** Puts a held queued job back in the queue, due at `dueAt` (machine offline, or no retry loop waits for it). */
+export async function releaseToQueue(
+  pool: Pool,
+  jobId: string,
+  dueAt: Date,
+): Promise<EmbossingJob | undefined> {
+  const result = await pool.query(
+    `UPDATE embossing.embossing_jobs SET next_attempt_at = $2 WHERE id = $1 AND status = 'queued' RETURNING id`,
+    [jobId, dueAt],
+  );
+  return result.rowCount ? getJob(pool, jobId) : undefined;
+}
+
+/** Runs `work` on the locked job, turning a transition conflict into a reported conflict. */
+async function guarded(
+  pool: Pool,
+  jobId: string,
+  work: (client: PoolClient, job: EmbossingJob) => Promise<AppliedTransition[]>,
+): Promise<Change> {
+  if (!isJobId(jobId)) return { kind: 'not_found', reason: `embossing job ${jobId} not found` };
+  try {
+    return await withTransaction(pool, async (client) => {
+      const locked = await client.query<JobRow>(
+        `SELECT ${JOB_COLUMNS} FROM embossing.embossing_jobs j WHERE j.id = $1 FOR UPDATE`,
+        [jobId],
+      );
+      if (locked.rowCount === 0) return { kind: 'not_found', reason: `embossing job ${jobId} not found` };
+      const [job] = await withPlates(client, locked.rows);
+      const transitions = await work(client, job);
+      return { kind: 'applied', job: (await getJob(client, jobId))!, transitions };
+    });
+  } catch (err) {
+    // 23505: the unique index on held plates, when a retry races a new job for the same plate.
+    if (
+      (err instanceof FloorflowError && err.code === 'FF_CONFLICT') ||
+      (err as { code?: string }).code === '23505'
+    ) {
+      const reason =
+        err instanceof FloorflowError ? err.message : 'a plate is no longer available for embossing';
+      const job = await getJob(pool, jobId);
+      return job ? { kind: 'conflict', job, reason } : { kind: 'not_found', reason };
+    }
+    throw err;
+  }
+}
+
+async function platesTo(client: PoolClient, job: EmbossingJob, action: string, from: string[], by: Actor) {
+  const transitions: AppliedTransition[] = [];
+  for (const plate of job.plates) {
+    if (from.includes(plate.status))
+      transitions.push(await transition(client, PLATE_MODEL, plate.id, action, by));
+  }
+  return transitions;
+}
+
+/** Puts the held plates back where they were before the job and lets go of them. */
+async function releasePlates(client: PoolClient, job: EmbossingJob, by: Actor): Promise<AppliedTransition[]> {
+  const held = await client.query<{ plate_id: string; previous_status: string | null }>(
+    `UPDATE embossing.embossing_job_plates SET released_at = $2 WHERE job_id = $1 AND released_at IS NULL
+     RETURNING plate_id::text AS plate_id, previous_status`,
+    [job.id, by.at],
+  );
+  const transitions: AppliedTransition[] = [];
+  for (const row of held.rows) {
+    const plate = job.plates.find((p) => p.id === row.plate_id);
+    if (!plate || !['queued_for_embossing', 'embossing_in_progress'].includes(plate.status)) continue;
+    const target =
+      row.previous_status && SELECTABLE_PLATE_STATES.some((s) => s === row.previous_status)
+        ? row.previous_status
+        : 'in_production';
+    transitions.push(await transition(client, PLATE_MODEL, plate.id, 'release', by, { targetState: target }));
+  }
+  return transitions;
+}
+
+/** queued → sent for one attempt: records the payload sent and moves the plates to embossing_in_progress. */
+export async function markSent(
+  pool: Pool,
+  jobId: string,
+  payload: Record<string, unknown>,
+  by: Actor,
+): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    const transitions = [await transition(client, JOB_MODEL, jobId, 'send', by)];
+    await client.query(
+      `UPDATE embossing.embossing_jobs SET attempts = attempts + 1, sent_at = $2, job_payload = $3, last_error = NULL
+       WHERE id = $1`,
+      [jobId, by.at, payload],
+    );
+    transitions.push(...(await platesTo(client, job, 'start_embossing', ['queued_for_embossing'], by)));
+    return transitions;
+  });
+}
+
+export type MachineJobStatus = 'accepted' | 'in_progress' | 'completed' | 'failed';
+
+/**
+ * Applies what the machine reported. accepted / in_progress / completed move the job forward
+ * (completed also marks the plates `plateDoneState` and lets go of them); failed puts the job
+ * back to queued, held for the retry loop. A report the job's state does not allow (a replay
+ * for a finished job) is a conflict and changes nothing.
+ */
+export async function applyMachineReport(
+  pool: Pool,
+  jobId: string,
+  report: { status: MachineJobStatus; response?: Record<string, unknown>; error?: string },
+  by: Actor & { plateDoneState?: 'embossed' | 'in_storage' },
+): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    const transitions: AppliedTransition[] = [];
+    switch (report.status) {
+      case 'accepted':
+        transitions.push(await transition(client, JOB_MODEL, jobId, 'accept', by));
+        break;
+      case 'in_progress':
+        transitions.push(await transition(client, JOB_MODEL, jobId, 'start', by));
+        break;
+      case 'completed': {
+        transitions.push(await transition(client, JOB_MODEL, jobId, 'complete', by));
+        await client.query(
+          `UPDATE embossing.embossing_jobs SET completed_at = $2, machine_response = $3 WHERE id = $1`,
+          [jobId, by.at, report.response ?? null],
+        );
+        const done = by.plateDoneState === 'in_storage' ? 'store' : 'complete';
+        transitions.push(
+          ...(await platesTo(client, job, done, ['queued_for_embossing', 'embossing_in_progress'], by)),
+        );
+        await client.query(
+          `UPDATE embossing.embossing_job_plates SET released_at = $2 WHERE job_id = $1 AND released_at IS NULL`,
+          [jobId, by.at],
+        );
+        break;
+      }
+      case 'failed':
+        transitions.push(
+          ...(await requeueIn(client, job, report.error ?? 'the machine reported a failure', by)),
+        );
+        await client.query(`UPDATE embossing.embossing_jobs SET machine_response = $2 WHERE id = $1`, [
+          jobId,
+          report.response ?? null,
+        ]);
+        break;
+    }
+    return transitions;
+  });
+}
+
+async function requeueIn(
+  client: PoolClient,
+  job: EmbossingJob,
+  error: string,
+  by: Actor,
+): Promise<AppliedTransition[]> {
+  const transitions: AppliedTransition[] = [];
+  if (job.status !== 'queued') transitions.push(await transition(client, JOB_MODEL, job.id, 'requeue', by));
+  await client.query(
+    `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = '${HELD}', updated_at = $3 WHERE id = $1`,
+    [job.id, error, by.at],
+  );
+  transitions.push(...(await platesTo(client, job, 'requeue', ['embossing_in_progress'], by)));
+  return transitions;
+}
+
+/**
+ * An attempt failed without a report (timeout, machine offline, send error): the job goes
+ * back to queued, held for the retry loop, with the error. A finished job is a conflict.
+ */
+export async function markAttemptFailed(
+  pool: Pool,
+  jobId: string,
+  error: string,
+  by: Actor,
+): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    if (!['queued', 'sent', 'accepted', 'in_progress'].includes(job.status)) {
+      throw new FloorflowError('FF_CONFLICT', `embossing job ${jobId} is ${job.status}`);
+    }
+    return requeueIn(client, job, error, by);
+  });
+}
+
+/** The retry loop gave up (dead letter): the job fails and its plates are selectable again. */
+export async function failJob(pool: Pool, jobId: string, error: string, by: Actor): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    const transitions = [await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error })];
+    await client.query(
+      `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = $3 WHERE id = $1`,
+      [jobId, error, by.at],
+    );
+    transitions.push(...(await releasePlates(client, job, by)));
+    return transitions;
+  });
+}
+
+/**
+ * A user retries a failed job: it is queued again (due now) and takes its plates back, if
+ * they are still selectable; otherwise it is a conflict and nothing changes.
+ */
+export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    const transitions = [await transition(client, JOB_MODEL, jobId, 'retry', by)];
+    const plateIds = job.plates.map((p) => p.id);
+    const plates = await client.query<{
+      id: string;
+      status: string;
+      unavailable_reason: string | null;
+      held: boolean;
+    }>(
+      `SELECT p.id::text AS id, p.status, p.unavailable_reason,
+              EXISTS (SELECT 1 FROM embossing.embossing_job_plates jp
+                      WHERE jp.plate_id = p.id AND jp.released_at IS NULL AND jp.job_id <> $2) AS held
+       FROM embossing.plates p WHERE p.id = ANY($1::bigint[]) ORDER BY p.id FOR UPDATE`,
+      [plateIds, jobId],
+    );
+    const taken = plates.rows.filter(
+      (p) =>
+        p.held ||
+        p.unavailable_reason !== null ||
+        !(SELECTABLE_PLATE_STATES as readonly string[]).includes(p.status),
+    );
+    if (taken.length > 0) {
+      throw new FloorflowError(
+        'FF_CONFLICT',
+        `plate ${taken.map((p) => p.id).join(', ')} is no longer available for embossing`,
+      );
+    }
+    await client.query(
+      `UPDATE embossing.embossing_job_plates jp SET released_at = NULL, previous_status = p.status
+       FROM embossing.plates p WHERE jp.job_id = $1 AND p.id = jp.plate_id`,
+      [jobId],
+    );
+    await client.query(
+      `UPDATE embossing.embossing_jobs SET next_attempt_at = $2, attempts = 0, last_error = NULL WHERE id = $1`,
+      [jobId, by.at],
+    );
+    for (const plate of plates.rows)
+      transitions.push(await transition(client, PLATE_MODEL, plate.id, 'queue', by));
+    return transitions;
+  });
+}
+
+/**
+ * A user cancels a job that no machine holds (queued or failed); its plates go back to where
+ * they were. A job at the machine cannot be called back: conflict.
+ */
+export async function cancelJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
+  return guarded(pool, jobId, async (client, job) => {
+    if (!['queued', 'failed'].includes(job.status)) {
+      throw new FloorflowError(
+        'FF_CONFLICT',
+        `embossing job ${jobId} is ${job.status} and cannot be cancelled`,
+      );
+    }
+    const transitions = [await transition(client, JOB_MODEL, jobId, 'cancel', by)];
+    transitions.push(...(await releasePlates(client, job, by)));
+    return transitions;
+  });
+}
+
+/** One message to or from a machine (seed 000 §7 "Logging"), rejected ones included. */
+export async function logMachineMessage(
+  db: Queryable,
+  message: {
+    direction: 'in' | 'out';
+    machineId: string;
+    jobId?: string | null;
+    channel: 'mqtt' | 'http';
+    topic?: string;
+    payload: unknown;
+    result: string;
+    flowVersion?: string;
+    at: Date;
+  },
+): Promise<void> {
+  await db.query(
+    `INSERT INTO embossing.machine_messages (direction, machine_id, job_id, channel, topic, payload, result, flow_version, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)`,
+    [
+      message.direction,
+      message.machineId,
+      message.jobId && isJobId(message.jobId) ? message.jobId : null,
+      message.channel,
+      message.topic ?? null,
+      JSON.stringify(message.payload ?? null),
+      message.result,
+      message.flowVersion ?? null,
+      message.at,
+    ],
+  );
+}
+
+export async function jobMessages(db: Queryable, jobId: string): Promise<MachineMessage[]> {
+  if (!isJobId(jobId)) return [];
+  const result = await db.query<MachineMessage>(
+    `SELECT id::text AS id, direction, machine_id, job_id::text AS job_id, channel, topic, payload, result, flow_version, created_at
+     FROM embossing.machine_messages WHERE job_id = $1 ORDER BY id`,
+    [jobId],
+  );
+  return result.rows;
+}
