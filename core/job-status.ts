@@ -453,3 +453,102 @@ export function readIncomingScan(payload: unknown): IncomingScanResult {
   }
   return { ok: true, scan: out };
 }
+
+/** The target of a scan scan-parser has already classified (its msg.payload). */
+export function targetOfParsedScan(scan: {
+  kind: string;
+  runlist_id?: string;
+  job_id?: string;
+  version_tag?: string;
+}): ScanTarget {
+  switch (scan.kind) {
+    case 'runlist':
+      return typeof scan.runlist_id === 'string'
+        ? { kind: 'runlist', runlist_id: scan.runlist_id }
+        : { kind: 'invalid', reason: 'runlist scan without runlist_id' };
+    case 'ambiguous':
+      return typeof scan.runlist_id === 'string' && typeof scan.job_id === 'string'
+        ? {
+            kind: 'runlist',
+            runlist_id: scan.runlist_id,
+            job: { job_id: scan.job_id, version_tag: scan.version_tag ?? null },
+          }
+        : { kind: 'invalid', reason: 'ambiguous scan without runlist_id and job_id' };
+    case 'job':
+    case 'file':
+      return typeof scan.job_id === 'string'
+        ? {
+            kind: 'job',
+            job_id: scan.job_id,
+            version_tag: scan.kind === 'job' ? (scan.version_tag ?? null) : null,
+          }
+        : { kind: 'invalid', reason: `${scan.kind} scan without job_id` };
+    default:
+      return { kind: 'invalid', reason: `not a parsed scan (kind ${JSON.stringify(scan.kind)})` };
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP bodies (seed §7)
+// ---------------------------------------------------------------------------------------
+
+export type BodyResult<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function bodyObject(body: unknown): Record<string, unknown> | string {
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body !== 'object' || Array.isArray(body)) return 'the body must be a JSON object';
+  return body as Record<string, unknown>;
+}
+
+function unknownFields(body: Record<string, unknown>, allowed: string[]): string | undefined {
+  const extra = Object.keys(body).filter((k) => !allowed.includes(k));
+  return extra.length > 0 ? `unknown field${extra.length > 1 ? 's' : ''} ${extra.join(', ')}` : undefined;
+}
+
+/** `POST /api/process-print-os` `{"force"?: boolean}`. */
+export function readProcessPrintOsBody(body: unknown): BodyResult<{ force: boolean }> {
+  const obj = bodyObject(body);
+  if (typeof obj === 'string') return { ok: false, error: obj };
+  const extra = unknownFields(obj, ['force']);
+  if (extra) return { ok: false, error: extra };
+  if (obj.force !== undefined && typeof obj.force !== 'boolean')
+    return { ok: false, error: 'force must be true or false' };
+  return { ok: true, value: { force: obj.force === true } };
+}
+
+export type StatusSource = 'both' | 'print_os' | 'scanner';
+
+/** `POST /api/process-status-updates` `{"source": "both" | "print_os" | "scanner"}` (default both). */
+export function readProcessStatusBody(body: unknown): BodyResult<{ source: StatusSource }> {
+  const obj = bodyObject(body);
+  if (typeof obj === 'string') return { ok: false, error: obj };
+  const extra = unknownFields(obj, ['source']);
+  if (extra) return { ok: false, error: extra };
+  const source = obj.source ?? 'both';
+  if (source !== 'both' && source !== 'print_os' && source !== 'scanner') {
+    return { ok: false, error: 'source must be "both", "print_os" or "scanner"' };
+  }
+  return { ok: true, value: { source } };
+}
+
+/** Admin reprocess: `{"source": "print_os" | "scanner", "from_marker": integer >= 0}`. */
+export function readReprocessBody(body: unknown): BodyResult<{ source: SourceType; from_marker: number }> {
+  const obj = bodyObject(body);
+  if (typeof obj === 'string') return { ok: false, error: obj };
+  const extra = unknownFields(obj, ['source', 'from_marker']);
+  if (extra) return { ok: false, error: extra };
+  if (obj.source !== 'print_os' && obj.source !== 'scanner')
+    return { ok: false, error: 'source must be "print_os" or "scanner"' };
+  if (typeof obj.from_marker !== 'number' || !Number.isSafeInteger(obj.from_marker) || obj.from_marker < 0) {
+    return { ok: false, error: 'from_marker must be a whole number of at least 0' };
+  }
+  return { ok: true, value: { source: obj.source, from_marker: obj.from_marker } };
+}
+
+/** A job id from the URL: non-empty, at most 200 characters. */
+export function readJobId(value: unknown): BodyResult<string> {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 200) {
+    return { ok: false, error: 'jobId must be a job id of at most 200 characters' };
+  }
+  return { ok: true, value };
+}

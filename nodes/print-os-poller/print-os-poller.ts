@@ -1,0 +1,187 @@
+// Node-RED glue for print-os-poller: wakes on its interval, on a NOTIFY from the source's insert
+// trigger, or on an input message, and catches its source up in batches through
+// store/job-status processBatch (lock, rows, effects and marker in one transaction per batch).
+import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { PoolClient } from 'pg';
+import { FloorflowError } from '../../core/errors';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
+import {
+  SOURCES,
+  catchUp,
+  gapReport,
+  sourceStatus,
+  type BatchResult,
+  type SourceType,
+} from '../../store/job-status';
+import configSchema from './schema.json';
+
+interface PollerConfig {
+  name: string;
+  db: string;
+  source: SourceType;
+  batchSize: number | string;
+  intervalSeconds: number | string;
+  lookBack: number | string;
+  listen: boolean;
+  schemaVersion: 1;
+}
+
+const schema = configSchema as JsonSchema;
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType(
+    'floorflow-print-os-poller',
+    function PrintOsPollerNode(this: Node, def: NodeDef & Partial<PollerConfig>) {
+      RED.nodes.createNode(this, def);
+      const config = checkConfig<PollerConfig>(this, schema, { ...def });
+      if (!config) return;
+      const services = servicesOf(RED);
+      const clock = services?.clock ?? systemClock;
+      const batchSize = Number(config.batchSize);
+      const intervalMs = Number(config.intervalSeconds) * 1000;
+      const lookBack = Number(config.lookBack);
+      const source = config.source;
+      let timer: TimerHandle | undefined;
+      let listener: PoolClient | undefined;
+      let running: Promise<BatchResult> | undefined;
+      let again = false;
+      let closing = false;
+      let reportedGaps = '';
+
+      const pool = () => poolFor(RED, config.db || undefined);
+
+      const showStatus = async (result: BatchResult | undefined): Promise<void> => {
+        const status = await sourceStatus(pool(), source);
+        let gaps = 0;
+        if (result && result.processed > 0) {
+          const report = await gapReport(pool(), source, lookBack);
+          gaps = report.gaps.length;
+          const key = JSON.stringify(report.gaps);
+          if (gaps > 0 && key !== reportedGaps)
+            this.warn(
+              `${source}: markers missing: ${report.gaps.map((g) => (g.from === g.to ? g.from : `${g.from}-${g.to}`)).join(', ')}`,
+            );
+          reportedGaps = key;
+        }
+        this.status({
+          fill: status.lag > 0 || gaps > 0 ? 'yellow' : 'green',
+          shape: 'dot',
+          text: `marker ${status.last_marker} · lag ${status.lag}${gaps > 0 ? ` · ${gaps} gaps` : ''}`,
+        });
+      };
+
+      /** Catches the source up; overlapping wake-ups coalesce into one more run. */
+      const run = async (force: boolean, waitMs?: number): Promise<BatchResult> => {
+        if (running) {
+          again = true;
+          return running;
+        }
+        running = (async () => {
+          this.status({ fill: 'blue', shape: 'dot', text: 'processing' });
+          const result = await catchUp(pool(), source, {
+            batchSize,
+            lookBack,
+            force,
+            waitMs,
+            now: clock.now(),
+            flowVersion: services?.flowVersion(this.z),
+          });
+          if (!result.locked)
+            this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
+          else await showStatus(result);
+          return result;
+        })();
+        try {
+          return await running;
+        } finally {
+          running = undefined;
+          if (again && !closing) {
+            again = false;
+            void tick();
+          }
+        }
+      };
+
+      const schedule = (): void => {
+        clock.clearTimeout(timer);
+        if (!closing) timer = clock.setTimeout(() => void tick(), intervalMs);
+      };
+
+      const summary = (result: BatchResult): Record<string, unknown> => {
+        return {
+          source,
+          processed_count: result.processed,
+          applied: result.applied,
+          skipped: result.skipped,
+          jobs_updated: result.jobs_updated,
+          last_marker: result.last_marker,
+          locked: result.locked,
+          skips: result.skips,
+        };
+      };
+
+      // Timer and NOTIFY runs report failures with a message, so a Catch node sees them.
+      const tick = async (): Promise<void> => {
+        if (running) {
+          again = true;
+          return;
+        }
+        try {
+          await ensureListening();
+          const result = await run(false);
+          if (result.processed > 0) this.send({ topic: source, payload: summary(result) });
+        } catch (err) {
+          this.status({ fill: 'red', shape: 'ring', text: (err as Error).message.slice(0, 60) });
+          this.error(err, { topic: source, payload: { source } } as NodeMessage);
+        } finally {
+          schedule();
+        }
+      };
+
+      const ensureListening = async (): Promise<void> => {
+        if (!config!.listen || listener || closing) return;
+        const client = await pool().connect();
+        client.on('notification', () => void tick());
+        client.on('error', () => {
+          // The connection broke: forget it; the next tick listens again, the interval covers the gap.
+          if (listener === client) listener = undefined;
+          client.release(true);
+        });
+        await client.query(`LISTEN ${SOURCES[source].channel}`);
+        listener = client;
+      };
+
+      onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
+        const body = (msg.payload ?? {}) as { force?: unknown };
+        if (typeof body !== 'object' || (body.force !== undefined && typeof body.force !== 'boolean')) {
+          throw new FloorflowError('FF_INPUT_INVALID', 'msg.payload.force must be true or false');
+        }
+        const result = await run(body.force === true, 30000);
+        send(Object.assign(msg, { payload: summary(result) }));
+        done();
+      });
+
+      onCloseAsync(this, async () => {
+        closing = true;
+        clock.clearTimeout(timer);
+        await running?.catch(() => undefined);
+        const client = listener;
+        listener = undefined;
+        if (client) {
+          await client.query(`UNLISTEN ${SOURCES[source].channel}`).catch(() => undefined);
+          client.release();
+        }
+      });
+
+      this.status({ fill: 'grey', shape: 'ring', text: 'starting' });
+      ensureListening().catch((err: Error) =>
+        this.warn(`LISTEN failed, polling on the interval only: ${err.message}`),
+      );
+      // The first run waits for the flow to finish starting, then runs on the interval.
+      timer = clock.setTimeout(() => void tick(), 0);
+    },
+  );
+};
