@@ -10,6 +10,7 @@ import mqtt from 'mqtt';
 import { FloorflowConfig, nodeRedSettings } from '../settings';
 import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
+import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
@@ -78,6 +79,8 @@ export async function startRuntime(
     // Sessions a killed runtime left open are over: their machines are offline until they reconnect.
     await machines.closeSessionsOf(null, 'runtime restarted');
     collectProcessMetrics();
+    registerFloorMetrics({ pool: database.pool, clock: systemClock });
+    cleanups.push(async () => unregisterFloorMetricsSource());
 
     const state: HttpState = { draining: false, inFlight: 0 };
     let broker: EmbeddedBroker | undefined;

@@ -1,0 +1,63 @@
+// The actions a floor display offers (seed 000 retry/cancel/logs and "Send to Embosser",
+// seed 002 move to past, seed 003 approve/reject a design), checked before anything runs:
+// a page sends {topic: <action>, payload: {...}} and gets back what it may rely on.
+import { FloorflowError } from './errors';
+
+export type DashboardAction =
+  | { action: 'emboss'; plateIds: string[]; machineId: string }
+  | { action: 'retry_embossing' | 'cancel_embossing' | 'embossing_logs'; jobId: string }
+  | { action: 'move_to_past'; productId: string; reason: string }
+  | { action: 'approve_design'; jobId: string }
+  | { action: 'reject_design'; jobId: string; feedback: string | undefined };
+
+const ID = /^[0-9]{1,18}$/;
+
+function id(value: unknown, name: string): string {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !ID.test(text))
+    throw new FloorflowError('FF_INPUT_INVALID', `${name} must be an id`);
+  return text;
+}
+
+function text(value: unknown, name: string, required: boolean): string | undefined {
+  if (value === undefined || value === null || value === '') {
+    if (required) throw new FloorflowError('FF_INPUT_INVALID', `${name} is required`);
+    return undefined;
+  }
+  if (typeof value !== 'string' || value.length > 500)
+    throw new FloorflowError('FF_INPUT_INVALID', `${name} must be text of at most 500 characters`);
+  return value.trim();
+}
+
+/** Reads an action message from a page; throws FF_INPUT_INVALID saying what is wrong. */
+export function parseDashboardAction(topic: unknown, payload: unknown): DashboardAction {
+  const p = (payload && typeof payload === 'object' ? payload : {}) as Record<string, unknown>;
+  switch (topic) {
+    case 'emboss': {
+      if (!Array.isArray(p.plate_ids) || p.plate_ids.length === 0)
+        throw new FloorflowError('FF_INPUT_INVALID', 'select at least one plate');
+      const machineId = text(p.machine_id, 'machine', true)!;
+      return { action: 'emboss', plateIds: p.plate_ids.map((v) => id(v, 'plate')), machineId };
+    }
+    case 'retry_embossing':
+    case 'cancel_embossing':
+    case 'embossing_logs':
+      return { action: topic, jobId: id(p.job_id, 'job') };
+    case 'move_to_past':
+      return {
+        action: 'move_to_past',
+        productId: id(p.product_id, 'product'),
+        reason: text(p.reason, 'reason', true)!,
+      };
+    case 'approve_design':
+      return { action: 'approve_design', jobId: id(p.job_id, 'job') };
+    case 'reject_design':
+      return {
+        action: 'reject_design',
+        jobId: id(p.job_id, 'job'),
+        feedback: text(p.feedback, 'feedback', false),
+      };
+    default:
+      throw new FloorflowError('FF_INPUT_INVALID', `unknown dashboard action "${String(topic)}"`);
+  }
+}

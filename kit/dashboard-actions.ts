@@ -1,0 +1,159 @@
+// Runs an action a floor display asked for through the domain's own store functions, then
+// announces what changed (lifecycle events, and a 'dashboard' event that makes every feed
+// re-read), so the page that acted and every other display update without a reload.
+import type { Pool } from 'pg';
+import type { DashboardAction } from '../core/dashboard-actions';
+import { FloorflowError } from '../core/errors';
+import { requireShippedModel } from '../core/lifecycle-models';
+import * as embossing from '../store/embossing';
+import * as engraving from '../store/engraving';
+import { type AppliedTransition, applyTransition } from '../store/lifecycle';
+import { announceTransition } from './lifecycle';
+import type { FloorflowServices } from './services';
+
+export interface ActionResult {
+  action: DashboardAction['action'];
+  ok: boolean;
+  /** One line for the person at the display. */
+  message: string;
+  /** What the action returns to the page (the logs of a job). */
+  data?: unknown;
+}
+
+export interface ActionContext {
+  services: FloorflowServices | undefined;
+  pool: Pool;
+  now: Date;
+  flowVersion?: string;
+  warn(message: string): void;
+}
+
+/** Refusals the person can act on; anything else is a fault for the node to report. */
+const REFUSALS = new Set(['FF_INPUT_INVALID', 'FF_NOT_FOUND', 'FF_CONFLICT', 'FF_TRANSITION_INVALID']);
+
+export function refusalOf(
+  action: DashboardAction['action'] | 'unknown',
+  err: unknown,
+): ActionResult | undefined {
+  if (err instanceof FloorflowError && REFUSALS.has(err.code)) {
+    return { action: action as DashboardAction['action'], ok: false, message: err.message };
+  }
+  return undefined;
+}
+
+async function announce(ctx: ActionContext, transitions: AppliedTransition[]): Promise<void> {
+  for (const t of transitions) await announceTransition(ctx.services, t, ctx.warn);
+}
+
+function changeResult(
+  action: DashboardAction['action'],
+  change: embossing.Change,
+  done: string,
+): ActionResult {
+  if (change.kind === 'applied') return { action, ok: true, message: done };
+  return { action, ok: false, message: change.reason };
+}
+
+export async function performAction(ctx: ActionContext, request: DashboardAction): Promise<ActionResult> {
+  const by = { at: ctx.now, actor: 'dashboard', source: 'dashboard', flowVersion: ctx.flowVersion };
+  let result: ActionResult;
+  try {
+    result = await run();
+  } catch (err) {
+    const refusal = refusalOf(request.action, err);
+    if (!refusal) throw err;
+    result = refusal;
+  }
+  if (result.ok)
+    ctx.services?.events.emit('dashboard', { action: request.action, at: ctx.now.toISOString() });
+  return result;
+
+  async function run(): Promise<ActionResult> {
+    switch (request.action) {
+      case 'emboss': {
+        const created = await embossing.createJob(
+          ctx.pool,
+          { plateIds: request.plateIds, machineId: request.machineId, createdBy: 'dashboard' },
+          by,
+        );
+        await announce(ctx, created.transitions);
+        return {
+          action: request.action,
+          ok: true,
+          message: `embossing job ${created.job.id} queued for ${request.machineId}`,
+          data: { job_id: created.job.id },
+        };
+      }
+      case 'retry_embossing': {
+        const change = await embossing.retryJob(ctx.pool, request.jobId, by);
+        if (change.kind === 'applied') await announce(ctx, change.transitions);
+        return changeResult(request.action, change, `embossing job ${request.jobId} queued again`);
+      }
+      case 'cancel_embossing': {
+        const change = await embossing.cancelJob(ctx.pool, request.jobId, by);
+        if (change.kind === 'applied') await announce(ctx, change.transitions);
+        return changeResult(request.action, change, `embossing job ${request.jobId} cancelled`);
+      }
+      case 'embossing_logs': {
+        const messages = await embossing.jobMessages(ctx.pool, request.jobId);
+        return {
+          action: request.action,
+          ok: true,
+          message: `${messages.length} messages of embossing job ${request.jobId}`,
+          data: {
+            job_id: request.jobId,
+            messages: messages.map((m) => ({
+              direction: m.direction,
+              machine_id: m.machine_id,
+              channel: m.channel,
+              result: m.result,
+              payload: m.payload,
+              created_at: m.created_at.toISOString(),
+            })),
+          },
+        };
+      }
+      case 'move_to_past': {
+        const outcome = await applyTransition(ctx.pool, requireShippedModel('trackopz-product'), {
+          entityId: request.productId,
+          action: 'move_to_past',
+          reason: request.reason,
+          actor: 'dashboard',
+          source: 'dispatch',
+          flowVersion: ctx.flowVersion,
+          at: ctx.now,
+        });
+        if (outcome.kind !== 'applied') return { action: request.action, ok: false, message: outcome.reason };
+        await announce(ctx, [outcome.transition]);
+        return { action: request.action, ok: true, message: `product ${request.productId} moved to past` };
+      }
+      case 'approve_design': {
+        await engraving.approveDesign(ctx.pool, request.jobId, {
+          decidedBy: 'dashboard',
+          flowVersion: ctx.flowVersion,
+          now: ctx.now,
+        });
+        ctx.services?.events.emit('engraving', { type: 'design_approved', job_id: request.jobId });
+        return {
+          action: request.action,
+          ok: true,
+          message: `design of engraving job ${request.jobId} approved`,
+        };
+      }
+      case 'reject_design': {
+        await engraving.rejectDesign(ctx.pool, request.jobId, {
+          decidedBy: 'dashboard',
+          feedback: request.feedback,
+          flowVersion: ctx.flowVersion,
+          now: ctx.now,
+        });
+        ctx.services?.events.emit('engraving', { type: 'design_rejected', job_id: request.jobId });
+        return {
+          action: request.action,
+          ok: true,
+          message: `design of engraving job ${request.jobId} rejected`,
+        };
+      }
+    }
+  }
+}

@@ -1,0 +1,69 @@
+// Node-RED glue for dashboard-action: takes an action a display sends (msg.topic names it,
+// msg.payload holds its fields), runs it through the domain's store and sends the outcome:
+// msg.payload = {action, ok, message, data?} for a ui-notification and the page. A refusal
+// the person can act on (a plate taken meanwhile) is an outcome; a fault goes to done(err).
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Pool } from 'pg';
+import { parseDashboardAction } from '../../core/dashboard-actions';
+import type { JsonSchema } from '../../core/schema';
+import { performAction, refusalOf } from '../../kit/dashboard-actions';
+import { poolFor } from '../../kit/db';
+import { checkConfig, onInputAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock } from '../../kit/services';
+import configSchema from './schema.json';
+
+interface DashboardActionConfig {
+  name?: string;
+  db?: string;
+  schemaVersion: number;
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType(
+    'floorflow-dashboard-action',
+    function DashboardActionNode(this: Node, def: NodeDef & DashboardActionConfig) {
+      RED.nodes.createNode(this, def);
+      const config = checkConfig<DashboardActionConfig>(this, configSchema as JsonSchema, { ...def });
+      if (!config) return;
+      const services = servicesOf(RED);
+      const clock = services?.clock ?? systemClock;
+      let pool: Pool;
+      try {
+        pool = poolFor(RED, config.db || undefined);
+      } catch (err) {
+        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
+        this.error(err);
+        return;
+      }
+
+      onInputAsync(this, async (msg, send, done) => {
+        let request;
+        try {
+          request = parseDashboardAction(msg.topic, msg.payload);
+        } catch (err) {
+          const refusal = refusalOf('unknown', err);
+          if (!refusal) throw err;
+          send({ ...msg, topic: 'action-result', payload: refusal });
+          return done();
+        }
+        const result = await performAction(
+          {
+            services,
+            pool,
+            now: clock.now(),
+            flowVersion: services?.flowVersion(this.z),
+            warn: (m) => this.warn(m),
+          },
+          request,
+        );
+        this.status({
+          fill: result.ok ? 'green' : 'yellow',
+          shape: 'dot',
+          text: result.message.slice(0, 40),
+        });
+        send({ ...msg, topic: 'action-result', payload: result });
+        done();
+      });
+    },
+  );
+};
