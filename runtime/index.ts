@@ -18,6 +18,7 @@ import { Database, openDatabase } from './database';
 import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
+import { mountTraceRoute } from './trace-route';
 
 export interface RuntimeHandle {
   httpPort: number;
@@ -183,6 +184,7 @@ export async function startRuntime(
     });
     RED.init(server, settings);
     app.use('/editor', RED.httpAdmin);
+    mountTraceRoute(app, database.pool);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
