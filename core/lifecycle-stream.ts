@@ -1,19 +1,9 @@
 // What a lifecycle event stream (Server-Sent Events) sends: seed 002's message types for
 // product events, a generic one for other lifecycles, and the SSE wire format. Pure.
+import type { LoggedTransition } from './lifecycle';
 
 /** A logged lifecycle event as the stream reads it back from floorflow.lifecycle_events. */
-export interface StreamEvent {
-  id: string;
-  lifecycle: string;
-  entityId: string;
-  from: string | null;
-  to: string;
-  action: string;
-  reason: string | null;
-  actor: string | null;
-  source: string | null;
-  at: Date;
-}
+export type StreamEvent = Omit<LoggedTransition, 'flowVersion'>;
 
 /** One SSE message's data: the seed's `{type, data, timestamp}`, read by EventSource.onmessage. */
 export interface StreamMessage {

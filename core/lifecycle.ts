@@ -374,10 +374,11 @@ export function isEntityId(model: LifecycleModel, id: string): boolean {
 /** The in-process event name (services.events) of an applied transition. */
 export const LIFECYCLE_EVENT = 'lifecycle';
 
-/** An applied transition as published on MQTT and the event bus. */
-export interface LifecycleEvent {
+/** What every record of an applied transition says: audit rows, logged events, announcements. */
+export interface TransitionRecord {
   lifecycle: string;
   entityId: string;
+  /** null: the entity had no state yet. */
   from: StateName | null;
   to: StateName;
   action: string;
@@ -385,10 +386,20 @@ export interface LifecycleEvent {
   actor: string | null;
   source: string | null;
   flowVersion: string | null;
+}
+
+/** An applied transition as published on MQTT and the event bus. */
+export interface LifecycleEvent extends TransitionRecord {
   /** ISO-8601 time of the transition. */
   at: string;
   /** Id in the durable event log; readers resume after it. */
   eventId: string;
+}
+
+/** An applied transition as logged in floorflow.lifecycle_events. */
+export interface LoggedTransition extends TransitionRecord {
+  id: string;
+  at: Date;
 }
 
 /** MQTT topic of a lifecycle event: <prefix>/events/<lifecycle>/<entity id>. */

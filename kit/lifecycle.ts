@@ -6,19 +6,8 @@ import type { AppliedTransition } from '../store/lifecycle';
 import type { FloorflowServices } from './services';
 
 export function lifecycleEventOf(transition: AppliedTransition): LifecycleEvent {
-  return {
-    lifecycle: transition.lifecycle,
-    entityId: transition.entityId,
-    from: transition.from,
-    to: transition.to,
-    action: transition.action,
-    reason: transition.reason,
-    actor: transition.actor,
-    source: transition.source,
-    flowVersion: transition.flowVersion,
-    at: transition.at.toISOString(),
-    eventId: transition.eventId,
-  };
+  const { at, auditId: _auditId, childId: _childId, ...record } = transition;
+  return { ...record, at: at.toISOString() };
 }
 
 /**

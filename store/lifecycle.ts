@@ -8,7 +8,9 @@ import {
   isEntityId,
   type LifecycleModel,
   type LifecycleTransition,
+  type LoggedTransition,
   type StateName,
+  type TransitionRecord,
 } from '../core/lifecycle';
 import { type Queryable, withTransaction } from './db';
 
@@ -31,16 +33,7 @@ export interface TransitionInput {
   at: Date;
 }
 
-export interface AppliedTransition {
-  lifecycle: string;
-  entityId: string;
-  from: StateName | null;
-  to: StateName;
-  action: string;
-  reason: string | null;
-  actor: string | null;
-  source: string | null;
-  flowVersion: string | null;
+export interface AppliedTransition extends TransitionRecord {
   at: Date;
   /** Id in floorflow.lifecycle_events (the SSE event id). */
   eventId: string;
@@ -315,20 +308,6 @@ export async function applyTransition(
   return withTransaction(pool, (client) => applyTransitionIn(client, model, input));
 }
 
-export interface LifecycleEventRow {
-  id: string;
-  lifecycle: string;
-  entityId: string;
-  from: StateName | null;
-  to: StateName;
-  action: string;
-  reason: string | null;
-  actor: string | null;
-  source: string | null;
-  flowVersion: string | null;
-  at: Date;
-}
-
 interface EventDbRow {
   id: string;
   lifecycle: string;
@@ -348,7 +327,7 @@ export async function eventsAfter(
   db: Queryable,
   afterId: string,
   options: { lifecycles?: string[]; limit?: number } = {},
-): Promise<LifecycleEventRow[]> {
+): Promise<LoggedTransition[]> {
   const result = await db.query<EventDbRow>(
     `SELECT e.id::text AS id, lifecycle, entity_id, from_state, to_state, action, reason, actor, source,
             flow_version, occurred_at
