@@ -1,0 +1,161 @@
+// Seed 003's engraving workflow as pure rules: the order's schema, rush priority, the
+// engraving-area check, the QA and machine-error decisions, the design timeout, the command
+// an engraver gets and the metrics the dashboards show.
+import type { JsonSchema } from './schema';
+
+export type EngravingStatus =
+  | 'queued'
+  | 'designing'
+  | 'pending_approval'
+  | 'engraving'
+  | 'qa'
+  | 'complete'
+  | 'blocked'
+  | 'revision_requested'
+  | 'escalated';
+
+/** Seed 003 QA_FAILED: re-engrave while attempts < 3, then escalate to a manager. */
+export const MAX_QA_ATTEMPTS = 3;
+/** Machine errors a job may have before it is escalated instead of reassigned again. */
+export const MAX_MACHINE_ERRORS = 3;
+/** Seed 003 DESIGN_TIMEOUT: a design waiting this long is approved automatically. */
+export const DEFAULT_DESIGN_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+export const RUSH_PRIORITY = 1;
+export const STANDARD_PRIORITY = 5;
+export const NO_INVENTORY = 'no_inventory';
+
+/** The body of POST /api/engraving-jobs: seed 003's message schema without job_id (the server assigns it). */
+export const ENGRAVING_ORDER_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['customer_id', 'item_id', 'due_date'],
+  additionalProperties: false,
+  properties: {
+    job_id: { type: 'string', maxLength: 200 },
+    customer_id: { type: 'string', minLength: 1, maxLength: 200 },
+    item_id: { type: 'string', minLength: 1, maxLength: 200 },
+    text: { type: 'array', items: { type: 'string', maxLength: 500 }, maxItems: 100, default: [] },
+    artwork_url: { type: 'string', minLength: 1, maxLength: 2000 },
+    font: { type: 'string', maxLength: 200 },
+    rush: { type: 'boolean', default: false },
+    due_date: { type: 'string', anyOf: [{ format: 'date-time' }, { format: 'date' }] },
+  },
+};
+
+export interface EngravingOrder {
+  job_id?: string;
+  customer_id: string;
+  item_id: string;
+  text: string[];
+  artwork_url?: string;
+  font?: string;
+  rush: boolean;
+  due_date: string;
+}
+
+export const QA_RESULT_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['passed'],
+  properties: {
+    passed: { type: 'boolean' },
+    inspector: { type: 'string', maxLength: 200 },
+    notes: { type: 'string', maxLength: 2000 },
+  },
+};
+
+export const STOCK_UPDATE_SCHEMA: JsonSchema = {
+  type: 'object',
+  minProperties: 1,
+  maxProperties: 1,
+  properties: {
+    add: { type: 'integer', minimum: 1, maximum: 1000000 },
+    stock_available: { type: 'integer', minimum: 0, maximum: 1000000 },
+  },
+};
+
+export const DESIGN_DECISION_SCHEMA: JsonSchema = {
+  type: 'object',
+  properties: {
+    decided_by: { type: 'string', maxLength: 200 },
+    feedback: { type: 'string', maxLength: 2000 },
+  },
+};
+
+/** sendToMachine: rush 1, others 5; the queue serves priority, then due date, then age. */
+export function priorityOf(rush: boolean): number {
+  return rush ? RUSH_PRIORITY : STANDARD_PRIORITY;
+}
+
+/** validateJob's engraving-area check: why the text does not fit, or undefined. */
+export function textProblem(text: readonly string[], maxLines: number): string | undefined {
+  if (text.length > maxLines)
+    return `text has ${text.length} lines; the item's engraving area holds at most ${maxLines}`;
+  return undefined;
+}
+
+export type QaOutcome = 'complete' | 'reengrave' | 'escalate';
+
+/** After QA attempt number `attempt`. */
+export function qaOutcome(attempt: number, passed: boolean): QaOutcome {
+  if (passed) return 'complete';
+  return attempt < MAX_QA_ATTEMPTS ? 'reengrave' : 'escalate';
+}
+
+/** After the job's `errors`-th machine error: another engraver, or a manager. */
+export function machineErrorOutcome(errors: number): 'reassign' | 'escalate' {
+  return errors < MAX_MACHINE_ERRORS ? 'reassign' : 'escalate';
+}
+
+export interface EngraveCommand {
+  type: 'engrave';
+  job_id: number;
+  item_id: string;
+  text: string[];
+  artwork_url: string | null;
+  font: string | null;
+  priority: number;
+  /** 1 for the first engraving, more for a re-engrave after QA or a reassignment. */
+  attempt: number;
+}
+
+export interface EngravingMetrics {
+  jobs_in_queue: number;
+  jobs_processing: number;
+  jobs_completed_today: number;
+  /** Mean minutes from order to complete, over today's completed jobs. */
+  average_completion_minutes: number | null;
+  /** Passed QA attempts over all QA attempts, 0–100; null before the first. */
+  qa_pass_rate: number | null;
+  rush_order_percentage: number | null;
+}
+
+/** The machine event a simulator or a real engraver publishes on <p>/machines/<id>/event. */
+export interface MachineEvent {
+  job_id: number;
+  status: 'accepted' | 'in_progress' | 'completed' | 'failed';
+  response?: Record<string, unknown>;
+}
+
+export function parseMachineEvent(payload: unknown): MachineEvent | undefined {
+  let value = payload;
+  if (typeof value === 'string' || Buffer.isBuffer(value)) {
+    try {
+      value = JSON.parse(value.toString());
+    } catch {
+      return undefined;
+    }
+  }
+  if (!value || typeof value !== 'object') return undefined;
+  const v = value as { job_id?: unknown; status?: unknown; response?: unknown };
+  const jobId = typeof v.job_id === 'string' && /^[0-9]{1,18}$/.test(v.job_id) ? Number(v.job_id) : v.job_id;
+  if (typeof jobId !== 'number' || !Number.isInteger(jobId) || jobId <= 0) return undefined;
+  if (
+    v.status !== 'accepted' &&
+    v.status !== 'in_progress' &&
+    v.status !== 'completed' &&
+    v.status !== 'failed'
+  )
+    return undefined;
+  const response =
+    v.response && typeof v.response === 'object' ? (v.response as Record<string, unknown>) : undefined;
+  return { job_id: jobId, status: v.status, ...(response ? { response } : {}) };
+}

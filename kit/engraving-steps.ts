@@ -1,0 +1,264 @@
+// The steps of seed 003's engraving flow as the floorflow-engraving node runs them: the HTTP
+// routes (validated with ajv, answered in the contract's shape), the engraver command, machine
+// events and the design-timeout monitor. Each returns what to answer and which events to emit.
+import type { Pool } from 'pg';
+import {
+  DESIGN_DECISION_SCHEMA,
+  ENGRAVING_ORDER_SCHEMA,
+  type EngravingMetrics,
+  type EngravingOrder,
+  QA_RESULT_SCHEMA,
+  STOCK_UPDATE_SCHEMA,
+  parseMachineEvent,
+} from '../core/engraving';
+import { FloorflowError } from '../core/errors';
+import { type JsonSchema, validate } from '../core/schema';
+import { parseMachineTopic } from '../core/topics';
+import {
+  type ClaimedEngraving,
+  type EngravingJobRow,
+  type MachineEventResult,
+  applyMachineEvent,
+  approveDesign,
+  autoApproveDesigns,
+  createEngravingJob,
+  engravingMetrics,
+  engravingQueue,
+  getEngravingJob,
+  recordQa,
+  rejectDesign,
+  statusCounts,
+  updateStock,
+} from '../store/engraving';
+import type { HttpRequestPart } from './http-api';
+
+export type EngravingRoute = 'create' | 'get' | 'approve' | 'reject' | 'qa' | 'queue' | 'stock';
+
+export interface StepContext {
+  pool: Pool;
+  now: Date;
+  flowVersion?: string;
+}
+
+/** Something for services.events: `engraving` (job changes, metrics) or `alert`. */
+export interface StepEvent {
+  channel: 'engraving' | 'alert';
+  body: Record<string, unknown>;
+}
+
+export interface RouteAnswer {
+  statusCode: number;
+  body: Record<string, unknown>;
+  events: StepEvent[];
+}
+
+function parsed<T>(schema: JsonSchema, value: unknown): T {
+  // A copy: ajv fills defaults in place, and the request body stays as it arrived.
+  const result = validate<T>(schema, value && typeof value === 'object' ? structuredClone(value) : value);
+  if (!result.ok) throw new FloorflowError('FF_INPUT_INVALID', result.error ?? 'invalid body');
+  return result.value as T;
+}
+
+/** The job as GET /api/engraving-jobs/:id shows it. */
+export function jobView(job: EngravingJobRow): Record<string, unknown> {
+  return {
+    id: Number(job.id),
+    customer_id: job.customer_id,
+    item_id: job.item_id,
+    text: job.text,
+    artwork_url: job.artwork_url,
+    rush: job.rush,
+    priority: job.priority,
+    due_date: job.due_date,
+    status: job.status,
+    reason: job.block_reason ?? job.escalation_reason,
+    machine_id: job.machine_id,
+    retry_count: Math.max(0, job.qa_attempts - (job.status === 'complete' ? 1 : 0)),
+    qa_attempts: job.qa_attempts,
+    machine_errors: job.machine_errors,
+    created_at: job.created_at,
+    updated_at: job.updated_at,
+    completed_at: job.completed_at,
+  };
+}
+
+function changed(job: EngravingJobRow): StepEvent {
+  return {
+    channel: 'engraving',
+    body: { type: 'job.status', jobId: Number(job.id), status: job.status, at: job.updated_at },
+  };
+}
+
+function escalation(job: EngravingJobRow): StepEvent {
+  return {
+    channel: 'alert',
+    body: {
+      name: 'engraving_job_escalated',
+      severity: 'warning',
+      jobId: Number(job.id),
+      reason: job.escalation_reason,
+      at: job.updated_at,
+    },
+  };
+}
+
+export async function metricsEvent(
+  ctx: StepContext,
+): Promise<{ metrics: EngravingMetrics; event: StepEvent }> {
+  const metrics = await engravingMetrics(ctx.pool, ctx.now);
+  return { metrics, event: { channel: 'engraving', body: { type: 'metrics', at: ctx.now, ...metrics } } };
+}
+
+export async function answerRoute(
+  route: EngravingRoute,
+  ctx: StepContext,
+  request: HttpRequestPart,
+): Promise<RouteAnswer> {
+  const id = request.params.id ?? '';
+  const note = { flowVersion: ctx.flowVersion, now: ctx.now };
+  switch (route) {
+    case 'create': {
+      const order = parsed<EngravingOrder>(ENGRAVING_ORDER_SCHEMA, request.body);
+      const key = request.headers['idempotency-key'];
+      const { job, created } = await createEngravingJob(ctx.pool, order, {
+        ...note,
+        idempotencyKey: typeof key === 'string' && key ? key : undefined,
+      });
+      return {
+        statusCode: created ? 202 : 200,
+        body: { success: true, data: jobView(job) },
+        events: created ? [changed(job)] : [],
+      };
+    }
+    case 'get': {
+      const found = await getEngravingJob(ctx.pool, id);
+      if (!found) throw new FloorflowError('FF_NOT_FOUND', `engraving job ${id} not found`);
+      return {
+        statusCode: 200,
+        body: {
+          success: true,
+          data: {
+            ...jobView(found.job),
+            queue_position: found.queuePosition,
+            design: found.design,
+            qa_results: found.qa,
+          },
+        },
+        events: [],
+      };
+    }
+    case 'approve':
+    case 'reject': {
+      const decision = parsed<{ decided_by?: string; feedback?: string }>(
+        DESIGN_DECISION_SCHEMA,
+        request.body ?? {},
+      );
+      const job =
+        route === 'approve'
+          ? await approveDesign(ctx.pool, id, { ...note, decidedBy: decision.decided_by })
+          : await rejectDesign(ctx.pool, id, {
+              ...note,
+              decidedBy: decision.decided_by,
+              feedback: decision.feedback,
+            });
+      return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
+    }
+    case 'qa': {
+      const result = parsed<{ passed: boolean; inspector?: string; notes?: string }>(
+        QA_RESULT_SCHEMA,
+        request.body,
+      );
+      const { job, outcome, attempt } = await recordQa(ctx.pool, id, result, note);
+      const events = [changed(job)];
+      if (outcome === 'escalate') events.push(escalation(job));
+      return {
+        statusCode: 200,
+        body: { success: true, data: { ...jobView(job), qa_outcome: outcome, qa_attempt: attempt } },
+        events,
+      };
+    }
+    case 'queue': {
+      const [queue, counts] = await Promise.all([engravingQueue(ctx.pool), statusCounts(ctx.pool)]);
+      return {
+        statusCode: 200,
+        body: {
+          success: true,
+          data: { queue: queue.map((q) => ({ ...q, id: Number(q.id) })), depth: queue.length, counts },
+        },
+        events: [],
+      };
+    }
+    case 'stock': {
+      const change = parsed<{ add?: number; stock_available?: number }>(STOCK_UPDATE_SCHEMA, request.body);
+      const itemId = request.params.itemId ?? '';
+      const { stock_available, resumed } = await updateStock(ctx.pool, itemId, change, note);
+      return {
+        statusCode: 200,
+        body: {
+          success: true,
+          data: {
+            item_id: itemId,
+            stock_available,
+            resumed: resumed.map((j) => ({ id: Number(j.id), status: j.status })),
+          },
+        },
+        events: resumed.map(changed),
+      };
+    }
+  }
+}
+
+/** The MQTT message (for an `mqtt out` node) that sends a claimed job to its engraver. */
+export function commandMessage(
+  topicPrefix: string,
+  claimed: ClaimedEngraving,
+): { topic: string; payload: string; qos: 1 } {
+  return {
+    topic: `${topicPrefix}/machines/${claimed.machine_id}/cmd`,
+    payload: JSON.stringify(claimed.command),
+    qos: 1,
+  };
+}
+
+/** A message from `<p>/machines/<id>/event`; the machine is the topic's, never the payload's. */
+export async function handleMachineEvent(
+  ctx: StepContext,
+  topicPrefix: string,
+  topic: string,
+  payload: unknown,
+): Promise<{ result: MachineEventResult; events: StepEvent[] }> {
+  const parsedTopic = parseMachineTopic(topicPrefix, topic);
+  if (!parsedTopic || parsedTopic.kind !== 'event')
+    return { result: { result: 'ignored', reason: `not an event topic: ${topic}` }, events: [] };
+  const event = parseMachineEvent(payload);
+  if (!event)
+    return { result: { result: 'ignored', reason: 'not a machine event ({job_id, status})' }, events: [] };
+  const result = await applyMachineEvent(ctx.pool, parsedTopic.machineId, event, {
+    flowVersion: ctx.flowVersion,
+    now: ctx.now,
+  });
+  const events: StepEvent[] = [];
+  if (result.result === 'qa' || result.result === 'reassigned' || result.result === 'escalated')
+    events.push(changed(result.job));
+  if (result.result === 'escalated') events.push(escalation(result.job));
+  return { result, events };
+}
+
+/** The monitor's round: DESIGN_TIMEOUT auto-approvals, then the metrics. */
+export async function monitorRound(
+  ctx: StepContext,
+  designTimeoutMs: number,
+): Promise<{ autoApproved: string[]; metrics: EngravingMetrics; events: StepEvent[] }> {
+  const autoApproved = await autoApproveDesigns(ctx.pool, {
+    timeoutMs: designTimeoutMs,
+    flowVersion: ctx.flowVersion,
+    now: ctx.now,
+  });
+  const { metrics, event } = await metricsEvent(ctx);
+  const events: StepEvent[] = autoApproved.map((id) => ({
+    channel: 'engraving',
+    body: { type: 'job.status', jobId: Number(id), status: 'queued', reason: 'design auto-approved' },
+  }));
+  events.push(event);
+  return { autoApproved, metrics, events };
+}

@@ -1,0 +1,39 @@
+// What nodes behind an `http in` node share: reading the request off the message, and
+// answering in the contract's shape ({"success": true, "data": ...} or {"success": false,
+// "error": ...} with the status httpStatusOf gives), never with a stack trace.
+import type { NodeMessage } from 'node-red';
+import { FloorflowError, httpStatusOf } from '../core/errors';
+
+export interface HttpRequestPart {
+  params: Record<string, string>;
+  query: Record<string, unknown>;
+  body: unknown;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** The request an `http in` node put on msg.req (empty parts when there is none). */
+export function requestOf(msg: NodeMessage): HttpRequestPart {
+  const req = (msg as NodeMessage & { req?: Partial<HttpRequestPart> }).req;
+  return {
+    params: req?.params ?? {},
+    query: req?.query ?? {},
+    body: req?.body ?? (msg as NodeMessage & { payload?: unknown }).payload,
+    headers: req?.headers ?? {},
+  };
+}
+
+/** Sets the response an `http response` node sends. */
+export function respond(msg: NodeMessage, statusCode: number, body: unknown): NodeMessage {
+  return Object.assign(msg, { statusCode, payload: body, headers: { 'content-type': 'application/json' } });
+}
+
+/**
+ * The contract's error response for any thrown value; unknown errors are 500 "internal error"
+ * to the caller, and their message goes to `log` (the node's warn) so they can be found.
+ */
+export function respondError(msg: NodeMessage, err: unknown, log?: (message: string) => void): NodeMessage {
+  const status = httpStatusOf(err);
+  if (status >= 500 && log) log(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+  const error = err instanceof FloorflowError ? err.message : 'internal error';
+  return respond(msg, status, { success: false, error });
+}

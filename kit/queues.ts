@@ -1,0 +1,81 @@
+// The durable queues the floorflow-queue-worker node can serve. PostgreSQL is the queue: a
+// source claims due rows (FOR UPDATE SKIP LOCKED, under a lease) and takes back work whose
+// worker died or stalled. A domain adds its queue here with one registerQueue call.
+import type { Pool } from 'pg';
+import { claimEngravingJobs } from '../store/engraving';
+import { claimJobs, recoverOrphanedJobs, recoverStuckJobs } from '../store/processing';
+
+export interface QueueContext {
+  pool: Pool;
+  /** Who holds the claims: `<runtime id>/<worker node id>`. */
+  owner: string;
+  now: Date;
+  flowVersion?: string;
+}
+
+/** A claimed unit of work; it leaves the worker as msg.payload. */
+export interface ClaimedWork {
+  id: string;
+}
+
+export interface QueueSource {
+  name: string;
+  description: string;
+  /** Claims due work, at most `max` in flight for this owner. */
+  claim(ctx: QueueContext & { max: number }): Promise<ClaimedWork[]>;
+  /** At start: takes back work held by a runtime that is gone. Returns the ids taken back. */
+  recoverOrphans?(ctx: QueueContext): Promise<string[]>;
+  /** Periodically: takes back work without progress for `stuckAfterMs`. */
+  recoverStuck?(ctx: QueueContext & { stuckAfterMs: number }): Promise<string[]>;
+}
+
+const sources = new Map<string, QueueSource>();
+
+export function registerQueue(source: QueueSource): void {
+  sources.set(source.name, source);
+}
+
+export function queueSource(name: string): QueueSource | undefined {
+  return sources.get(name);
+}
+
+export function queueNames(): string[] {
+  return [...sources.keys()].sort();
+}
+
+/** What a running worker announces, so status routes can report its limits. */
+export interface WorkerAnnouncement {
+  nodeId: string;
+  intervalMs: number;
+  maxConcurrency: number;
+}
+
+const workers = new Map<string, WorkerAnnouncement>();
+
+export function announceWorker(queue: string, announcement: WorkerAnnouncement): void {
+  workers.set(queue, announcement);
+}
+
+export function withdrawWorker(queue: string, nodeId: string): void {
+  if (workers.get(queue)?.nodeId === nodeId) workers.delete(queue);
+}
+
+export function workerOf(queue: string): WorkerAnnouncement | undefined {
+  return workers.get(queue);
+}
+
+registerQueue({
+  name: 'processing',
+  description: 'seed 004 processing jobs (processing.processing_jobs)',
+  claim: ({ pool, owner, max, now }) => claimJobs(pool, { owner, max, now }),
+  recoverOrphans: ({ pool, owner, now, flowVersion }) =>
+    recoverOrphanedJobs(pool, { owner, now, flowVersion }),
+  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion }) =>
+    recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion }),
+});
+
+registerQueue({
+  name: 'engraving',
+  description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
+  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
+});

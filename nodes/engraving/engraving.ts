@@ -1,0 +1,163 @@
+// Node-RED glue for engraving: the seed 003 routes, the engraver command, machine events and
+// the design-timeout monitor, by the node's action. Rules in core/engraving, SQL in
+// store/engraving, the steps in kit/engraving-steps.
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import {
+  type EngravingRoute,
+  type StepEvent,
+  answerRoute,
+  commandMessage,
+  handleMachineEvent,
+  metricsEvent,
+  monitorRound,
+} from '../../kit/engraving-steps';
+import { requestOf, respond, respondError } from '../../kit/http-api';
+import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
+import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
+import type { ClaimedEngraving } from '../../store/engraving';
+import configSchema from './schema.json';
+
+interface EngravingConfig {
+  name: string;
+  action: EngravingRoute | 'dispatch' | 'machine-event' | 'monitor';
+  designTimeout: number;
+  monitorInterval: number;
+  db: string;
+  schemaVersion: 1;
+}
+
+const schema = configSchema as JsonSchema;
+const ROUTES: readonly string[] = ['create', 'get', 'approve', 'reject', 'qa', 'queue', 'stock'];
+
+function numbersOf(def: NodeDef & Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...def };
+  for (const key of ['designTimeout', 'monitorInterval']) {
+    if (typeof copy[key] === 'string') copy[key] = copy[key] === '' ? undefined : Number(copy[key]);
+  }
+  return copy;
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType(
+    'floorflow-engraving',
+    function EngravingNode(this: Node, def: NodeDef & Record<string, unknown>) {
+      RED.nodes.createNode(this, def);
+      const config = checkConfig<EngravingConfig>(this, schema, numbersOf(def));
+      if (!config) return;
+      const services = servicesOf(RED);
+      const clock = services?.clock ?? systemClock;
+      const prefix = services?.topicPrefix ?? 'floorflow';
+      const context = () => ({
+        pool: poolFor(RED, config.db || undefined),
+        now: clock.now(),
+        flowVersion: services?.flowVersion(this.z),
+      });
+      const emit = (events: StepEvent[]) => {
+        for (const e of events) services?.events.emit(e.channel, e.body);
+      };
+      // After a change the dashboards' gauges follow at once, not only at the next monitor round.
+      const emitMetrics = () =>
+        metricsEvent(context()).then(
+          ({ event }) => emit([event]),
+          (err: Error) => this.warn(`engraving metrics not computed: ${err.message}`),
+        );
+
+      let timer: TimerHandle | undefined;
+      let closed = false;
+      let round: Promise<void> | undefined;
+      if (config.action === 'monitor') {
+        const tick = () => {
+          timer = clock.setTimeout(tick, config.monitorInterval * 1000);
+          if (round) return;
+          round = monitorRound(context(), config.designTimeout * 3600 * 1000)
+            .then(({ autoApproved, metrics, events }) => {
+              emit(events);
+              this.status({
+                fill: 'green',
+                shape: 'dot',
+                text: `${metrics.jobs_in_queue} queued, ${metrics.jobs_completed_today} done today`,
+              });
+              if (autoApproved.length > 0 && !closed)
+                this.send({
+                  payload: { autoApproved: autoApproved.map(Number) },
+                  topic: 'engraving/auto-approved',
+                });
+            })
+            .catch((err: Error) => {
+              this.status({ fill: 'red', shape: 'ring', text: err.message });
+              this.warn(`engraving monitor round failed: ${err.message}`);
+            })
+            .finally(() => {
+              round = undefined;
+            });
+        };
+        timer = clock.setTimeout(tick, config.monitorInterval * 1000);
+      }
+
+      onInputAsync(this, async (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
+        if (ROUTES.includes(config.action)) {
+          // A route always answers: errors become the contract's error body, not a Catch.
+          try {
+            const answer = await answerRoute(config.action as EngravingRoute, context(), requestOf(msg));
+            emit(answer.events);
+            if (answer.events.length > 0) void emitMetrics();
+            send(respond(msg, answer.statusCode, answer.body));
+          } catch (err) {
+            send(respondError(msg, err, (m) => this.warn(m)));
+          }
+          return done();
+        }
+        if (config.action === 'dispatch') {
+          const claimed = msg.payload as ClaimedEngraving;
+          this.status({ fill: 'blue', shape: 'dot', text: `job ${claimed.id} → ${claimed.machine_id}` });
+          emit([
+            {
+              channel: 'engraving',
+              body: {
+                type: 'job.status',
+                jobId: Number(claimed.id),
+                status: 'engraving',
+                machineId: claimed.machine_id,
+              },
+            },
+          ]);
+          void emitMetrics();
+          send(Object.assign(msg, commandMessage(prefix, claimed)));
+          return done();
+        }
+        if (config.action === 'machine-event') {
+          const { result, events } = await handleMachineEvent(
+            context(),
+            prefix,
+            String(msg.topic ?? ''),
+            msg.payload,
+          );
+          emit(events);
+          if (events.length > 0) void emitMetrics();
+          if (result.result === 'ignored')
+            this.status({ fill: 'yellow', shape: 'ring', text: result.reason });
+          else this.status({ fill: 'green', shape: 'dot', text: `job ${result.job.id}: ${result.result}` });
+          send(Object.assign(msg, { result: result.result }));
+          return done();
+        }
+        // monitor: an input runs a round now.
+        const outcome = await monitorRound(context(), config.designTimeout * 3600 * 1000);
+        emit(outcome.events);
+        send(
+          Object.assign(msg, {
+            payload: { autoApproved: outcome.autoApproved.map(Number), metrics: outcome.metrics },
+          }),
+        );
+        done();
+      });
+
+      onCloseAsync(this, async () => {
+        closed = true;
+        clock.clearTimeout(timer);
+        await round;
+      });
+    },
+  );
+};

@@ -1,0 +1,155 @@
+// Node-RED glue for queue-worker: polls a durable PostgreSQL queue (kit/queues.ts) on the
+// injected clock, sends one message per claimed job, takes back orphaned work at start and
+// stuck work periodically. Any input message asks for a poll now (e.g. after a job ends).
+import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { checkConfig, type DoneFn, onCloseAsync } from '../../kit/node-kit';
+import { announceWorker, queueNames, queueSource, withdrawWorker } from '../../kit/queues';
+import { type Clock, type TimerHandle, servicesOf, systemClock } from '../../kit/services';
+import configSchema from './schema.json';
+
+interface QueueWorkerConfig {
+  name: string;
+  queue: string;
+  db: string;
+  interval: number;
+  maxConcurrency: number;
+  stuckAfter: number;
+  monitorInterval: number;
+  schemaVersion: 1;
+}
+
+type QueueWorkerDef = NodeDef & Record<string, unknown>;
+
+const schema = configSchema as JsonSchema;
+
+/** Editor fields arrive as strings; the schema wants numbers. */
+function numbersOf(def: QueueWorkerDef): Record<string, unknown> {
+  const copy: Record<string, unknown> = { ...def };
+  for (const key of ['interval', 'maxConcurrency', 'stuckAfter', 'monitorInterval']) {
+    if (typeof copy[key] === 'string') copy[key] = copy[key] === '' ? undefined : Number(copy[key]);
+  }
+  return copy;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType('floorflow-queue-worker', function QueueWorkerNode(this: Node, def: QueueWorkerDef) {
+    RED.nodes.createNode(this, def);
+    const config = checkConfig<QueueWorkerConfig>(this, schema, numbersOf(def));
+    if (!config) return;
+    const source = queueSource(config.queue);
+    if (!source) {
+      this.status({ fill: 'red', shape: 'ring', text: `unknown queue ${config.queue}` });
+      this.error(`unknown queue "${config.queue}"; known: ${queueNames().join(', ')}`);
+      return;
+    }
+    const services = servicesOf(RED);
+    const clock: Clock = services?.clock ?? systemClock;
+    const owner = `${services?.runtimeId ?? 'local'}/${this.id}`;
+    const intervalMs = config.interval * 1000;
+    let pollTimer: TimerHandle | undefined;
+    let monitorTimer: TimerHandle | undefined;
+    let closed = false;
+    let polling: Promise<void> | undefined;
+    let again = false;
+    let started = 0;
+
+    const context = () => ({
+      pool: poolFor(RED, config.db || undefined),
+      owner,
+      now: clock.now(),
+      flowVersion: services?.flowVersion(this.z),
+    });
+
+    // One poll at a time; a poll asked for meanwhile runs right after, with the time then, so
+    // a burst of timer ticks or pokes is never lost and never runs claims in parallel.
+    const poll = (): Promise<void> => {
+      if (closed) return Promise.resolve();
+      if (polling) {
+        again = true;
+        return polling;
+      }
+      polling = (async () => {
+        do {
+          again = false;
+          try {
+            const jobs = await source.claim({ ...context(), max: config.maxConcurrency });
+            for (const job of jobs) {
+              started += 1;
+              this.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
+            }
+            this.status({
+              fill: 'green',
+              shape: 'dot',
+              text: `${started} started, polling every ${config.interval} s`,
+            });
+          } catch (err) {
+            this.status({ fill: 'red', shape: 'ring', text: `claim failed: ${message(err)}` });
+            this.warn(`claim from ${source.name} failed: ${message(err)}`);
+          }
+        } while (again && !closed);
+      })().finally(() => {
+        polling = undefined;
+      });
+      return polling;
+    };
+
+    const tick = () => {
+      pollTimer = clock.setTimeout(tick, intervalMs);
+      void poll();
+    };
+
+    const monitor = () => {
+      monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
+      if (!source.recoverStuck || config.stuckAfter <= 0) return;
+      source.recoverStuck({ ...context(), stuckAfterMs: config.stuckAfter * 1000 }).then(
+        (ids) => {
+          if (ids.length > 0) {
+            this.warn(`took back ${ids.length} stuck ${source.name} job(s): ${ids.join(', ')}`);
+            void poll();
+          }
+        },
+        (err: unknown) => this.warn(`stuck-job check of ${source.name} failed: ${message(err)}`),
+      );
+    };
+
+    announceWorker(source.name, { nodeId: this.id, intervalMs, maxConcurrency: config.maxConcurrency });
+    this.status({ fill: 'yellow', shape: 'ring', text: 'starting' });
+    // Work a killed runtime held is taken back before the first claim, so it is neither lost
+    // nor run twice (docs/processing.md).
+    const startup = (async () => {
+      if (source.recoverOrphans) {
+        try {
+          const ids = await source.recoverOrphans(context());
+          if (ids.length > 0)
+            this.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
+        } catch (err) {
+          this.warn(`recovery of ${source.name} failed: ${message(err)}`);
+        }
+      }
+      if (closed) return;
+      pollTimer = clock.setTimeout(tick, intervalMs);
+      monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
+      await poll();
+    })();
+
+    this.on('input', (_msg: NodeMessageInFlow, _send: unknown, done: DoneFn) => {
+      void poll();
+      done();
+    });
+
+    onCloseAsync(this, async () => {
+      closed = true;
+      clock.clearTimeout(pollTimer);
+      clock.clearTimeout(monitorTimer);
+      withdrawWorker(source.name, this.id);
+      await startup;
+      await polling;
+    });
+  });
+};

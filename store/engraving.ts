@@ -1,0 +1,736 @@
+// Seed 003 in SQL: engraving jobs, their designs, stock, the engraver queue and QA. Every
+// status change is a conditional update (WHERE status = ANY($expected)) with a job_events row
+// in the same transaction, so two requests, two machines or a replayed event cannot both win.
+import type { Pool, PoolClient } from 'pg';
+import {
+  type EngraveCommand,
+  type EngravingMetrics,
+  type EngravingOrder,
+  type EngravingStatus,
+  type MachineEvent,
+  NO_INVENTORY,
+  machineErrorOutcome,
+  priorityOf,
+  qaOutcome,
+  textProblem,
+} from '../core/engraving';
+import { FloorflowError } from '../core/errors';
+import { requireShippedModel } from '../core/lifecycle-models';
+import { applyTransitionIn } from './lifecycle';
+import { type Queryable, withTransaction } from './db';
+
+export interface EngravingJobRow {
+  id: string;
+  customer_id: string;
+  item_id: string;
+  text: string[];
+  font: string | null;
+  artwork_url: string | null;
+  requires_design: boolean;
+  rush: boolean;
+  priority: number;
+  due_date: Date;
+  status: EngravingStatus;
+  block_reason: string | null;
+  qa_attempts: number;
+  machine_id: string | null;
+  last_failed_machine: string | null;
+  machine_errors: number;
+  escalation_reason: string | null;
+  created_at: Date;
+  updated_at: Date;
+  sent_at: Date | null;
+  completed_at: Date | null;
+}
+
+export interface DesignRow {
+  id: string;
+  job_id: string;
+  preview_url: string | null;
+  status: string;
+  feedback: string | null;
+  decided_by: string | null;
+  decided_at: Date | null;
+  created_at: Date;
+}
+
+/** Who changed a job and why, for its job_events row. */
+export interface ChangeNote {
+  reason?: string;
+  machineId?: string | null;
+  details?: Record<string, unknown>;
+  flowVersion?: string;
+  now: Date;
+}
+
+const COLUMN_NAMES = [
+  'customer_id',
+  'item_id',
+  'text',
+  'font',
+  'artwork_url',
+  'requires_design',
+  'rush',
+  'priority',
+  'due_date',
+  'status',
+  'block_reason',
+  'qa_attempts',
+  'machine_id',
+  'last_failed_machine',
+  'machine_errors',
+  'escalation_reason',
+  'created_at',
+  'updated_at',
+  'sent_at',
+  'completed_at',
+];
+
+function jobColumns(alias = ''): string {
+  const a = alias ? `${alias}.` : '';
+  return [`${a}id::text AS id`, ...COLUMN_NAMES.map((c) => a + c)].join(', ');
+}
+
+const JOB_COLUMNS = jobColumns();
+
+async function recordEvent(
+  db: Queryable,
+  jobId: string,
+  from: string | null,
+  to: string,
+  note: ChangeNote,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO engraving.job_events (job_id, from_status, to_status, reason, machine_id, details, flow_version, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    [
+      jobId,
+      from,
+      to,
+      note.reason ?? null,
+      note.machineId ?? null,
+      note.details ?? null,
+      note.flowVersion ?? null,
+      note.now,
+    ],
+  );
+}
+
+const MODEL = requireShippedModel('engraving-job');
+
+/**
+ * Applies lifecycle action `action` (core/lifecycle-models/engraving-job.json) through the
+ * lifecycle store, which locks the row, checks the move from the state it reads and writes the
+ * audit row and durable event; then sets `sets` (column: value) and the job_events row, all in
+ * the caller's transaction. Returns the updated row, or undefined when the action is not
+ * allowed from the job's state (someone else moved it first).
+ */
+async function transition(
+  c: PoolClient,
+  jobId: string,
+  action: string,
+  sets: Record<string, unknown>,
+  note: ChangeNote,
+): Promise<EngravingJobRow | undefined> {
+  const outcome = await applyTransitionIn(c, MODEL, {
+    entityId: jobId,
+    action,
+    reason: note.reason ?? action,
+    actor: note.machineId ?? undefined,
+    source: 'engraving flow',
+    flowVersion: note.flowVersion,
+    at: note.now,
+  });
+  if (outcome.kind !== 'applied') return undefined;
+  const columns = Object.keys(sets);
+  if (columns.length > 0) {
+    await c.query(
+      `UPDATE engraving.engraving_jobs SET ${columns.map((col, i) => `${col} = $${i + 2}`).join(', ')} WHERE id = $1`,
+      [jobId, ...columns.map((col) => sets[col])],
+    );
+  }
+  await recordEvent(c, jobId, outcome.transition.from, outcome.transition.to, note);
+  return jobIn(c, jobId);
+}
+
+async function jobIn(db: Queryable, jobId: string, lock = false): Promise<EngravingJobRow | undefined> {
+  if (!/^[0-9]{1,18}$/.test(jobId)) return undefined;
+  const result = await db.query<EngravingJobRow>(
+    `SELECT ${JOB_COLUMNS} FROM engraving.engraving_jobs WHERE id = $1${lock ? ' FOR UPDATE' : ''}`,
+    [jobId],
+  );
+  return result.rows[0];
+}
+
+async function requireJob(db: Queryable, jobId: string): Promise<EngravingJobRow> {
+  const job = await jobIn(db, jobId, true);
+  if (!job) throw new FloorflowError('FF_NOT_FOUND', `engraving job ${jobId} not found`);
+  return job;
+}
+
+/** Takes one unit of the item's stock if there is one. */
+async function reserveStock(db: Queryable, itemId: string, now: Date): Promise<boolean> {
+  const reserved = await db.query(
+    `UPDATE engraving.items SET stock_available = stock_available - 1, updated_at = $2 WHERE id = $1 AND stock_available >= 1`,
+    [itemId, now],
+  );
+  return reserved.rowCount === 1;
+}
+
+/**
+ * A job with its stock reserved goes on: with artwork to a design awaiting approval
+ * (createDesign; the preview is the artwork until a design service exists), otherwise to the
+ * engraver queue.
+ */
+async function proceedWithStock(
+  c: PoolClient,
+  job: EngravingJobRow,
+  note: ChangeNote,
+): Promise<EngravingJobRow> {
+  if (job.status === 'blocked') {
+    const unblocked = await transition(
+      c,
+      job.id,
+      'unblock',
+      { block_reason: null, stock_reserved: true, queued_at: note.now },
+      note,
+    );
+    if (!unblocked) throw new FloorflowError('FF_CONFLICT', `engraving job ${job.id} changed meanwhile`);
+    job = unblocked;
+  } else {
+    await c.query(`UPDATE engraving.engraving_jobs SET stock_reserved = true, queued_at = $2 WHERE id = $1`, [
+      job.id,
+      note.now,
+    ]);
+  }
+  if (!job.requires_design) return job;
+  const designing = await transition(
+    c,
+    job.id,
+    'start_design',
+    {},
+    { ...note, reason: 'artwork needs a design' },
+  );
+  if (!designing) throw new FloorflowError('FF_CONFLICT', `engraving job ${job.id} changed meanwhile`);
+  await c.query(
+    `INSERT INTO engraving.designs (job_id, preview_url, status, created_at, updated_at) VALUES ($1, $2, 'pending_approval', $3, $3)`,
+    [job.id, job.artwork_url, note.now],
+  );
+  return (await transition(
+    c,
+    job.id,
+    'submit_design',
+    {},
+    { ...note, reason: 'design ready for approval' },
+  ))!;
+}
+
+/**
+ * validateJob and enqueue: an unknown item or a text too long for the engraving area is
+ * rejected (no job); no stock gives a job `blocked` with reason no_inventory. The same
+ * idempotency key returns the job it created first.
+ */
+export async function createEngravingJob(
+  pool: Pool,
+  order: EngravingOrder,
+  options: { idempotencyKey?: string; flowVersion?: string; now: Date },
+): Promise<{ job: EngravingJobRow; created: boolean }> {
+  return withTransaction(pool, async (c) => {
+    if (options.idempotencyKey) {
+      const existing = await c.query<{ id: string }>(
+        `SELECT id::text AS id FROM engraving.engraving_jobs WHERE idempotency_key = $1`,
+        [options.idempotencyKey],
+      );
+      if (existing.rows[0]) return { job: (await jobIn(c, existing.rows[0].id))!, created: false };
+    }
+    const item = await c.query<{ max_lines: number }>(`SELECT max_lines FROM engraving.items WHERE id = $1`, [
+      order.item_id,
+    ]);
+    if (!item.rows[0]) throw new FloorflowError('FF_INPUT_INVALID', `item ${order.item_id} does not exist`);
+    const problem = textProblem(order.text, item.rows[0].max_lines);
+    if (problem) throw new FloorflowError('FF_INPUT_INVALID', `rejected: ${problem}`);
+    const inserted = await c.query<{ id: string }>(
+      `INSERT INTO engraving.engraving_jobs (customer_id, item_id, text, font, artwork_url, requires_design, rush, priority, due_date,
+                                             status, block_reason, idempotency_key, created_at, updated_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', NULL, $10, $11, $11)
+       ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id::text AS id`,
+      [
+        order.customer_id,
+        order.item_id,
+        JSON.stringify(order.text),
+        order.font ?? null,
+        order.artwork_url ?? null,
+        Boolean(order.artwork_url),
+        order.rush,
+        priorityOf(order.rush),
+        order.due_date,
+        options.idempotencyKey ?? null,
+        options.now,
+      ],
+    );
+    if (!inserted.rows[0])
+      throw new FloorflowError('FF_CONFLICT', 'a request with this idempotency key is in progress');
+    const jobId = inserted.rows[0].id;
+    const note: ChangeNote = { flowVersion: options.flowVersion, now: options.now };
+    await recordEvent(c, jobId, null, 'queued', { ...note, reason: 'created' });
+    if (!(await reserveStock(c, order.item_id, options.now))) {
+      // INVENTORY_DEPLETED: the job waits, blocked, until stock arrives (updateStock).
+      const blocked = await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY });
+      return { job: blocked!, created: true };
+    }
+    return {
+      job: await proceedWithStock(c, (await jobIn(c, jobId))!, { ...note, reason: 'validated' }),
+      created: true,
+    };
+  });
+}
+
+/**
+ * Stock arrives: set or add to the item's stock, then resume its no_inventory jobs (rush
+ * first, then due date) while stock lasts. Returns the resumed jobs.
+ */
+export async function updateStock(
+  pool: Pool,
+  itemId: string,
+  change: { add?: number; stock_available?: number },
+  options: { flowVersion?: string; now: Date },
+): Promise<{ stock_available: number; resumed: EngravingJobRow[] }> {
+  return withTransaction(pool, async (c) => {
+    const updated = await c.query<{ stock_available: number }>(
+      change.add !== undefined
+        ? `UPDATE engraving.items SET stock_available = stock_available + $2, updated_at = $3 WHERE id = $1 RETURNING stock_available`
+        : `UPDATE engraving.items SET stock_available = $2, updated_at = $3 WHERE id = $1 RETURNING stock_available`,
+      [itemId, change.add ?? change.stock_available ?? 0, options.now],
+    );
+    if (!updated.rows[0]) throw new FloorflowError('FF_NOT_FOUND', `item ${itemId} not found`);
+    const blocked = await c.query<{ id: string }>(
+      `SELECT id::text AS id FROM engraving.engraving_jobs WHERE item_id = $1 AND status = 'blocked' AND block_reason = $2
+       ORDER BY priority, due_date, created_at, id FOR UPDATE SKIP LOCKED`,
+      [itemId, NO_INVENTORY],
+    );
+    const resumed: EngravingJobRow[] = [];
+    for (const { id } of blocked.rows) {
+      if (!(await reserveStock(c, itemId, options.now))) break;
+      const job = (await jobIn(c, id))!;
+      resumed.push(
+        await proceedWithStock(c, job, {
+          reason: 'stock arrived',
+          flowVersion: options.flowVersion,
+          now: options.now,
+        }),
+      );
+    }
+    const stock = await c.query<{ stock_available: number }>(
+      `SELECT stock_available FROM engraving.items WHERE id = $1`,
+      [itemId],
+    );
+    return { stock_available: stock.rows[0].stock_available, resumed };
+  });
+}
+
+/** getApproval: the customer approves (or, after the design timeout, the runtime does). */
+export async function approveDesign(
+  pool: Pool,
+  jobId: string,
+  options: { decidedBy?: string; auto?: boolean; flowVersion?: string; now: Date },
+): Promise<EngravingJobRow> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (job.status !== 'pending_approval') {
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `cannot approve the design of a job in state "${job.status}"; allowed from "pending_approval"`,
+      );
+    }
+    await c.query(
+      `UPDATE engraving.designs SET status = $2, decided_by = $3, decided_at = $4, updated_at = $4 WHERE job_id = $1 AND status = 'pending_approval'`,
+      [
+        jobId,
+        options.auto ? 'auto_approved' : 'approved',
+        options.decidedBy ?? (options.auto ? 'design timeout' : null),
+        options.now,
+      ],
+    );
+    const reason = options.auto ? 'design auto-approved (DESIGN_TIMEOUT)' : 'design approved';
+    return (await transition(
+      c,
+      jobId,
+      'approve',
+      { queued_at: options.now },
+      { reason, flowVersion: options.flowVersion, now: options.now },
+    ))!;
+  });
+}
+
+/** requestRevision: the design is rejected; the job ends as revision_requested and its stock is released. */
+export async function rejectDesign(
+  pool: Pool,
+  jobId: string,
+  options: { decidedBy?: string; feedback?: string; flowVersion?: string; now: Date },
+): Promise<EngravingJobRow> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (job.status !== 'pending_approval') {
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `cannot reject the design of a job in state "${job.status}"; allowed from "pending_approval"`,
+      );
+    }
+    await c.query(
+      `UPDATE engraving.designs SET status = 'rejected', decided_by = $2, feedback = $3, decided_at = $4, updated_at = $4
+       WHERE job_id = $1 AND status = 'pending_approval'`,
+      [jobId, options.decidedBy ?? null, options.feedback ?? null, options.now],
+    );
+    await c.query(
+      `UPDATE engraving.items SET stock_available = stock_available + 1, updated_at = $2 WHERE id = $1`,
+      [job.item_id, options.now],
+    );
+    return (await transition(
+      c,
+      jobId,
+      'reject',
+      { stock_reserved: false },
+      {
+        reason: 'design rejected',
+        details: options.feedback ? { feedback: options.feedback } : undefined,
+        flowVersion: options.flowVersion,
+        now: options.now,
+      },
+    ))!;
+  });
+}
+
+/** DESIGN_TIMEOUT: approves every design waiting longer than `timeoutMs`. */
+export async function autoApproveDesigns(
+  pool: Pool,
+  options: { timeoutMs: number; flowVersion?: string; now: Date },
+): Promise<string[]> {
+  const cutoff = new Date(options.now.getTime() - options.timeoutMs);
+  const due = await pool.query<{ job_id: string }>(
+    `SELECT d.job_id::text AS job_id FROM engraving.designs d JOIN engraving.engraving_jobs j ON j.id = d.job_id
+     WHERE d.status = 'pending_approval' AND j.status = 'pending_approval' AND d.created_at <= $1 ORDER BY d.created_at, d.id`,
+    [cutoff],
+  );
+  const approved: string[] = [];
+  for (const { job_id } of due.rows) {
+    try {
+      await approveDesign(pool, job_id, { auto: true, flowVersion: options.flowVersion, now: options.now });
+      approved.push(job_id);
+    } catch (err) {
+      // Approved or rejected by a person meanwhile: theirs is the decision that counts.
+      if (!(err instanceof FloorflowError && err.code === 'FF_TRANSITION_INVALID')) throw err;
+    }
+  }
+  return approved;
+}
+
+export interface ClaimedEngraving {
+  id: string;
+  machine_id: string;
+  command: EngraveCommand;
+}
+
+/**
+ * sendToMachine's queue: gives each free engraver (online, not in error, no job) the first
+ * queued job by priority, due date and age. A job avoids the engraver that last failed it
+ * while another engraver is online (MACHINE_ERROR: reassign to a backup machine).
+ */
+export async function claimEngravingJobs(
+  pool: Pool,
+  options: { max: number; now: Date; flowVersion?: string },
+): Promise<ClaimedEngraving[]> {
+  return withTransaction(pool, async (c) => {
+    const machines = await c.query<{ machine_id: string; online_count: number }>(
+      `SELECT m.machine_id, count(*) OVER ()::int AS online_count FROM floorflow.machines m
+       WHERE m.kind = 'engraver' AND m.online AND coalesce(m.last_status->>'state', 'online') NOT IN ('error', 'offline')
+       ORDER BY m.machine_id`,
+    );
+    const busy = await c.query<{ machine_id: string }>(
+      `SELECT machine_id FROM engraving.engraving_jobs WHERE status = 'engraving' AND machine_id IS NOT NULL`,
+    );
+    const taken = new Set(busy.rows.map((r) => r.machine_id));
+    const claimed: ClaimedEngraving[] = [];
+    for (const machine of machines.rows) {
+      if (claimed.length >= options.max) break;
+      if (taken.has(machine.machine_id)) continue;
+      const next = await c.query<{ id: string }>(
+        `SELECT id::text AS id FROM engraving.engraving_jobs
+         WHERE status = 'queued' AND (last_failed_machine IS DISTINCT FROM $1 OR $2)
+         ORDER BY priority, due_date, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
+        [machine.machine_id, machine.online_count <= 1],
+      );
+      if (!next.rows[0]) continue;
+      const job = await transition(
+        c,
+        next.rows[0].id,
+        'send_to_machine',
+        { machine_id: machine.machine_id, sent_at: options.now },
+        {
+          reason: 'sent to engraver',
+          machineId: machine.machine_id,
+          flowVersion: options.flowVersion,
+          now: options.now,
+        },
+      );
+      if (!job) continue;
+      const attempt = (
+        await c.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM engraving.job_events WHERE job_id = $1 AND to_status = 'engraving'`,
+          [job.id],
+        )
+      ).rows[0].n;
+      claimed.push({
+        id: job.id,
+        machine_id: machine.machine_id,
+        command: {
+          type: 'engrave',
+          job_id: Number(job.id),
+          item_id: job.item_id,
+          text: job.text,
+          artwork_url: job.artwork_url,
+          font: job.font,
+          priority: job.priority,
+          attempt,
+        },
+      });
+    }
+    return claimed;
+  });
+}
+
+export type MachineEventResult =
+  | { result: 'ignored'; reason: string }
+  | { result: 'logged'; job: EngravingJobRow }
+  | { result: 'qa' | 'reassigned' | 'escalated'; job: EngravingJobRow };
+
+/** An engraver's event: completed goes to QA, failed reassigns (or escalates), the rest is logged. */
+export async function applyMachineEvent(
+  pool: Pool,
+  machineId: string,
+  event: MachineEvent,
+  options: { flowVersion?: string; now: Date },
+): Promise<MachineEventResult> {
+  return withTransaction(pool, async (c) => {
+    const job = await jobIn(c, String(event.job_id), true);
+    if (!job) return { result: 'ignored', reason: `no engraving job ${event.job_id}` };
+    if (job.status !== 'engraving' || job.machine_id !== machineId) {
+      return {
+        result: 'ignored',
+        reason: `job ${job.id} is ${job.status} on ${job.machine_id ?? 'no machine'}, not engraving on ${machineId}`,
+      };
+    }
+    const note: ChangeNote = {
+      machineId,
+      details: event.response,
+      flowVersion: options.flowVersion,
+      now: options.now,
+    };
+    if (event.status === 'accepted' || event.status === 'in_progress') {
+      await recordEvent(c, job.id, 'engraving', 'engraving', {
+        ...note,
+        reason: event.status === 'accepted' ? 'machine accepted' : 'machine in progress',
+      });
+      return { result: 'logged', job };
+    }
+    if (event.status === 'completed') {
+      return {
+        result: 'qa',
+        job: (await transition(c, job.id, 'finish_engraving', {}, { ...note, reason: 'engraved' }))!,
+      };
+    }
+    const errors = job.machine_errors + 1;
+    if (machineErrorOutcome(errors) === 'escalate') {
+      const escalated = await transition(
+        c,
+        job.id,
+        'escalate',
+        { machine_errors: errors, escalation_reason: `machine error ${errors} times` },
+        { ...note, reason: 'MACHINE_ERROR' },
+      );
+      return { result: 'escalated', job: escalated! };
+    }
+    const requeued = await transition(
+      c,
+      job.id,
+      'requeue',
+      { machine_errors: errors, last_failed_machine: machineId, machine_id: null, queued_at: options.now },
+      { ...note, reason: 'MACHINE_ERROR: reassign' },
+    );
+    return { result: 'reassigned', job: requeued! };
+  });
+}
+
+/** qualityCheck: a pass completes the job; a failure re-engraves, or escalates on the third. */
+export async function recordQa(
+  pool: Pool,
+  jobId: string,
+  result: { passed: boolean; inspector?: string; notes?: string },
+  options: { flowVersion?: string; now: Date },
+): Promise<{ job: EngravingJobRow; outcome: 'complete' | 'reengrave' | 'escalate'; attempt: number }> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (job.status !== 'qa')
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `cannot record QA for a job in state "${job.status}"; allowed from "qa"`,
+      );
+    const attempt = job.qa_attempts + 1;
+    await c.query(
+      `INSERT INTO engraving.qa_results (job_id, attempt, passed, inspector, notes, flow_version, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+      [
+        jobId,
+        attempt,
+        result.passed,
+        result.inspector ?? null,
+        result.notes ?? null,
+        options.flowVersion ?? null,
+        options.now,
+      ],
+    );
+    const outcome = qaOutcome(attempt, result.passed);
+    const note: ChangeNote = {
+      details: { attempt, passed: result.passed },
+      flowVersion: options.flowVersion,
+      now: options.now,
+    };
+    let updated: EngravingJobRow | undefined;
+    if (outcome === 'complete') {
+      updated = await transition(
+        c,
+        jobId,
+        'pass_qa',
+        { qa_attempts: attempt, completed_at: options.now },
+        { ...note, reason: 'QA passed' },
+      );
+    } else if (outcome === 'reengrave') {
+      updated = await transition(
+        c,
+        jobId,
+        'requeue',
+        { qa_attempts: attempt, machine_id: null, queued_at: options.now },
+        { ...note, reason: 'QA_FAILED: re-engrave' },
+      );
+    } else {
+      updated = await transition(
+        c,
+        jobId,
+        'escalate',
+        { qa_attempts: attempt, escalation_reason: `QA failed ${attempt} times` },
+        { ...note, reason: 'QA_FAILED: escalate' },
+      );
+    }
+    return { job: updated!, outcome, attempt };
+  });
+}
+
+export async function getEngravingJob(
+  pool: Pool,
+  jobId: string,
+): Promise<
+  | {
+      job: EngravingJobRow;
+      design: DesignRow | null;
+      qa: Array<{ attempt: number; passed: boolean; created_at: Date }>;
+      queuePosition: number | null;
+    }
+  | undefined
+> {
+  const job = await jobIn(pool, jobId);
+  if (!job) return undefined;
+  const design = await pool.query<DesignRow>(
+    `SELECT id::text AS id, job_id::text AS job_id, preview_url, status, feedback, decided_by, decided_at, created_at
+     FROM engraving.designs WHERE job_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1`,
+    [jobId],
+  );
+  const qa = await pool.query<{ attempt: number; passed: boolean; created_at: Date }>(
+    `SELECT attempt, passed, created_at FROM engraving.qa_results WHERE job_id = $1 ORDER BY attempt`,
+    [jobId],
+  );
+  const queue = await engravingQueue(pool);
+  const position = queue.find((q) => q.id === jobId)?.position ?? null;
+  return { job, design: design.rows[0] ?? null, qa: qa.rows, queuePosition: position };
+}
+
+export interface QueueEntry {
+  position: number;
+  id: string;
+  customer_id: string;
+  item_id: string;
+  rush: boolean;
+  priority: number;
+  due_date: Date;
+  created_at: Date;
+}
+
+/** The jobs waiting for an engraver, in the order they will be sent. */
+export async function engravingQueue(pool: Pool): Promise<QueueEntry[]> {
+  const result = await pool.query<QueueEntry>(
+    `SELECT row_number() OVER (ORDER BY priority, due_date, created_at, id)::int AS position, id::text AS id, customer_id, item_id,
+            rush, priority, due_date, created_at
+     FROM engraving.engraving_jobs WHERE status = 'queued' ORDER BY position`,
+  );
+  return result.rows;
+}
+
+export async function statusCounts(pool: Pool): Promise<Record<string, number>> {
+  const result = await pool.query<{ status: string; count: number }>(
+    `SELECT status, count(*)::int AS count FROM engraving.engraving_jobs GROUP BY status`,
+  );
+  return Object.fromEntries(result.rows.map((r) => [r.status, r.count]));
+}
+
+/** Seed 003 "Monitoring & Metrics", operational part; "today" is the UTC day of `now`. */
+export async function engravingMetrics(pool: Pool, now: Date): Promise<EngravingMetrics> {
+  const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+  const result = await pool.query<{
+    queued: number;
+    processing: number;
+    completed_today: number;
+    avg_minutes: number | null;
+    qa_total: number;
+    qa_passed: number;
+    rush: number;
+    total: number;
+  }>(
+    `SELECT
+       (SELECT count(*)::int FROM engraving.engraving_jobs WHERE status = 'queued') AS queued,
+       (SELECT count(*)::int FROM engraving.engraving_jobs WHERE status IN ('designing', 'pending_approval', 'engraving', 'qa')) AS processing,
+       (SELECT count(*)::int FROM engraving.engraving_jobs WHERE status = 'complete' AND completed_at >= $1) AS completed_today,
+       (SELECT (avg(extract(epoch FROM completed_at - created_at)) / 60)::float8 FROM engraving.engraving_jobs
+          WHERE status = 'complete' AND completed_at >= $1) AS avg_minutes,
+       (SELECT count(*)::int FROM engraving.qa_results) AS qa_total,
+       (SELECT count(*)::int FROM engraving.qa_results WHERE passed) AS qa_passed,
+       (SELECT count(*)::int FROM engraving.engraving_jobs WHERE rush) AS rush,
+       (SELECT count(*)::int FROM engraving.engraving_jobs) AS total`,
+    [dayStart],
+  );
+  const r = result.rows[0];
+  const percent = (part: number, whole: number) =>
+    whole === 0 ? null : Math.round((part / whole) * 1000) / 10;
+  return {
+    jobs_in_queue: r.queued,
+    jobs_processing: r.processing,
+    jobs_completed_today: r.completed_today,
+    average_completion_minutes: r.avg_minutes === null ? null : Math.round(r.avg_minutes * 100) / 100,
+    qa_pass_rate: percent(r.qa_passed, r.qa_total),
+    rush_order_percentage: percent(r.rush, r.total),
+  };
+}
+
+export async function jobEvents(
+  pool: Pool,
+  jobId: string,
+): Promise<
+  Array<{ from_status: string | null; to_status: string; reason: string | null; machine_id: string | null }>
+> {
+  const result = await pool.query<{
+    from_status: string | null;
+    to_status: string;
+    reason: string | null;
+    machine_id: string | null;
+  }>(
+    `SELECT from_status, to_status, reason, machine_id FROM engraving.job_events WHERE job_id = $1 ORDER BY id`,
+    [jobId],
+  );
+  return result.rows;
+}
