@@ -491,9 +491,22 @@ export async function markAttemptFailed(
   });
 }
 
-/** The retry loop gave up (dead letter): the job fails and its plates are selectable again. */
-export async function failJob(pool: Pool, jobId: string, error: string, by: Actor): Promise<Change> {
+/**
+ * The retry loop gave up (dead letter): the job fails and its plates are selectable again.
+ * `expected` limits the states it fails from: a loop that gave up left its job queued, and a
+ * job another holder is sending meanwhile is not this loop's to fail.
+ */
+export async function failJob(
+  pool: Pool,
+  jobId: string,
+  error: string,
+  by: Actor,
+  expected?: string[],
+): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
+    if (expected && !expected.includes(job.status)) {
+      throw new FloorflowError('FF_CONFLICT', `embossing job ${jobId} is ${job.status}`);
+    }
     const transitions = [await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error })];
     await client.query(
       `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = $3 WHERE id = $1`,

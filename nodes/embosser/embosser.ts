@@ -1,0 +1,168 @@
+// Node-RED glue for embosser (seed 000 §7's anti-corruption layer): a job message (from the
+// queue worker, through retry-backoff) becomes one attempt at the machine; MQTT status and
+// event messages (from an mqtt in node) and verified callbacks (from embossing-callback) are
+// the machine's answers. The protocol lives in the machine's profile, the work in kit/embosser.
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { parseProfiles } from '../../core/embossing-profiles';
+import { FloorflowError } from '../../core/errors';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { EmbosserController, profilesWith } from '../../kit/embosser';
+// Registers the embossing queue for floorflow-queue-worker before any flow starts.
+import '../../kit/embossing-queue';
+import { announce, errorAnswer } from '../../kit/embossing-steps';
+import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock } from '../../kit/services';
+import configSchema from './schema.json';
+
+interface EmbosserConfig {
+  name?: string;
+  db?: string;
+  profile: string;
+  profiles: string;
+  timeout?: number | string;
+  whenOffline: 'fail' | 'wait';
+  offlineWait: number | string;
+  plateDoneState: 'embossed' | 'in_storage';
+  schemaVersion: number;
+}
+
+type Message = NodeMessage & Record<string, unknown>;
+
+function jsonOf(payload: unknown): unknown {
+  const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
+  if (typeof text !== 'string') return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** The job a message asks to send: msg.payload.id (queue worker) or msg.jobId. */
+function jobIdOf(msg: Message): string | undefined {
+  const payload = msg.payload as { id?: unknown } | undefined;
+  const id = msg.jobId ?? (typeof payload === 'object' && payload !== null ? payload.id : undefined);
+  return typeof id === 'string' || typeof id === 'number' ? String(id) : undefined;
+}
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType(
+    'floorflow-embosser',
+    function EmbosserNode(this: Node, def: NodeDef & EmbosserConfig) {
+      RED.nodes.createNode(this, def);
+      const config = checkConfig<EmbosserConfig>(this, configSchema as JsonSchema, { ...def });
+      if (!config) return;
+      const extra = parseProfiles(config.profiles);
+      if ('error' in extra) {
+        this.status({ fill: 'red', shape: 'ring', text: 'invalid profiles' });
+        this.error(new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${extra.error}`));
+        return;
+      }
+      const profiles = profilesWith(extra.profiles);
+      if (!profiles.has(config.profile)) {
+        this.status({ fill: 'red', shape: 'ring', text: 'unknown profile' });
+        this.error(
+          new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: no profile "${config.profile}"`),
+        );
+        return;
+      }
+      const services = servicesOf(RED);
+      const clock = services?.clock ?? systemClock;
+      const timeout =
+        config.timeout === undefined || config.timeout === '' ? undefined : Number(config.timeout) * 1000;
+      let controller: EmbosserController;
+      try {
+        controller = new EmbosserController(
+          {
+            pool: poolFor(RED, config.db || undefined),
+            clock,
+            prefix: services?.topicPrefix ?? 'floorflow',
+            flowVersion: () => services?.flowVersion(this.z),
+            publish: (topic, payload) => this.send([null, { topic, payload, qos: 1, retain: false }, null]),
+            fetch: (input, init) => fetch(input, init),
+            changed: (change) => announce(services, change),
+            statusChanged: () => showStatus(),
+          },
+          {
+            defaultProfile: config.profile,
+            profiles,
+            timeoutMs: timeout,
+            whenOffline: config.whenOffline,
+            offlineWaitMs: Number(config.offlineWait || 0) * 1000,
+            plateDoneState: config.plateDoneState,
+          },
+        );
+      } catch (err) {
+        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
+        this.error(err);
+        return;
+      }
+
+      const showStatus = () => {
+        const states = [...controller.machineStates.entries()];
+        const machines =
+          states.length === 0
+            ? 'no machine status yet'
+            : states
+                .slice(0, 3)
+                .map(([id, s]) => `${id} ${s}`)
+                .join(', ');
+        const more = states.length > 3 ? ` +${states.length - 3}` : '';
+        const waiting = controller.inFlightCount > 0 ? ` · ${controller.inFlightCount} at the machine` : '';
+        const anyOffline = states.some(([, s]) => s === 'offline' || s === 'error');
+        this.status({
+          fill: anyOffline ? 'yellow' : 'green',
+          shape: anyOffline ? 'ring' : 'dot',
+          text: machines + more + waiting,
+        });
+      };
+      showStatus();
+
+      onInputAsync(this, async (input, send, done) => {
+        const msg = input as Message;
+        const callback = msg.callback as { machineId?: string; jobId?: string } | undefined;
+        if (callback?.machineId && callback.jobId) {
+          let statusCode = 200;
+          let body: Record<string, unknown>;
+          try {
+            const { result, change } = await controller.callback(
+              callback.machineId,
+              callback.jobId,
+              jsonOf(msg.payload),
+            );
+            if (change?.kind === 'applied') body = { success: true, data: change.job };
+            else if (change?.kind === 'conflict')
+              [statusCode, body] = [409, { success: false, error: change.reason }];
+            else if (change?.kind === 'not_found')
+              [statusCode, body] = [404, { success: false, error: change.reason }];
+            else [statusCode, body] = [400, { success: false, error: result.replace(/^rejected: /, '') }];
+          } catch (err) {
+            ({ statusCode, body } = errorAnswer(err));
+          }
+          send([null, null, Object.assign(msg, { statusCode, payload: body })]);
+          done();
+          return;
+        }
+        if (typeof msg.topic === 'string' && msg.topic.includes('/machines/')) {
+          // A machine's message never goes to the Catch node: that one retries jobs.
+          await controller.machineMessage(msg.topic, jsonOf(msg.payload)).catch((err: Error) => {
+            this.warn(`message on ${String(msg.topic)} not handled: ${err.message}`);
+          });
+          done();
+          return;
+        }
+        const jobId = jobIdOf(msg);
+        if (!jobId)
+          throw new FloorflowError('FF_INPUT_INVALID', 'no job: expected msg.payload.id or msg.jobId');
+        const outcome = await controller.attempt(jobId);
+        if (outcome.kind === 'completed') send([Object.assign(msg, { payload: outcome.job }), null, null]);
+        done();
+      });
+
+      onCloseAsync(this, async () => {
+        controller.close();
+      });
+    },
+  );
+};

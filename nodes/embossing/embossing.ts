@@ -1,0 +1,80 @@
+// Node-RED glue for embossing: one seed 000 route (or the dead-letter step) per node, by its
+// action. Routes answer on output 1 for an `http response` node, always in the contract's
+// shape; a job that changed also leaves on output 2 (to wake the queue worker).
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { FloorflowError } from '../../core/errors';
+import type { JsonSchema } from '../../core/schema';
+import { poolFor } from '../../kit/db';
+import { EmbossingAction, announce, deadLetter, requestOf, runStep } from '../../kit/embossing-steps';
+import { checkConfig, onInputAsync } from '../../kit/node-kit';
+import { servicesOf, systemClock } from '../../kit/services';
+import configSchema from './schema.json';
+
+interface EmbossingConfig {
+  name?: string;
+  db?: string;
+  action: EmbossingAction;
+  schemaVersion: number;
+}
+
+type Message = NodeMessage & Record<string, unknown>;
+
+export = function register(RED: NodeAPI): void {
+  RED.nodes.registerType(
+    'floorflow-embossing',
+    function EmbossingNode(this: Node, def: NodeDef & EmbossingConfig) {
+      RED.nodes.createNode(this, def);
+      const config = checkConfig<EmbossingConfig>(this, configSchema as JsonSchema, { ...def });
+      if (!config) return;
+      const services = servicesOf(RED);
+      const clock = services?.clock ?? systemClock;
+      const context = () => ({
+        pool: poolFor(RED, config.db || undefined),
+        by: {
+          at: clock.now(),
+          source: `embossing ${config.action}`,
+          flowVersion: services?.flowVersion(this.z),
+        },
+      });
+
+      onInputAsync(this, async (input, send, done) => {
+        const msg = input as Message;
+        if (config.action === 'dead-letter') {
+          const jobId = (msg.payload as { id?: unknown } | undefined)?.id;
+          if (typeof jobId !== 'string' && typeof jobId !== 'number') {
+            throw new FloorflowError(
+              'FF_INPUT_INVALID',
+              'dead letter without a job: expected msg.payload.id',
+            );
+          }
+          const error = (msg.error as { message?: unknown } | undefined)?.message;
+          const change = await deadLetter(
+            String(jobId),
+            `gave up: ${String(error ?? 'unknown error')}`,
+            context(),
+          );
+          if (change.kind === 'applied') {
+            announce(services, change);
+            this.status({ fill: 'yellow', shape: 'dot', text: `job ${jobId} failed` });
+            send([Object.assign(msg, { payload: change.job }), Object.assign({}, { payload: change.job })]);
+          }
+          done();
+          return;
+        }
+        const result = await runStep(config.action, requestOf(msg), context());
+        send([
+          Object.assign(msg, {
+            statusCode: result.statusCode,
+            payload: result.body,
+            headers: { 'content-type': 'application/json' },
+          }),
+          result.changed
+            ? { payload: result.changed.job, topic: `embossing/${result.changed.job.id}` }
+            : null,
+        ]);
+        if (result.changed) announce(services, result.changed);
+        done();
+      });
+    },
+  );
+};

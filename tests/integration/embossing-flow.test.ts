@@ -1,0 +1,378 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import helper from 'node-red-node-test-helper';
+import { EmbosserSimulator } from '../../cli/embosser-simulator';
+import { callbackSignature } from '../../core/secrets';
+import { FlowKit, LOCAL_BROKER_ID, startFlowKit } from '../support/flow-kit';
+
+type Job = { id: string; status: string; attempts: number; plates: Array<{ id: string; status: string }> };
+
+const FLOW = 'flows/embossing.json';
+
+describe('embossing flow (seed 000) with the machine simulator', () => {
+  let kit: FlowKit;
+  const simulators: EmbosserSimulator[] = [];
+
+  async function addPlates(...numbers: string[]): Promise<string[]> {
+    const ids: string[] = [];
+    for (const n of numbers) {
+      const row = await kit.pool.query<{ id: string }>(
+        `INSERT INTO embossing.plates (plate_number, batch_code, status) VALUES ($1, 'B-7', 'ready_for_embossing') RETURNING id::text AS id`,
+        [n],
+      );
+      ids.push(row.rows[0].id);
+    }
+    return ids;
+  }
+
+  async function machine(
+    id: string,
+    options: Partial<ConstructorParameters<typeof EmbosserSimulator>[0]> = {},
+  ): Promise<{ simulator: EmbosserSimulator; secret: string }> {
+    const secret = await kit.addMachine(id, 'embosser');
+    const simulator = new EmbosserSimulator({
+      machineId: id,
+      secret,
+      url: `mqtt://127.0.0.1:${kit.mqttPort}`,
+      workMs: 0,
+      ...options,
+    });
+    simulators.push(simulator);
+    await simulator.start();
+    await kit.waitFor(async () => (await presence(id)).online, `${id} online`);
+    return { simulator, secret };
+  }
+
+  async function presence(id: string): Promise<{ online: boolean }> {
+    const row = await kit.pool.query<{ online: boolean }>(
+      'SELECT online FROM floorflow.machines WHERE machine_id = $1',
+      [id],
+    );
+    return row.rows[0];
+  }
+
+  async function job(id: string): Promise<Job> {
+    const res = await kit.request().get(`/api/embossing-jobs/${id}`).expect(200);
+    return (res.body as { data: Job }).data;
+  }
+
+  async function createJob(plateIds: string[], machineId: string): Promise<Job> {
+    const res = await kit
+      .request()
+      .post('/api/embossing-jobs')
+      .send({ plate_ids: plateIds, machine_id: machineId });
+    assert.equal(res.status, 202, JSON.stringify(res.body));
+    return (res.body as { data: Job }).data;
+  }
+
+  const pendingRetries = async () =>
+    Number((await kit.pool.query('SELECT count(*) AS n FROM floorflow.pending_retries')).rows[0].n);
+
+  async function selectable(): Promise<string[]> {
+    const res = await kit.request().get('/api/plates').expect(200);
+    return (res.body as { data: Array<{ id: string }> }).data.map((p) => p.id);
+  }
+
+  beforeEach(async () => {
+    kit = await startFlowKit({ flows: [FLOW] });
+  });
+
+  afterEach(async () => {
+    for (const s of simulators.splice(0)) await s.stop().catch(() => undefined);
+    await kit.stop();
+  });
+
+  it('embosses several plates: jobs complete, plates end embossed and every machine message is logged', async () => {
+    await machine('EMB-1');
+    const [p1, p2, p3] = await addPlates('AB-101', 'AB-101', 'CD-202');
+    assert.deepEqual((await selectable()).sort(), [p1, p2, p3].sort());
+
+    const first = await createJob([p1, p2], 'EMB-1');
+    const second = await createJob([p3], 'EMB-1');
+    assert.equal(first.status, 'queued');
+    assert.deepEqual(await selectable(), [], 'plates held by a job are not selectable');
+
+    for (const created of [first, second]) {
+      const done = await kit.waitFor(async () => {
+        const j = await job(created.id);
+        return j.status === 'completed' && j;
+      }, `job ${created.id} completed`);
+      assert.ok(done.plates.every((p) => p.status === 'embossed'));
+    }
+    const logs = await kit.request().get(`/api/embossing-jobs/${first.id}/logs`).expect(200);
+    const entries = (
+      logs.body as { data: Array<{ direction: string; result: string; payload: { status?: string } }> }
+    ).data;
+    assert.equal(entries[0].direction, 'out');
+    assert.deepEqual(
+      entries.filter((e) => e.direction === 'in').map((e) => [e.payload.status, e.result]),
+      [
+        ['accepted', 'applied: accepted'],
+        ['in_progress', 'applied: in_progress'],
+        ['completed', 'applied: completed'],
+      ],
+    );
+  });
+
+  it('a plate already taken gives 409 and creates nothing', async () => {
+    await machine('EMB-1', { fails: () => false });
+    const [p1, p2] = await addPlates('AB-1', 'AB-2');
+    await kit.pool.query("UPDATE embossing.plates SET unavailable_reason = 'damaged' WHERE id = $1", [p2]);
+    const res = await kit
+      .request()
+      .post('/api/embossing-jobs')
+      .send({ plate_ids: [p1, p2], machine_id: 'EMB-1' });
+    assert.equal(res.status, 409);
+    assert.equal(res.body.success, false);
+    const count = await kit.pool.query('SELECT count(*) AS n FROM embossing.embossing_jobs');
+    assert.equal(Number(count.rows[0].n), 0);
+    assert.deepEqual(await selectable(), [p1]);
+    const bad = await kit.request().post('/api/embossing-jobs').send({ plate_ids: 'x', machine_id: 'EMB-1' });
+    assert.equal(bad.status, 400);
+  });
+
+  it('a machine that fails twice is retried after 5 s and 15 s on the clock and then succeeds', async () => {
+    const { simulator } = await machine('EMB-1', { fails: (_job, attempt) => attempt <= 2 });
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+
+    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the first retry stored');
+    assert.equal(simulator.received.length, 1);
+    await kit.clock.advance(4999);
+    assert.equal(simulator.received.length, 1, 'no second attempt before 5 s');
+    await kit.clock.advance(1);
+    await kit.waitFor(() => simulator.received.length === 2, 'the second attempt');
+    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the second retry stored');
+    await kit.clock.advance(14999);
+    assert.equal(simulator.received.length, 2, 'no third attempt before 15 s');
+    await kit.clock.advance(1);
+    const done = await kit.waitFor(async () => {
+      const j = await job(created.id);
+      return j.status === 'completed' && j;
+    }, 'the job completed on the third attempt');
+    assert.equal(done.attempts, 3);
+    assert.deepEqual(
+      simulator.received.map((r) => r.attempt),
+      [1, 2, 3],
+    );
+  });
+
+  it('a machine offline past the last attempt: dead letter, job failed, plates selectable, and a manual retry works', async () => {
+    const { simulator } = await machine('EMB-1');
+    await simulator.goOffline();
+    await kit.waitFor(async () => !(await presence('EMB-1')).online, 'EMB-1 offline');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+
+    for (const wait of [5000, 15000, 45000]) {
+      await kit.waitFor(async () => (await pendingRetries()) === 1, 'a stored retry');
+      await kit.clock.advance(wait);
+      await kit.waitFor(async () => (await pendingRetries()) === 0, 'the retry taken');
+    }
+    const failed = await kit.waitFor(async () => {
+      const j = await job(created.id);
+      return j.status === 'failed' && j;
+    }, 'the job failed');
+    assert.equal(simulator.received.length, 0);
+    assert.deepEqual(await selectable(), [plate], 'the plate is selectable again');
+    assert.equal(failed.plates[0].status, 'ready_for_embossing');
+
+    await simulator.comeBack();
+    await kit.waitFor(async () => (await presence('EMB-1')).online, 'EMB-1 back');
+    const retried = await kit.request().post(`/api/embossing-jobs/${created.id}/retry`).expect(202);
+    assert.equal(retried.body.data.status, 'queued');
+    await kit.waitFor(
+      async () => (await job(created.id)).status === 'completed',
+      'the retried job completed',
+    );
+    const again = await kit.request().post(`/api/embossing-jobs/${created.id}/retry`);
+    assert.equal(again.status, 409, 'a completed job cannot be retried');
+  });
+
+  it('forged, expired, wrong-machine and replayed callbacks change nothing; a signed one completes the job', async () => {
+    const { simulator, secret } = await machine('EMB-1');
+    const other = await machine('EMB-2');
+    simulator.setMode('silent');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
+
+    const url = `/api/embossing-jobs/callback/${created.id}`;
+    const body = JSON.stringify({ status: 'completed', response: { die: 'ok' } });
+    const now = () => String(Math.floor(kit.clock.now().getTime() / 1000));
+    const post = (machineId: string, key: string, timestamp: string, raw = body) =>
+      kit
+        .request()
+        .post(url)
+        .set('Content-Type', 'application/json')
+        .set('X-Floorflow-Machine', machineId)
+        .set('X-Floorflow-Timestamp', timestamp)
+        .set('X-Floorflow-Signature', callbackSignature(key, timestamp, raw))
+        .send(raw);
+
+    assert.equal((await post('EMB-1', 'not-the-secret', now())).status, 401, 'forged');
+    const expired = String(Number(now()) - 301);
+    assert.equal((await post('EMB-1', secret, expired)).status, 401, 'expired');
+    assert.equal((await post('EMB-2', other.secret, now())).status, 403, 'another machine');
+    const unsigned = await kit.request().post(url).set('Content-Type', 'application/json').send(body);
+    assert.equal(unsigned.status, 401, 'unsigned');
+    const tampered = await kit
+      .request()
+      .post(url)
+      .set('Content-Type', 'application/json')
+      .set('X-Floorflow-Machine', 'EMB-1')
+      .set('X-Floorflow-Timestamp', now())
+      .set('X-Floorflow-Signature', callbackSignature(secret, now(), body))
+      .send(JSON.stringify({ status: 'completed', response: { die: 'forged' } }));
+    assert.equal(tampered.status, 401, 'a body other than the signed one');
+    assert.equal((await job(created.id)).status, 'sent', 'nothing changed');
+
+    const timestamp = now();
+    const accepted = await post('EMB-1', secret, timestamp);
+    assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
+    const done = await job(created.id);
+    assert.equal(done.status, 'completed');
+    assert.equal(done.plates[0].status, 'embossed');
+
+    const replay = await post('EMB-1', secret, timestamp);
+    assert.equal(replay.status, 409, 'a replay for a finished job');
+    assert.deepEqual(await job(created.id), done, 'the replay changed nothing');
+    const logged = await kit.pool.query<{ result: string }>(
+      `SELECT result FROM embossing.machine_messages WHERE job_id = $1 AND channel = 'http' ORDER BY id`,
+      [created.id],
+    );
+    assert.equal(logged.rows.filter((r) => r.result.startsWith('rejected')).length, 5);
+  });
+
+  it('an HTTP embosser gets the job POSTed to its API and completes it with a signed callback', async () => {
+    const secret = await kit.addMachine('EMB-H', 'embosser');
+    const posted: Array<{ url: string; body: { job_id: string; callback_path: string } }> = [];
+    const api = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posted.push({ url: req.url ?? '', body: JSON.parse(Buffer.concat(chunks).toString('utf8')) });
+        res.writeHead(202, { 'content-type': 'application/json' }).end('{"queued":true}');
+      });
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (api.address() as { port: number }).port;
+      await kit.pool.query(
+        `UPDATE floorflow.machines SET profile = 'http', settings = $2 WHERE machine_id = $1`,
+        ['EMB-H', { api_url: `http://127.0.0.1:${port}` }],
+      );
+      const [plate] = await addPlates('H-1');
+      const created = await createJob([plate], 'EMB-H');
+      await kit.waitFor(() => posted.length === 1, 'the job POSTed to the machine API');
+      assert.equal(posted[0].url, '/jobs');
+      assert.equal(posted[0].body.job_id, created.id);
+      await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
+
+      const raw = JSON.stringify({ status: 'completed', response: { serial: 'H-1-001' } });
+      const timestamp = String(Math.floor(kit.clock.now().getTime() / 1000));
+      const answer = await kit
+        .request()
+        .post(posted[0].body.callback_path)
+        .set('Content-Type', 'application/json')
+        .set('X-Floorflow-Machine', 'EMB-H')
+        .set('X-Floorflow-Timestamp', timestamp)
+        .set('X-Floorflow-Signature', callbackSignature(secret, timestamp, raw))
+        .send(raw);
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const done = await job(created.id);
+      assert.equal(done.status, 'completed');
+      assert.equal(done.plates[0].status, 'embossed');
+    } finally {
+      api.close();
+    }
+  });
+
+  it('a machine that does not answer in time fails the attempt with FF_MACHINE_TIMEOUT and is retried', async () => {
+    const { simulator } = await machine('EMB-1');
+    simulator.setMode('silent');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    // The command reaches the machine after the embosser started its answer timer.
+    await kit.waitFor(() => simulator.received.length === 1, 'the command at the machine');
+    simulator.setMode('working');
+    await kit.clock.advance(120000);
+    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the retry after the timeout');
+    const requeued = await job(created.id);
+    assert.equal(requeued.status, 'queued');
+    const row = await kit.pool.query<{ last_error: string }>(
+      'SELECT last_error FROM embossing.embossing_jobs WHERE id = $1',
+      [created.id],
+    );
+    assert.match(row.rows[0].last_error, /no answer within 120 s/);
+    await kit.clock.advance(5000);
+    await kit.waitFor(async () => (await job(created.id)).status === 'completed', 'completed on the retry');
+  });
+
+  it('a retry pending when the flows restart still fires on the same database', async () => {
+    const { simulator } = await machine('EMB-1', { fails: (_job, attempt) => attempt === 1 });
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the retry stored');
+
+    // A full deploy stops every node (timers, in-memory state) and starts them from the flow
+    // files again: what a runtime restart does to the flows, on the same database.
+    const running = helper.getNode(LOCAL_BROKER_ID) as unknown as { credentials: Record<string, string> };
+    const flows = (
+      helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } }
+    )._redNodes.getFlows().flows;
+    await helper.setFlows(flows as Parameters<typeof helper.setFlows>[0], 'full', {
+      [LOCAL_BROKER_ID]: { ...running.credentials },
+    } as Parameters<typeof helper.setFlows>[2]);
+    await kit.waitFor(
+      () => kit.clock.pending > 0 && helper.getNode('embossing-retry-backoff') !== null,
+      'the flows again',
+    );
+    await kit.waitFor(async () => {
+      const subscribed = (kit.broker?.aedes.connectedClients ?? 0) >= 2;
+      return subscribed;
+    }, 'the flow connected to the broker again');
+
+    await kit.clock.advance(5000);
+    await kit.waitFor(
+      async () => (await job(created.id)).status === 'completed',
+      'completed after the restart',
+    );
+    assert.deepEqual(
+      simulator.received.map((r) => r.attempt),
+      [1, 2],
+    );
+  });
+
+  it('two workers never send the same job', async () => {
+    await kit.stop();
+    kit = await startFlowKit({
+      flows: [FLOW],
+      extraNodes: [
+        {
+          id: 'embossing-worker-2',
+          type: 'floorflow-queue-worker',
+          z: 'embossing-tab',
+          queue: 'embossing',
+          db: 'floorflow-db-main',
+          interval: 5,
+          maxConcurrency: 3,
+          stuckAfter: 0,
+          monitorInterval: 60,
+          schemaVersion: 1,
+          wires: [['embossing-retry-backoff']],
+        },
+      ],
+    });
+    const { simulator } = await machine('EMB-1');
+    const plates = await addPlates('P1', 'P2', 'P3', 'P4', 'P5', 'P6', 'P7', 'P8');
+    const jobs: Job[] = [];
+    for (const plate of plates) jobs.push(await createJob([plate], 'EMB-1'));
+    for (let round = 0; round < 3; round++) await kit.clock.advance(5000);
+    for (const j of jobs) {
+      await kit.waitFor(async () => (await job(j.id)).status === 'completed', `job ${j.id} completed`);
+    }
+    const sent = simulator.received.map((r) => r.jobId).sort();
+    assert.deepEqual(sent, jobs.map((j) => j.id).sort(), 'each job reached the machine exactly once');
+  });
+});
