@@ -111,12 +111,10 @@ describe('embosser node', () => {
 
   it('logs and ignores an event it cannot read, changing no job', async () => {
     await helper.load(embosser, flowWith({}));
-    helper
-      .getNode('emb')
-      .receive({
-        topic: 'floorflow/machines/EMB-1/event',
-        payload: { job_id: 'x', status: '?' },
-      } as NodeMessage);
+    helper.getNode('emb').receive({
+      topic: 'floorflow/machines/EMB-1/event',
+      payload: { job_id: 'x', status: '?' },
+    } as NodeMessage);
     await waitFor(async () => {
       const log = await db.pool.query<{ result: string }>(
         `SELECT result FROM embossing.machine_messages WHERE direction = 'in' AND machine_id = 'EMB-1'`,
