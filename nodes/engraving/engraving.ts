@@ -14,6 +14,7 @@ import {
   monitorRound,
 } from '../../kit/engraving-steps';
 import { requestOf, respond, respondError } from '../../kit/http-api';
+import { coalesced } from '../../kit/coalesce';
 import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import type { ClaimedEngraving } from '../../store/engraving';
@@ -66,32 +67,36 @@ export = function register(RED: NodeAPI): void {
 
       let timer: TimerHandle | undefined;
       let closed = false;
-      let round: Promise<void> | undefined;
+      const rounds = coalesced(
+        async () => {
+          try {
+            const { autoApproved, metrics, events } = await monitorRound(
+              context(),
+              config.designTimeout * 3600 * 1000,
+            );
+            emit(events);
+            this.status({
+              fill: 'green',
+              shape: 'dot',
+              text: `${metrics.jobs_in_queue} queued, ${metrics.jobs_completed_today} done today`,
+            });
+            if (autoApproved.length > 0 && !closed)
+              this.send({
+                payload: { autoApproved: autoApproved.map(Number) },
+                topic: 'engraving/auto-approved',
+              });
+          } catch (err) {
+            const message = err instanceof Error ? err.message : String(err);
+            this.status({ fill: 'red', shape: 'ring', text: message });
+            this.warn(`engraving monitor round failed: ${message}`);
+          }
+        },
+        () => closed,
+      );
       if (config.action === 'monitor') {
         const tick = () => {
           timer = clock.setTimeout(tick, config.monitorInterval * 1000);
-          if (round) return;
-          round = monitorRound(context(), config.designTimeout * 3600 * 1000)
-            .then(({ autoApproved, metrics, events }) => {
-              emit(events);
-              this.status({
-                fill: 'green',
-                shape: 'dot',
-                text: `${metrics.jobs_in_queue} queued, ${metrics.jobs_completed_today} done today`,
-              });
-              if (autoApproved.length > 0 && !closed)
-                this.send({
-                  payload: { autoApproved: autoApproved.map(Number) },
-                  topic: 'engraving/auto-approved',
-                });
-            })
-            .catch((err: Error) => {
-              this.status({ fill: 'red', shape: 'ring', text: err.message });
-              this.warn(`engraving monitor round failed: ${err.message}`);
-            })
-            .finally(() => {
-              round = undefined;
-            });
+          void rounds.run();
         };
         timer = clock.setTimeout(tick, config.monitorInterval * 1000);
       }
@@ -142,21 +147,15 @@ export = function register(RED: NodeAPI): void {
           send(Object.assign(msg, { result: result.result }));
           return done();
         }
-        // monitor: an input runs a round now.
-        const outcome = await monitorRound(context(), config.designTimeout * 3600 * 1000);
-        emit(outcome.events);
-        send(
-          Object.assign(msg, {
-            payload: { autoApproved: outcome.autoApproved.map(Number), metrics: outcome.metrics },
-          }),
-        );
+        // monitor: an input asks for a round now; auto-approved jobs leave as in a timed round.
+        await rounds.run();
         done();
       });
 
       onCloseAsync(this, async () => {
         closed = true;
         clock.clearTimeout(timer);
-        await round;
+        await rounds.idle();
       });
     },
   );

@@ -4,6 +4,7 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
+import { coalesced } from '../../kit/coalesce';
 import { checkConfig, type DoneFn, onCloseAsync } from '../../kit/node-kit';
 import { announceWorker, queueNames, queueSource, withdrawWorker } from '../../kit/queues';
 import { type Clock, type TimerHandle, servicesOf, systemClock } from '../../kit/services';
@@ -55,8 +56,6 @@ export = function register(RED: NodeAPI): void {
     let pollTimer: TimerHandle | undefined;
     let monitorTimer: TimerHandle | undefined;
     let closed = false;
-    let polling: Promise<void> | undefined;
-    let again = false;
     let started = 0;
 
     const context = () => ({
@@ -66,38 +65,28 @@ export = function register(RED: NodeAPI): void {
       flowVersion: services?.flowVersion(this.z),
     });
 
-    // One poll at a time; a poll asked for meanwhile runs right after, with the time then, so
-    // a burst of timer ticks or pokes is never lost and never runs claims in parallel.
-    const poll = (): Promise<void> => {
-      if (closed) return Promise.resolve();
-      if (polling) {
-        again = true;
-        return polling;
-      }
-      polling = (async () => {
-        do {
-          again = false;
-          try {
-            const jobs = await source.claim({ ...context(), max: config.maxConcurrency });
-            for (const job of jobs) {
-              started += 1;
-              this.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
-            }
-            this.status({
-              fill: 'green',
-              shape: 'dot',
-              text: `${started} started, polling every ${config.interval} s`,
-            });
-          } catch (err) {
-            this.status({ fill: 'red', shape: 'ring', text: `claim failed: ${message(err)}` });
-            this.warn(`claim from ${source.name} failed: ${message(err)}`);
+    // One claim at a time (kit/coalesce): a tick or poke meanwhile claims again right after.
+    const polls = coalesced(
+      async () => {
+        try {
+          const jobs = await source.claim({ ...context(), max: config.maxConcurrency });
+          for (const job of jobs) {
+            started += 1;
+            this.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
           }
-        } while (again && !closed);
-      })().finally(() => {
-        polling = undefined;
-      });
-      return polling;
-    };
+          this.status({
+            fill: 'green',
+            shape: 'dot',
+            text: `${started} started, polling every ${config.interval} s`,
+          });
+        } catch (err) {
+          this.status({ fill: 'red', shape: 'ring', text: `claim failed: ${message(err)}` });
+          this.warn(`claim from ${source.name} failed: ${message(err)}`);
+        }
+      },
+      () => closed,
+    );
+    const poll = () => polls.run();
 
     const tick = () => {
       pollTimer = clock.setTimeout(tick, intervalMs);
@@ -149,7 +138,7 @@ export = function register(RED: NodeAPI): void {
       clock.clearTimeout(monitorTimer);
       withdrawWorker(source.name, this.id);
       await startup;
-      await polling;
+      await polls.idle();
     });
   });
 };
