@@ -14,7 +14,7 @@ const USAGE = `usage:
   floorflow machine rotate-secret <machine_id>
   floorflow flows check [--dir <flows dir>]
   floorflow flows diff <git-rev>
-  floorflow simulate embosser <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
+  floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
 export class UsageError extends Error {}
 

@@ -1,8 +1,9 @@
-// `floorflow simulate embosser <machine_id>`: runs a simulated embossing machine against the
-// broker until Ctrl-C, so the whole embossing flow can be watched without hardware.
+// `floorflow simulate embosser|engraver <machine_id>`: runs a simulated embossing machine or
+// engraver against the broker until Ctrl-C, so the whole flow can be watched without hardware.
 import { EmbosserSimulator } from './embosser-simulator';
+import { EngraverSimulator } from './engraver-simulator';
 
-export const SIMULATE_USAGE = `floorflow simulate embosser <machine_id> [--secret <secret>] [--url mqtt://host:port]
+export const SIMULATE_USAGE = `floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port]
                     [--work-ms <ms>] [--fail-share <0..1>]
   (the secret may come from FLOORFLOW_MACHINE_SECRET, the URL from MQTT_URL)`;
 
@@ -24,14 +25,15 @@ export async function simulateCommand(args: string[], env: NodeJS.ProcessEnv = p
   const workMs = Number(take(rest, '--work-ms') ?? 3000);
   const failShare = Number(take(rest, '--fail-share') ?? 0);
   const [kind, machineId] = rest;
-  if (kind !== 'embosser' || !machineId)
-    throw new SimulateUsageError('simulate needs: embosser <machine_id>');
+  if ((kind !== 'embosser' && kind !== 'engraver') || !machineId)
+    throw new SimulateUsageError('simulate needs: embosser|engraver <machine_id>');
   if (!secret) throw new SimulateUsageError('no secret: pass --secret or set FLOORFLOW_MACHINE_SECRET');
   if (!Number.isFinite(workMs) || workMs < 0) throw new SimulateUsageError('--work-ms must be 0 or more');
   if (!Number.isFinite(failShare) || failShare < 0 || failShare > 1)
     throw new SimulateUsageError('--fail-share must be from 0 to 1');
 
-  const simulator = new EmbosserSimulator({ machineId, secret, url, workMs, failShare });
+  const options = { machineId, secret, url, workMs, failShare };
+  const simulator = kind === 'engraver' ? new EngraverSimulator(options) : new EmbosserSimulator(options);
   simulator.on('job', (job: { jobId: string; attempt: number }) =>
     console.log(`job ${job.jobId}: received (attempt ${job.attempt})`),
   );
@@ -41,7 +43,7 @@ export async function simulateCommand(args: string[], env: NodeJS.ProcessEnv = p
   simulator.on('error', (err: Error) => console.error(`simulator: ${err.message}`));
   await simulator.start();
   console.log(
-    `embosser ${machineId} connected to ${url}; ${workMs} ms per job, ${Math.round(failShare * 100)} % fail. Ctrl-C stops.`,
+    `${kind} ${machineId} connected to ${url}; ${workMs} ms per job, ${Math.round(failShare * 100)} % fail. Ctrl-C stops.`,
   );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

@@ -1,0 +1,144 @@
+// A simulated engraver, the embosser simulator's twin for seed 003: it logs in with its own
+// credentials, announces its state on the retained status topic, takes `engrave` commands from
+// its cmd topic and reports accepted, in_progress and completed or failed on its event topic.
+// Tests drive it as a library; `floorflow simulate engraver` runs one. It imports nothing of
+// floorflow's, so it behaves like a machine, not like the runtime.
+import { EventEmitter } from 'node:events';
+import mqtt, { MqttClient } from 'mqtt';
+import type { ReceivedJob, SimulatorTimers } from './embosser-simulator';
+
+export interface EngraverSimulatorOptions {
+  machineId: string;
+  secret: string;
+  /** Broker URL, e.g. mqtt://127.0.0.1:1883. */
+  url: string;
+  prefix?: string;
+  /** How long an engraving takes, in ms (default 2000; 0 answers at once). */
+  workMs?: number;
+  /** Share of engravings that fail with a machine error, 0..1 (default 0). */
+  failShare?: number;
+  /** Decides per command whether it fails; overrides failShare. `attempt` counts this job's commands here. */
+  fails?: (jobId: string, attempt: number) => boolean;
+  random?: () => number;
+  timers?: SimulatorTimers;
+}
+
+/** Events: 'job' (ReceivedJob), 'reported' ({jobId, status}), 'connected', 'offline', 'error'. */
+export class EngraverSimulator extends EventEmitter {
+  readonly received: ReceivedJob[] = [];
+  private client?: MqttClient;
+  private busy = 0;
+  private readonly attempts = new Map<string, number>();
+  private readonly pending = new Set<unknown>();
+  private readonly options: Required<Omit<EngraverSimulatorOptions, 'fails'>> &
+    Pick<EngraverSimulatorOptions, 'fails'>;
+
+  constructor(options: EngraverSimulatorOptions) {
+    super();
+    this.options = {
+      prefix: 'floorflow',
+      workMs: 2000,
+      failShare: 0,
+      random: Math.random,
+      timers: {
+        setTimeout: (fn, ms) => setTimeout(fn, ms),
+        clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+      },
+      ...options,
+    };
+  }
+
+  private topic(kind: 'cmd' | 'event' | 'status'): string {
+    return `${this.options.prefix}/machines/${this.options.machineId}/${kind}`;
+  }
+
+  /** Connects, subscribes to its cmd topic and announces itself idle. */
+  async start(): Promise<void> {
+    const client = await mqtt.connectAsync(this.options.url, {
+      username: this.options.machineId,
+      password: this.options.secret,
+      clientId: `sim-${this.options.machineId}-${Math.floor(this.options.random() * 1e9).toString(36)}`,
+      reconnectPeriod: 0,
+      clean: true,
+    });
+    this.client = client;
+    client.on('message', (_topic, payload) => this.command(payload));
+    const granted = await client.subscribeAsync(this.topic('cmd'), { qos: 1 });
+    if (granted.some((g) => g.qos === 128)) throw new Error(`subscription to ${this.topic('cmd')} refused`);
+    await this.announce('idle');
+    this.emit('connected');
+  }
+
+  /** Drops the connection as a machine losing power would; the broker announces it offline. */
+  async stop(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    for (const handle of this.pending) this.options.timers.clearTimeout(handle);
+    this.pending.clear();
+    this.busy = 0;
+    if (client) await client.endAsync(true);
+    this.emit('offline');
+  }
+
+  private async announce(state: 'idle' | 'busy'): Promise<void> {
+    await this.client?.publishAsync(
+      this.topic('status'),
+      JSON.stringify({ state, machine_id: this.options.machineId }),
+      { qos: 1, retain: true },
+    );
+  }
+
+  private async report(jobId: string, status: string, response?: Record<string, unknown>): Promise<void> {
+    await this.client?.publishAsync(
+      this.topic('event'),
+      JSON.stringify({ job_id: jobId, status, ...(response ? { response } : {}) }),
+      { qos: 1 },
+    );
+    this.emit('reported', { jobId, status });
+  }
+
+  private command(payload: Buffer): void {
+    let command: Record<string, unknown>;
+    try {
+      command = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+    } catch {
+      return;
+    }
+    const jobId = String(command.job_id ?? '');
+    if (command.type !== 'engrave' || jobId === '') return;
+    const attempt = (this.attempts.get(jobId) ?? 0) + 1;
+    this.attempts.set(jobId, attempt);
+    const job = { jobId, command, attempt };
+    this.received.push(job);
+    this.emit('job', job);
+    void this.work(job).catch((err: Error) => this.emit('error', err));
+  }
+
+  private async work(job: ReceivedJob): Promise<void> {
+    this.busy += 1;
+    await this.announce('busy');
+    await this.report(job.jobId, 'accepted');
+    await this.report(job.jobId, 'in_progress');
+    if (this.options.workMs > 0) {
+      await new Promise<void>((resolve) => {
+        const handle = this.options.timers.setTimeout(() => {
+          this.pending.delete(handle);
+          resolve();
+        }, this.options.workMs);
+        this.pending.add(handle);
+      });
+    }
+    if (!this.client) return;
+    const fails = this.options.fails
+      ? this.options.fails(job.jobId, job.attempt)
+      : this.options.random() < this.options.failShare;
+    if (fails) await this.report(job.jobId, 'failed', { error: 'spindle fault', attempt: job.attempt });
+    else
+      await this.report(job.jobId, 'completed', {
+        engraved: true,
+        lines: Array.isArray(job.command.text) ? job.command.text.length : 0,
+      });
+    this.busy -= 1;
+    if (this.busy === 0) await this.announce('idle');
+  }
+}
