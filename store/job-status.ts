@@ -146,18 +146,22 @@ async function writeMarker(client: Client, source: SourceType, marker: number, n
   );
 }
 
-// The first `limit` unprocessed rows above the look-back floor in marker order, extended to every
-// row that shares the last marker ("print OS".marker is not unique; a batch must not split one).
-const READ_PRINT_OS = `
-  WITH candidates AS (
+// A batch is every unprocessed row above the look-back floor up to the marker of the `limit`-th
+// one, so rows that share that marker stay together ("print OS".marker is not unique; a batch must
+// not split one). Two statements: with the upper marker known, the planner walks the marker index
+// instead of guessing a range and scanning the backlog.
+const PRINT_OS_BATCH_END = `
+  SELECT max(marker) AS upper FROM (
     SELECT p.marker FROM jobmanager."print OS" p
     WHERE p.marker > $1
       AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
                       WHERE r.source_type = 'print_os' AND r.source_id = p.id)
-    ORDER BY p.marker, p.id LIMIT $2)
+    ORDER BY p.marker LIMIT $2) AS candidates`;
+
+const READ_PRINT_OS = `
   SELECT p.id, p.marker, p.name, p.status, COALESCE(p.job_complete_time, p.created_at) AS effective_at
   FROM jobmanager."print OS" p
-  WHERE p.marker > $1 AND p.marker <= (SELECT max(marker) FROM candidates)
+  WHERE p.marker > $1 AND p.marker <= $2
     AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
                     WHERE r.source_type = 'print_os' AND r.source_id = p.id)
   ORDER BY p.marker, p.id`;
@@ -197,7 +201,9 @@ export async function processBatch(
     let batchMax: number;
     let read: number;
     if (source === 'print_os') {
-      const rows = (await client.query<PrintRow>(READ_PRINT_OS, [floor, limit])).rows;
+      const upper = (await client.query<{ upper: string | null }>(PRINT_OS_BATCH_END, [floor, limit])).rows[0]
+        .upper;
+      const rows = upper === null ? [] : (await client.query<PrintRow>(READ_PRINT_OS, [floor, upper])).rows;
       read = rows.length;
       batchMax = rows.length > 0 ? Number(rows[rows.length - 1].marker) : last;
       result = await applyPrintRows(client, rows, options);

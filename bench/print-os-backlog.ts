@@ -1,0 +1,305 @@
+// Catching up a "print OS" backlog (seed 001): 100,000 rows over 20,000 impositions of 3-8 files,
+// processed three ways in the same run, each from an identical copy of the database:
+//   (a) naive: the seed's algorithm one row at a time, one transaction per row and a query per
+//       file and per job (with the same indexes as ours, so the difference is the shape);
+//   (b) hand-written SQL: the whole backlog in one transaction of a few set-based statements
+//       (final states only: no per-record outcomes, no processed-record ledger);
+//   (c) ours: store/job-status catchUp, batches of 1000 with every exactly-once guarantee.
+// The naive path is measured on the first rows for --naive-seconds and reported as rows/s.
+// Usage: node dist/bench/print-os-backlog.js [--quick] [--rows N] [--impositions N] [--batch N]
+import crypto from 'node:crypto';
+import { Client, Pool } from 'pg';
+import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
+import { createPool } from '../store/db';
+import { catchUp } from '../store/job-status';
+import { ADMIN_URL, createTestDatabase } from '../tests/support/db';
+import { argValue, ratio } from './support/stats';
+
+const quick = process.argv.includes('--quick');
+const rowCount = argValue('--rows', quick ? 10000 : 100000);
+const impositionCount = argValue('--impositions', quick ? 2000 : 20000);
+const batchSize = argValue('--batch', 1000);
+const naiveSeconds = argValue('--naive-seconds', quick ? 5 : 20);
+
+function rng(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 1103515245 + 12345) & 0x7fffffff;
+    return s / 0x7fffffff;
+  };
+}
+
+async function load(pool: Pool): Promise<{ jobs: number; files: number }> {
+  const random = rng(42);
+  const jobCount = Math.round(impositionCount * 2);
+  const jobIds = Array.from({ length: jobCount }, (_, i) => `${4000 + Math.floor(i / 1000)}_${i % 1000}`);
+  const mapping: Array<[string, string]> = [];
+  const fileCounter = new Map<string, number>();
+  for (let i = 0; i < impositionCount; i += 1) {
+    const files = 3 + Math.floor(random() * 6);
+    for (let f = 0; f < files; f += 1) {
+      const job = jobIds[Math.floor(random() * jobCount)];
+      const n = (fileCounter.get(job) ?? 0) + 1;
+      fileCounter.set(job, n);
+      mapping.push([`IMP-${i}`, `FILE_1_Labex_${job}_${n}`]);
+    }
+  }
+  const chunk = 20000;
+  for (let i = 0; i < jobIds.length; i += chunk) {
+    const ids = jobIds.slice(i, i + chunk);
+    await pool.query(`INSERT INTO jobmanager.jobs (job_id, version_tag) SELECT unnest($1::text[]), '1'`, [
+      ids,
+    ]);
+    await pool.query(
+      `INSERT INTO logs.job_operations (job_operation_id, job_id, version_tag, operation_id)
+       SELECT j || ':op001', j, '1', 'op001' FROM unnest($1::text[]) AS j`,
+      [ids],
+    );
+  }
+  for (let i = 0; i < mapping.length; i += chunk) {
+    const part = mapping.slice(i, i + chunk);
+    await pool.query(
+      `INSERT INTO logs.imposition_file_mapping (imposition_id, file_id) SELECT * FROM unnest($1::text[], $2::text[])`,
+      [part.map((m) => m[0]), part.map((m) => m[1])],
+    );
+  }
+  const imps = Array.from({ length: impositionCount }, (_, i) => `IMP-${i}`);
+  await pool.query(
+    `INSERT INTO logs.imposition_operations (imposition_operation_id, imposition_id, operation_id)
+     SELECT i || ':op001', i, 'op001' FROM unnest($1::text[]) AS i`,
+    [imps],
+  );
+  for (let i = 0; i < rowCount; i += chunk) {
+    const n = Math.min(chunk, rowCount - i);
+    const names = Array.from({ length: n }, () => imps[Math.floor(random() * impositionCount)]);
+    const statuses = Array.from({ length: n }, () => (random() < 0.9 ? 'PRINTED' : 'ABORTED'));
+    const markers = Array.from({ length: n }, (_, k) => i + k + 1);
+    await pool.query(
+      `INSERT INTO jobmanager."print OS" (name, status, marker, job_complete_time)
+       SELECT u.name, u.status, u.marker, now() FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(name, status, marker)`,
+      [names, statuses, markers],
+    );
+  }
+  await pool.query('ANALYZE');
+  return { jobs: jobCount, files: mapping.length };
+}
+
+async function cloneDatabase(
+  template: string,
+): Promise<{ url: string; pool: Pool; drop: () => Promise<void> }> {
+  const name = `ff_bench_${crypto.randomBytes(4).toString('hex')}`;
+  const admin = new Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  await admin.end();
+  const u = new URL(ADMIN_URL);
+  u.pathname = `/${name}`;
+  const pool = createPool(u.toString(), { max: 4 });
+  return {
+    url: u.toString(),
+    pool,
+    drop: async () => {
+      await pool.end();
+      const c = new Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
+}
+
+/** (a) The seed's algorithm as written: per row, per file, per job. Returns rows processed. */
+async function naive(pool: Pool, deadline: number): Promise<number> {
+  const client = await pool.connect();
+  let processed = 0;
+  try {
+    let last = 0;
+    for (;;) {
+      const rows = await client.query<{ id: string; marker: string; name: string; status: string }>(
+        `SELECT id, marker, name, status FROM jobmanager."print OS" WHERE marker > $1 ORDER BY marker LIMIT 100`,
+        [last],
+      );
+      if (rows.rows.length === 0) return processed;
+      for (const row of rows.rows) {
+        if (Date.now() > deadline) return processed;
+        await client.query('BEGIN');
+        const files = await client.query<{ file_id: string }>(
+          'SELECT file_id FROM logs.imposition_file_mapping WHERE imposition_id = $1',
+          [row.name],
+        );
+        const jobs = new Set<string>();
+        for (const f of files.rows) {
+          const parsed = jobIdOfFile(f.file_id);
+          if (!parsed.ok) continue;
+          jobs.add(parsed.job_id);
+          await client.query(
+            `INSERT INTO jobmanager.print_file_states (file_id, printed, aborted) VALUES ($1, $2, $3)
+             ON CONFLICT (file_id) DO UPDATE SET printed = print_file_states.printed OR excluded.printed,
+               aborted = print_file_states.aborted OR excluded.aborted`,
+            [f.file_id, row.status === 'PRINTED', row.status === 'ABORTED'],
+          );
+        }
+        await client.query(
+          `UPDATE logs.imposition_operations SET status = $2, completed_by = 'print_os', source_id = $3, completed_at = now()
+           WHERE imposition_id = $1 AND operation_id = 'op001'`,
+          [row.name, row.status === 'PRINTED' ? 'completed' : 'aborted', row.id],
+        );
+        for (const job of jobs) {
+          const exists = await client.query('SELECT 1 FROM jobmanager.jobs WHERE job_id = $1', [job]);
+          if (exists.rows.length === 0) continue;
+          const jobFiles = await client.query<{ file_id: string }>(
+            'SELECT file_id FROM jobmanager.job_files WHERE job_id = $1',
+            [job],
+          );
+          let printed = 0;
+          let aborted = 0;
+          for (const jf of jobFiles.rows) {
+            const state = await client.query<{ printed: boolean; aborted: boolean }>(
+              'SELECT printed, aborted FROM jobmanager.print_file_states WHERE file_id = $1',
+              [jf.file_id],
+            );
+            if (state.rows[0]?.printed) printed += 1;
+            else if (state.rows[0]?.aborted) aborted += 1;
+          }
+          const verdict = judgeJobPrint(jobFiles.rows.length, printed, aborted);
+          if (verdict.print !== undefined) {
+            await client.query(
+              `UPDATE jobmanager.jobs SET operations = operations || jsonb_build_object('print', $2::boolean) WHERE job_id = $1`,
+              [job, verdict.print],
+            );
+          }
+          await client.query(
+            `UPDATE logs.job_operations SET notes = $2, status = $3, completed_by = 'print_os', source_id = $4, completed_at = now()
+             WHERE job_id = $1 AND operation_id = 'op001'`,
+            [job, verdict.note, verdict.status === 'partial' ? null : verdict.status, row.id],
+          );
+          await client.query(
+            `INSERT INTO jobmanager.job_status_updates (job_id, operation_type, status, source_type, source_id, notes)
+             VALUES ($1, 'print', $2, 'print_os', $3, $4) ON CONFLICT DO NOTHING`,
+            [job, verdict.status, row.id, verdict.note],
+          );
+        }
+        await client.query(
+          `UPDATE jobmanager.processing_markers SET last_processed_id = $1 WHERE marker_type = 'print_os'`,
+          [row.marker],
+        );
+        await client.query('COMMIT');
+        processed += 1;
+        last = Number(row.marker);
+      }
+    }
+  } finally {
+    client.release();
+  }
+}
+
+/** (b) The whole backlog in one transaction of set-based statements: final states only. */
+async function handWritten(pool: Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(
+      `UPDATE jobmanager.job_files SET job_id = substring(file_id from '^FILE_[^_]+_Labex_(\\d+_\\d+)')
+       WHERE job_id IS NULL AND parse_error IS NULL`,
+    );
+    await client.query(`CREATE TEMP TABLE batch ON COMMIT DROP AS
+       SELECT id, marker, name, status FROM jobmanager."print OS"
+       WHERE marker > (SELECT last_processed_id FROM jobmanager.processing_markers WHERE marker_type = 'print_os')`);
+    await client.query(`INSERT INTO jobmanager.print_file_states (file_id, printed, aborted)
+       SELECT jf.file_id, bool_or(b.status = 'PRINTED'), bool_or(b.status = 'ABORTED')
+       FROM batch b JOIN jobmanager.job_files jf ON jf.imposition_id = b.name GROUP BY jf.file_id
+       ON CONFLICT (file_id) DO UPDATE SET printed = print_file_states.printed OR excluded.printed,
+         aborted = print_file_states.aborted OR excluded.aborted`);
+    await client.query(`CREATE TEMP TABLE verdicts ON COMMIT DROP AS
+       WITH jobs AS (SELECT DISTINCT jf.job_id FROM batch b JOIN jobmanager.job_files jf ON jf.imposition_id = b.name
+                     JOIN jobmanager.jobs j ON j.job_id = jf.job_id)
+       SELECT jf.job_id, count(*) AS total, count(*) FILTER (WHERE s.printed) AS printed,
+              count(*) FILTER (WHERE NOT coalesce(s.printed, false) AND s.aborted) AS aborted
+       FROM jobs JOIN jobmanager.job_files jf ON jf.job_id = jobs.job_id
+       LEFT JOIN jobmanager.print_file_states s ON s.file_id = jf.file_id GROUP BY jf.job_id`);
+    await client.query(`UPDATE jobmanager.jobs j SET operations = j.operations || jsonb_build_object('print', v.printed = v.total)
+       FROM verdicts v WHERE j.job_id = v.job_id AND (v.printed > 0 OR v.aborted = v.total)`);
+    await client.query(`UPDATE logs.job_operations o SET status = CASE WHEN v.printed = v.total THEN 'completed'
+         WHEN v.printed = 0 THEN 'aborted' END, completed_by = 'print_os', completed_at = now()
+       FROM verdicts v WHERE o.job_id = v.job_id AND o.operation_id = 'op001'`);
+    await client.query(`UPDATE logs.imposition_operations o SET status = CASE WHEN l.status = 'PRINTED' THEN 'completed' ELSE 'aborted' END,
+         completed_by = 'print_os', source_id = l.id, completed_at = now()
+       FROM (SELECT DISTINCT ON (name) name, status, id FROM batch ORDER BY name, marker DESC) l
+       WHERE o.imposition_id = l.name AND o.operation_id = 'op001'`);
+    await client.query(`INSERT INTO jobmanager.job_status_updates (job_id, operation_type, status, source_type, source_id)
+       SELECT DISTINCT jf.job_id, 'print', CASE WHEN v.printed = v.total THEN 'completed' WHEN v.printed > 0 THEN 'partial' ELSE 'aborted' END,
+              'print_os', b.id
+       FROM batch b JOIN jobmanager.job_files jf ON jf.imposition_id = b.name JOIN verdicts v ON v.job_id = jf.job_id
+       ON CONFLICT DO NOTHING`);
+    await client.query(`UPDATE jobmanager.processing_markers SET last_processed_id = (SELECT coalesce(max(marker), 0) FROM batch)
+       WHERE marker_type = 'print_os'`);
+    await client.query('COMMIT');
+  } finally {
+    client.release();
+  }
+}
+
+async function printedJobs(pool: Pool): Promise<Set<string>> {
+  const rows = await pool.query<{ job_id: string }>(
+    `SELECT job_id FROM jobmanager.jobs WHERE operations->>'print' = 'true'`,
+  );
+  return new Set(rows.rows.map((r) => r.job_id));
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `print OS backlog: ${rowCount} rows over ${impositionCount} impositions (3-8 files each), batch ${batchSize}`,
+  );
+  const template = await createTestDatabase({ poolSize: 4 });
+  const started = Date.now();
+  const shape = await load(template.pool);
+  console.log(
+    `loaded ${shape.files} files of ${shape.jobs} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
+  await template.pool.end();
+
+  const a = await cloneDatabase(template.name);
+  const aStart = Date.now();
+  const aRows = await naive(a.pool, aStart + naiveSeconds * 1000);
+  const aRate = aRows / ((Date.now() - aStart) / 1000);
+  await a.drop();
+
+  const b = await cloneDatabase(template.name);
+  const bStart = Date.now();
+  await handWritten(b.pool);
+  const bRate = rowCount / ((Date.now() - bStart) / 1000);
+  const bPrinted = await printedJobs(b.pool);
+  await b.drop();
+
+  const c = await cloneDatabase(template.name);
+  const cStart = Date.now();
+  const result = await catchUp(c.pool, 'print_os', {
+    batchSize,
+    lookBack: 1000,
+    now: new Date(),
+    maxBatches: 1e6,
+  });
+  const cRate = result.processed / ((Date.now() - cStart) / 1000);
+  const cPrinted = await printedJobs(c.pool);
+  await c.drop();
+  await template.drop();
+
+  const agree = bPrinted.size === cPrinted.size && [...bPrinted].every((j) => cPrinted.has(j));
+  console.log(
+    `(a) naive, one row at a time      ${aRate.toFixed(0).padStart(8)} rows/s  (${aRows} rows in ${naiveSeconds} s)`,
+  );
+  console.log(`(b) hand-written SQL, one pass    ${bRate.toFixed(0).padStart(8)} rows/s`);
+  console.log(
+    `(c) ours, batches of ${String(batchSize).padEnd(5)}        ${cRate.toFixed(0).padStart(8)} rows/s  (${result.processed} rows, ${result.jobs_updated} job updates)`,
+  );
+  console.log(`ours / naive: ${ratio(cRate, aRate)}   hand-written / ours: ${ratio(bRate, cRate)}`);
+  console.log(
+    `printed jobs: ours ${cPrinted.size}, hand-written ${bPrinted.size} (${agree ? 'same jobs' : 'DIFFERENT'})`,
+  );
+  if (!agree) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
