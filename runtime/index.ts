@@ -4,6 +4,7 @@
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import RED from 'node-red';
 import mqtt from 'mqtt';
@@ -100,6 +101,13 @@ export async function startRuntime(
     const server = http.createServer(app);
     // Keep-alive sockets would hold the server open after close() during a stop.
     server.keepAliveTimeout = 5000;
+    // Upgraded connections (open dashboards, the editor, MQTT over WebSocket) are no longer
+    // the server's to close: without destroying them, one open floor display holds a stop forever.
+    const upgraded = new Set<Duplex>();
+    server.on('upgrade', (_req, socket: Duplex) => {
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+    });
 
     let mqttPort: number | undefined;
     if (!config.mqttUrl) {
@@ -199,6 +207,7 @@ export async function startRuntime(
         new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
+          for (const socket of upgraded) socket.destroy();
         }),
     );
     await RED.start();
