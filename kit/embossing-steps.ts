@@ -2,7 +2,6 @@
 // validates its request (ajv), calls store/embossing and returns the answer in the
 // contract's shape with the events to announce. Also the dead-letter step (a job the retry
 // loop gave up on fails and lets its plates go).
-import type { NodeMessage } from 'node-red';
 import type { Pool } from 'pg';
 import { FloorflowError, httpStatusOf } from '../core/errors';
 import { LIFECYCLE_EVENT } from '../core/lifecycle';
@@ -22,6 +21,7 @@ import {
   selectablePlates,
 } from '../store/embossing';
 import type { AppliedTransition } from '../store/lifecycle';
+import type { HttpRequestPart } from './http-api';
 import type { FloorflowServices } from './services';
 
 export const EMBOSSING_EVENT = 'embossing';
@@ -60,12 +60,6 @@ export const CREATE_JOB_SCHEMA: JsonSchema = {
   },
 };
 
-export interface RequestPart {
-  params: Record<string, string>;
-  query: Record<string, unknown>;
-  body: unknown;
-}
-
 export interface Answer {
   statusCode: number;
   body: Record<string, unknown>;
@@ -74,15 +68,6 @@ export interface Answer {
 /** What a step changed, for services.events. */
 export interface StepResult extends Answer {
   changed?: { job: EmbossingJob; transitions: AppliedTransition[] };
-}
-
-export function requestOf(msg: NodeMessage): RequestPart {
-  const req = (msg as NodeMessage & { req?: Partial<RequestPart> }).req;
-  return {
-    params: req?.params ?? {},
-    query: req?.query ?? {},
-    body: req?.body ?? (msg as NodeMessage & { payload?: unknown }).payload,
-  };
 }
 
 /** The contract's error shape for anything thrown; unknown errors are a 500 without details. */
@@ -115,7 +100,7 @@ export interface StepContext {
 /** Runs one route; a thrown FloorflowError becomes the contract's error answer. */
 export async function runStep(
   action: EmbossingAction,
-  request: RequestPart,
+  request: HttpRequestPart,
   ctx: StepContext,
 ): Promise<StepResult> {
   try {
@@ -127,7 +112,7 @@ export async function runStep(
 
 async function step(
   action: EmbossingAction,
-  request: RequestPart,
+  request: HttpRequestPart,
   { pool, by }: StepContext,
 ): Promise<StepResult> {
   const id = request.params.id ?? request.params.job_id ?? '';

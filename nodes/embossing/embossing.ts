@@ -5,7 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
-import { EmbossingAction, announce, deadLetter, requestOf, runStep } from '../../kit/embossing-steps';
+import { EmbossingAction, announce, deadLetter, runStep } from '../../kit/embossing-steps';
+import { requestOf, respond } from '../../kit/http-api';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
 import configSchema from './schema.json';
@@ -56,18 +57,14 @@ export = function register(RED: NodeAPI): void {
           if (change.kind === 'applied') {
             announce(services, change);
             this.status({ fill: 'yellow', shape: 'dot', text: `job ${jobId} failed` });
-            send([Object.assign(msg, { payload: change.job }), Object.assign({}, { payload: change.job })]);
+            send([Object.assign(msg, { payload: change.job }), { payload: change.job }]);
           }
           done();
           return;
         }
         const result = await runStep(config.action, requestOf(msg), context());
         send([
-          Object.assign(msg, {
-            statusCode: result.statusCode,
-            payload: result.body,
-            headers: { 'content-type': 'application/json' },
-          }),
+          respond(msg, result.statusCode, result.body),
           result.changed
             ? { payload: result.changed.job, topic: `embossing/${result.changed.job.id}` }
             : null,

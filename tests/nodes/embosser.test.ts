@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Node, NodeMessage, NodeStatus } from 'node-red';
+import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
 import { FloorflowServices, ManualClock } from '../../kit/services';
 import embosser from '../../nodes/embosser/embosser';
 import { claimJobs, createJob, getJob } from '../../store/embossing';
 import { MachineStore } from '../../store/machines';
 import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
+import { statusesOf } from '../support/node-status';
 
 helper.init(require.resolve('node-red'));
 
@@ -23,14 +23,6 @@ function flowWith(config: Record<string, unknown>): FlowNode[] {
     { id: 'cmd', type: 'helper', z: 'tab' },
     { id: 'reply', type: 'helper', z: 'tab' },
   ];
-}
-
-function statusesOf(node: Node): NodeStatus[] {
-  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
-  return spy
-    .getCalls()
-    .filter((call) => call.thisValue === node)
-    .map((call) => call.args[0]);
 }
 
 describe('embosser node', () => {

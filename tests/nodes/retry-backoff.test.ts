@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import type { Node, NodeMessage, NodeStatus } from 'node-red';
+import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
 import { FloorflowServices, ManualClock } from '../../kit/services';
 import retryBackoff from '../../nodes/retry-backoff/retry-backoff';
 import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
+import { statusesOf } from '../support/node-status';
 
 helper.init(require.resolve('node-red'));
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -32,14 +32,6 @@ function collect(id: string): Message[] {
   const seen: Message[] = [];
   helper.getNode(id).on('input', (msg: Message) => seen.push(msg));
   return seen;
-}
-
-function statusesOf(node: Node): NodeStatus[] {
-  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
-  return spy
-    .getCalls()
-    .filter((call) => call.thisValue === node)
-    .map((call) => call.args[0]);
 }
 
 describe('retry-backoff node', () => {
