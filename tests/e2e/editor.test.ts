@@ -1,0 +1,261 @@
+// The editing cycle end to end: the real runtime as a child process on copies of the shipped
+// flows, the Node-RED editor in headless Debian chromium, one property changed and deployed.
+// The deploy must come back as a few-line change in one flow file (plus the manifest) and a
+// flow_deployments row, which is what makes flows reviewable in git.
+import assert from 'node:assert/strict';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { Browser, chromium } from 'playwright-core';
+import { stringifyFlowFile } from '../../core/flow-files';
+import { nextManifest, readFlowFiles, readManifest, writeManifest } from '../../runtime/flow-runtime';
+import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
+import { PROJECT_ROOT } from '../support/flow-kit';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ADMIN_PASSWORD = 'editor-test-password';
+const SCREENSHOTS = path.join(PROJECT_ROOT, 'test-output');
+
+/** A small tab written the way the editor writes it, so only the edited property can change. */
+const EDITOR_TAB = [
+  { id: 'e2e-tab', type: 'tab', label: 'Editor test', disabled: false, env: [], info: '' },
+  {
+    id: 'e2e-note',
+    type: 'comment',
+    z: 'e2e-tab',
+    name: 'written by hand',
+    info: '',
+    wires: [],
+    x: 200,
+    y: 80,
+  },
+];
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Every file under dir, by relative path, with its text. */
+function snapshot(dir: string): Map<string, string> {
+  const files = new Map<string, string>();
+  const walk = (sub: string) => {
+    for (const entry of fs.readdirSync(path.join(dir, sub), { withFileTypes: true })) {
+      const rel = path.join(sub, entry.name);
+      if (entry.isDirectory()) walk(rel);
+      else files.set(rel, fs.readFileSync(path.join(dir, rel), 'utf8'));
+    }
+  };
+  walk('');
+  return files;
+}
+
+/** Lines removed plus lines added between two texts (a line diff's size, without the diff). */
+function changedLines(before: string, after: string): number {
+  const count = (lines: string[]) =>
+    lines.reduce((m, l) => m.set(l, (m.get(l) ?? 0) + 1), new Map<string, number>());
+  const a = count(before.split('\n'));
+  const b = count(after.split('\n'));
+  let changed = 0;
+  for (const line of new Set([...a.keys(), ...b.keys()]))
+    changed += Math.abs((a.get(line) ?? 0) - (b.get(line) ?? 0));
+  return changed;
+}
+
+/** The first lines of `after` that `before` does not have, for a failure message. */
+function newLines(before: string, after: string): string {
+  const old = new Set(before.split('\n'));
+  return after
+    .split('\n')
+    .filter((l) => !old.has(l))
+    .slice(0, 12)
+    .map((l) => `  + ${l.trim()}`)
+    .join('\n');
+}
+
+describe('editing a flow in the editor', function () {
+  this.timeout(180000);
+  let work: string;
+  let db: TestDatabase | undefined;
+  let runtime: ChildProcess | undefined;
+  let browser: Browser | undefined;
+  let output = '';
+
+  before(function () {
+    if (!fs.existsSync(CHROMIUM)) {
+      console.log(
+        `    skipped: ${CHROMIUM} is missing (install it with: apt-get update && apt-get install -y chromium)`,
+      );
+      this.skip();
+    }
+  });
+
+  afterEach(async () => {
+    await browser?.close().catch(() => undefined);
+    if (runtime && runtime.exitCode === null) {
+      const exited = new Promise((resolve) => runtime!.once('exit', resolve));
+      runtime.kill('SIGINT');
+      const timer = setTimeout(() => runtime!.kill('SIGKILL'), 15000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await db?.drop();
+    // FLOORFLOW_E2E_KEEP=1 keeps the flow files and the runtime's log for a look after a failure.
+    if (process.env.FLOORFLOW_E2E_KEEP === '1') console.log(`    kept ${work}`);
+    else if (work) fs.rmSync(work, { recursive: true, force: true });
+  });
+
+  it('a property changed and deployed in the editor is a few-line change in one flow file, plus the manifest and a deployment row', async () => {
+    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-editor-'));
+    // The committed flows and dashboards, plus the small tab this test edits.
+    const tar = execFileSync('git', ['archive', 'HEAD', 'flows', 'dashboards'], { cwd: PROJECT_ROOT });
+    execFileSync('tar', ['-x', '-C', work], { input: tar });
+    const dirs = { flowsDir: path.join(work, 'flows'), dashboardsDir: path.join(work, 'dashboards') };
+    fs.mkdirSync(dirs.dashboardsDir, { recursive: true });
+    fs.writeFileSync(path.join(dirs.flowsDir, 'editor-test.json'), stringifyFlowFile(EDITOR_TAB));
+    writeManifest(dirs, nextManifest(readManifest(dirs), readFlowFiles(dirs)));
+    const before = snapshot(work);
+
+    db = await createTestDatabase();
+    const port = await freePort();
+    runtime = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'floorflow.js'), 'start'], {
+      cwd: PROJECT_ROOT,
+      env: {
+        ...process.env,
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        MQTT_PORT: '0',
+        DATABASE_URL: db.url,
+        FLOORFLOW_DATA_DIR: path.join(work, 'data'),
+        FLOORFLOW_FLOWS_DIR: dirs.flowsDir,
+        FLOORFLOW_DASHBOARDS_DIR: dirs.dashboardsDir,
+        FLOORFLOW_ADMIN_PASSWORD: ADMIN_PASSWORD,
+        FLOORFLOW_API_TOKEN: 'editor-test-api-token-0123456789',
+        FLOORFLOW_NO_BUILD: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    runtime.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    runtime.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitFor(
+      () => {
+        if (runtime!.exitCode !== null)
+          throw new Error(`runtime exited with ${runtime!.exitCode}:\n${output}`);
+        return output.includes('floorflow ready');
+      },
+      'the "floorflow ready" line',
+      60000,
+    );
+    const deploymentsBefore = Number(
+      (await db.pool.query('SELECT count(*) FROM floorflow.flow_deployments')).rows[0].count,
+    );
+
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(`http://127.0.0.1:${port}/editor/`);
+    await page.fill('#node-dialog-login-username', 'admin');
+    await page.fill('#node-dialog-login-password', ADMIN_PASSWORD);
+    await page.click('#node-dialog-login-submit');
+    await page.waitForFunction(
+      "typeof RED !== 'undefined' && RED.nodes && !!RED.nodes.node('e2e-note')",
+      undefined,
+      {
+        timeout: 60000,
+      },
+    );
+
+    // The way an engineer does it: open the tab, double-click the node, rename it, Done, Deploy.
+    const deployments = async () =>
+      Number((await db!.pool.query('SELECT count(*) FROM floorflow.flow_deployments')).rows[0].count);
+    const renameAndDeploy = async (name: string) => {
+      const count = await deployments();
+      await page.click('#red-ui-tab-e2e-tab a');
+      await page.dblclick('g#e2e-note rect.red-ui-flow-node');
+      await page.fill('#node-input-name', name);
+      await page.click('#node-dialog-ok');
+      await page.click('#red-ui-header-button-deploy');
+      await waitFor(async () => (await deployments()) > count, 'a new floorflow.flow_deployments row', 30000);
+    };
+    const changedFiles = (from: Map<string, string>, to: Map<string, string>) =>
+      [...new Set([...from.keys(), ...to.keys()])]
+        .filter((f) => !f.startsWith(`data${path.sep}`) && from.get(f) !== to.get(f))
+        .sort();
+
+    // The first deploy also writes every file the way the editor exports it (hand-written
+    // files may lack properties the editor adds); say which, since `flows format` and a
+    // first deploy are how a plant gets there.
+    await renameAndDeploy('renamed once');
+    const normalized = snapshot(work);
+    const rewritten = changedFiles(before, normalized).filter(
+      (f) => !f.endsWith('editor-test.json') && !f.endsWith('manifest.json'),
+    );
+    if (rewritten.length > 0) {
+      console.log(`    note: the first deploy also rewrote ${rewritten.join(', ')} in the editor's form:`);
+      for (const f of rewritten) console.log(newLines(before.get(f) ?? '', normalized.get(f) ?? ''));
+    }
+    assert.equal(
+      (await db.pool.query('SELECT count(*) FROM floorflow.flow_deployments')).rows[0].count,
+      String(deploymentsBefore + 1),
+    );
+
+    await renameAndDeploy('renamed in the editor');
+    fs.mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.screenshot({ path: path.join(SCREENSHOTS, 'editor-deploy.png') });
+
+    const after = snapshot(work);
+    const changed = changedFiles(normalized, after);
+    const unexpected = changed.filter(
+      (f) => !['editor-test.json', 'manifest.json'].includes(path.basename(f)),
+    );
+    assert.deepEqual(
+      changed,
+      [path.join('flows', 'editor-test.json'), path.join('flows', 'manifest.json')],
+      `the deploy rewrote other files too:\n${unexpected.map((f) => `${f}:\n${newLines(normalized.get(f) ?? '', after.get(f) ?? '')}`).join('\n')}`,
+    );
+    const flowFile = path.join('flows', 'editor-test.json');
+    // The name, and x when the wider label moves the node's centre: a two- to four-line diff.
+    assert.ok(changedLines(normalized.get(flowFile)!, after.get(flowFile)!) <= 4, 'a few lines');
+    const noteOf = (text: string) =>
+      (JSON.parse(text) as Array<Record<string, unknown>>).find((n) => n.id === 'e2e-note')!;
+    const [was, now] = [noteOf(normalized.get(flowFile)!), noteOf(after.get(flowFile)!)];
+    const changedProperties = Object.keys(now).filter(
+      (k) => JSON.stringify(was[k]) !== JSON.stringify(now[k]),
+    );
+    assert.deepEqual(
+      changedProperties.filter((k) => k !== 'x'),
+      ['name'],
+    );
+    assert.equal(now.name, 'renamed in the editor');
+    const manifestFile = path.join('flows', 'manifest.json');
+    assert.ok(
+      changedLines(normalized.get(manifestFile)!, after.get(manifestFile)!) <= 4,
+      'version and hash of one flow',
+    );
+
+    const manifest = JSON.parse(after.get(manifestFile)!) as { flows: Record<string, { version: string }> };
+    assert.equal(manifest.flows['flows/editor-test.json'].version, '1.0.2');
+    const row = (
+      await db.pool.query<{ deployed_by: string; flows: Array<{ file: string; version: string }> }>(
+        'SELECT deployed_by, flows FROM floorflow.flow_deployments ORDER BY id DESC LIMIT 1',
+      )
+    ).rows[0];
+    assert.equal(row.deployed_by, 'admin');
+    assert.equal(row.flows.find((f) => f.file === 'flows/editor-test.json')?.version, '1.0.2');
+  });
+});
