@@ -46,6 +46,7 @@ export = function register(RED: NodeAPI): void {
       const source = config.source;
       let timer: TimerHandle | undefined;
       let listener: PoolClient | undefined;
+      let listening: Promise<void> | undefined;
       let running: Promise<BatchResult> | undefined;
       let again = false;
       let closing = false;
@@ -141,17 +142,31 @@ export = function register(RED: NodeAPI): void {
         }
       };
 
-      const ensureListening = async (): Promise<void> => {
-        if (!config!.listen || listener || closing) return;
-        const client = await pool().connect();
-        client.on('notification', () => void tick());
-        client.on('error', () => {
-          // The connection broke: forget it; the next tick listens again, the interval covers the gap.
-          if (listener === client) listener = undefined;
-          client.release(true);
+      // The start and the first tick both ask to listen: they share one attempt, because a second
+      // client would be checked out, never released, and hold the pool open at stop.
+      const ensureListening = (): Promise<void> => {
+        if (!config!.listen || listener || closing) return Promise.resolve();
+        listening ??= (async () => {
+          const client = await pool().connect();
+          client.on('notification', () => void tick());
+          client.on('error', () => {
+            // The connection broke: forget it; the next tick listens again, the interval covers the gap.
+            if (listener === client) listener = undefined;
+            client.release(true);
+          });
+          try {
+            await client.query(`LISTEN ${SOURCES[source].channel}`);
+          } catch (err) {
+            client.release(true);
+            throw err;
+          }
+          // Closed while connecting: this client must not outlive the node.
+          if (closing) client.release(true);
+          else listener = client;
+        })().finally(() => {
+          listening = undefined;
         });
-        await client.query(`LISTEN ${SOURCES[source].channel}`);
-        listener = client;
+        return listening;
       };
 
       onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
@@ -168,6 +183,7 @@ export = function register(RED: NodeAPI): void {
         closing = true;
         clock.clearTimeout(timer);
         await running?.catch(() => undefined);
+        await listening?.catch(() => undefined);
         const client = listener;
         listener = undefined;
         if (client) {
