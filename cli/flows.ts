@@ -1,4 +1,4 @@
-// `floorflow flows check | manifest | migrate | diff`: the versioned flows as a plant's CI
+// `floorflow flows check | manifest | migrate | format | diff`: the versioned flows as a plant's CI
 // and its engineers see them. The rules and the diff are pure (core/flow-check,
 // core/flow-diff); this file reads the files and prints.
 import { execFileSync } from 'node:child_process';
@@ -29,6 +29,7 @@ const FLOWS_USAGE = `usage:
   floorflow flows check [--dir <flows dir>] [--dashboards <dir>]
   floorflow flows manifest [--dir <flows dir>]      record changed files in flows/manifest.json, raising their versions
   floorflow flows migrate [--dir <flows dir>]       write old node configurations in their current shape
+  floorflow flows format [--dir <flows dir>]        write the files in the form a deploy writes (stable key order)
   floorflow flows diff <git-rev> [--dir <flows dir>]`;
 
 class FlowsUsageError extends Error {}
@@ -103,6 +104,28 @@ function manifest(dirs: FlowDirs, out: Output): number {
       ? 'flows manifest: up to date'
       : `flows manifest: ${changed} change${changed === 1 ? '' : 's'} recorded in ${path.join(dirs.flowsDir, 'manifest.json')}`,
   );
+  return 0;
+}
+
+function format(dirs: FlowDirs, out: Output): number {
+  let count = 0;
+  for (const { file, path: full } of listFlowFiles(dirs)) {
+    const text = fs.readFileSync(full, 'utf8');
+    let nodes: FlowNode[];
+    try {
+      nodes = JSON.parse(text) as FlowNode[];
+    } catch (err) {
+      out.error(`${file}: not valid JSON, left as it is (${(err as Error).message})`);
+      continue;
+    }
+    const formatted = stringifyFlowFile(nodes);
+    if (formatted === text) continue;
+    fs.writeFileSync(full, formatted);
+    out.log(`${file}: formatted`);
+    count++;
+  }
+  // Formatting changes no content hash, so the manifest stays as it is.
+  out.log(`flows format: ${count} file${count === 1 ? '' : 's'} rewritten`);
   return 0;
 }
 
@@ -203,6 +226,8 @@ export async function flowsCommand(
         return manifest(dirs, out);
       case 'migrate':
         return migrate(dirs, out);
+      case 'format':
+        return format(dirs, out);
       case 'diff':
         return diff(dirs, rest[0], out);
       default:

@@ -3,7 +3,7 @@
 // packages and the schemas, and passes their text here.
 import type { JsonSchema } from './schema';
 import { validate } from './schema';
-import { FlowNode, contentHash } from './flow-files';
+import { FlowNode, contentHash, stringifyFlowFile } from './flow-files';
 import {
   NODE_MIGRATIONS,
   NodeMigrationError,
@@ -15,6 +15,7 @@ import {
 export type Rule =
   | 'json'
   | 'shape'
+  | 'format'
   | 'duplicate-id'
   | 'unknown-type'
   | 'missing-wire'
@@ -182,6 +183,17 @@ function parseFiles(files: SourceFile[], findings: Finding[]): Array<{ file: str
       } else nodes.push(node as FlowNode);
     });
     parsed.push({ file: source.file, nodes });
+    // The storage module writes this form; a file in any other has its whole layout rewritten
+    // by the next deploy, burying the real change in the diff.
+    if (nodes.length === value.length && source.text !== stringifyFlowFile(nodes)) {
+      findings.push({
+        level: 'warning',
+        rule: 'format',
+        file: source.file,
+        message:
+          'not in the form a deploy writes (stable key order, 2-space indent): run `npx floorflow flows format`',
+      });
+    }
   }
   return parsed;
 }

@@ -146,6 +146,27 @@ describe('floorflow flows check', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('warns about a file not in the form a deploy writes; flows format rewrites it, content and manifest unchanged', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-format-'));
+    fs.cpSync(path.join(FIXTURES, 'missing-wire', 'flows'), path.join(dir, 'flows'), { recursive: true });
+    const flowsDir = path.join(dir, 'flows');
+    const file = path.join(flowsDir, 'line.json');
+    const original = fs.readFileSync(file, 'utf8');
+    // Keys reversed and on one line, as a hand edit or another tool might leave them.
+    const nodes = JSON.parse(original) as Array<Record<string, unknown>>;
+    fs.writeFileSync(file, JSON.stringify(nodes.map((n) => Object.fromEntries(Object.entries(n).reverse()))));
+    const warned = await run(['check', '--dir', flowsDir]);
+    assert.match(
+      warned.lines[0],
+      /^warning flows\/line\.json: not in the form a deploy writes .*flows format.*\[format\]$/,
+    );
+    assert.equal(warned.errors.length, 1, 'only the missing wire of the fixture');
+    const formatted = await run(['format', '--dir', flowsDir]);
+    assert.deepEqual(formatted.lines, ['flows/line.json: formatted', 'flows format: 1 file rewritten']);
+    assert.equal(fs.readFileSync(file, 'utf8'), original);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('answers an unknown subcommand with the usage and exit code 2', async () => {
     const result = await run(['frobnicate']);
     assert.equal(result.code, 2);
