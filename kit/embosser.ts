@@ -163,10 +163,6 @@ export class EmbosserController {
       throw retryable('FF_MACHINE_OFFLINE', `machine ${machine.machineId} is offline`, jobId);
     }
 
-    const settingsRow = await this.deps.pool.query<{ settings: Record<string, unknown> }>(
-      'SELECT settings FROM floorflow.machines WHERE machine_id = $1',
-      [machine.machineId],
-    );
     let command: MachineCommand;
     try {
       command = commandFor(profile, {
@@ -178,7 +174,7 @@ export class EmbosserController {
           created_by: job.created_by,
         },
         plates: job.plates.map((p) => ({ id: p.id, plate_number: p.plate_number, batch_code: p.batch_code })),
-        machine: { id: machine.machineId, settings: settingsRow.rows[0]?.settings ?? {} },
+        machine: { id: machine.machineId, settings: machine.settings },
         callback_path: `/api/embossing-jobs/callback/${job.id}`,
       });
     } catch (err) {

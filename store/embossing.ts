@@ -145,21 +145,28 @@ export async function selectablePlates(db: Queryable, status?: string[]): Promis
   return result.rows;
 }
 
-export async function machineOf(
-  db: Queryable,
-  machineId: string,
-): Promise<
-  | { machineId: string; kind: string; online: boolean; state: string | null; profile: string | null }
-  | undefined
-> {
+/** A registered machine as the embossing code needs it: presence, announced state, profile and settings. */
+export interface EmbossingMachine {
+  machineId: string;
+  kind: string;
+  online: boolean;
+  /** The state of its last retained status message, if any. */
+  state: string | null;
+  profile: string | null;
+  settings: Record<string, unknown>;
+}
+
+export async function machineOf(db: Queryable, machineId: string): Promise<EmbossingMachine | undefined> {
   const result = await db.query<{
     machine_id: string;
     kind: string;
     online: boolean;
     state: string | null;
     profile: string | null;
+    settings: Record<string, unknown> | null;
   }>(
-    `SELECT machine_id, kind, online, last_status->>'state' AS state, profile FROM floorflow.machines WHERE machine_id = $1`,
+    `SELECT machine_id, kind, online, last_status->>'state' AS state, profile, settings
+     FROM floorflow.machines WHERE machine_id = $1`,
     [machineId],
   );
   const row = result.rows[0];
@@ -170,6 +177,7 @@ export async function machineOf(
       online: row.online,
       state: row.state,
       profile: row.profile,
+      settings: row.settings ?? {},
     }
   );
 }
