@@ -61,12 +61,11 @@ export = function register(RED: NodeAPI): void {
     'floorflow-lifecycle-switch',
     function LifecycleSwitchNode(this: Node, def: LifecycleSwitchDef) {
       RED.nodes.createNode(this, def);
-      const node: Node = this; // eslint-disable-line @typescript-eslint/no-this-alias -- used in callbacks
-      const configured = configure(node, def);
+      const configured = configure(this, def);
       let applied = 0;
       let rejected = 0;
 
-      onInputAsync(node, async (msg, send, done) => {
+      onInputAsync(this, async (msg, send, done) => {
         if (configured instanceof FloorflowError) {
           done(configured);
           return;
@@ -75,7 +74,7 @@ export = function register(RED: NodeAPI): void {
         const outputs: Array<NodeMessage | null> = model.states.map(() => null);
         const reject = (error: SwitchRejection) => {
           rejected += 1;
-          node.status({ fill: 'yellow', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
+          this.status({ fill: 'yellow', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
           send([...outputs, Object.assign(msg, { error })]);
           done();
         };
@@ -87,14 +86,14 @@ export = function register(RED: NodeAPI): void {
         const outcome = await applyTransition(poolFor(RED, config.db || undefined), model, {
           ...request,
           source: request.source ?? (config.source || undefined),
-          flowVersion: services?.flowVersion(node.z),
+          flowVersion: services?.flowVersion(this.z),
           at: clock.now(),
         });
         if (outcome.kind === 'not_found') return reject(rejection('FF_NOT_FOUND', outcome.reason));
         if (outcome.kind === 'rejected') return reject(rejection(outcome.code, outcome.reason));
-        const event = await announceTransition(services, outcome.transition, (m) => node.warn(m));
+        const event = await announceTransition(services, outcome.transition, (m) => this.warn(m));
         applied += 1;
-        node.status({ fill: 'green', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
+        this.status({ fill: 'green', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
         const transition = {
           ...event,
           ...(outcome.transition.childId ? { childId: outcome.transition.childId } : {}),
