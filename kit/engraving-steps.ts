@@ -30,6 +30,7 @@ import {
   statusCounts,
   updateStock,
 } from '../store/engraving';
+import type { AppliedTransition } from '../store/lifecycle';
 import type { HttpRequestPart } from './http-api';
 
 export type EngravingRoute = 'create' | 'get' | 'approve' | 'reject' | 'qa' | 'queue' | 'stock';
@@ -38,6 +39,8 @@ export interface StepContext {
   pool: Pool;
   now: Date;
   flowVersion?: string;
+  /** Collects the lifecycle transitions applied, for the node to announce after commit. */
+  applied?: AppliedTransition[];
 }
 
 /** Something for services.events: `engraving` (job changes, metrics) or `alert`. */
@@ -115,7 +118,7 @@ export async function answerRoute(
   request: HttpRequestPart,
 ): Promise<RouteAnswer> {
   const id = request.params.id ?? '';
-  const note = { flowVersion: ctx.flowVersion, now: ctx.now };
+  const note = { flowVersion: ctx.flowVersion, now: ctx.now, applied: ctx.applied };
   switch (route) {
     case 'create': {
       const order = parsed<EngravingOrder>(ENGRAVING_ORDER_SCHEMA, request.body);
@@ -235,6 +238,7 @@ export async function handleMachineEvent(
     return { result: { result: 'ignored', reason: 'not a machine event ({job_id, status})' }, events: [] };
   const result = await applyMachineEvent(ctx.pool, parsedTopic.machineId, event, {
     flowVersion: ctx.flowVersion,
+    applied: ctx.applied,
     now: ctx.now,
   });
   const events: StepEvent[] = [];
@@ -252,6 +256,7 @@ export async function monitorRound(
   const autoApproved = await autoApproveDesigns(ctx.pool, {
     timeoutMs: designTimeoutMs,
     flowVersion: ctx.flowVersion,
+    applied: ctx.applied,
     now: ctx.now,
   });
   const { metrics, event } = await metricsEvent(ctx);

@@ -2,6 +2,7 @@
 // source claims due rows (FOR UPDATE SKIP LOCKED, under a lease) and takes back work whose
 // worker died or stalled. A domain adds its queue here with one registerQueue call.
 import type { Pool } from 'pg';
+import type { AppliedTransition } from '../store/lifecycle';
 import { claimEngravingJobs } from '../store/engraving';
 import { claimJobs, recoverOrphanedJobs, recoverStuckJobs } from '../store/processing';
 
@@ -11,6 +12,8 @@ export interface QueueContext {
   owner: string;
   now: Date;
   flowVersion?: string;
+  /** Lifecycle transitions the call applied, for the worker to announce after commit. */
+  applied?: AppliedTransition[];
 }
 
 /** A claimed unit of work; it leaves the worker as msg.payload. */
@@ -67,15 +70,16 @@ export function workerOf(queue: string): WorkerAnnouncement | undefined {
 registerQueue({
   name: 'processing',
   description: 'seed 004 processing jobs (processing.processing_jobs)',
-  claim: ({ pool, owner, max, now }) => claimJobs(pool, { owner, max, now }),
-  recoverOrphans: ({ pool, owner, now, flowVersion }) =>
-    recoverOrphanedJobs(pool, { owner, now, flowVersion }),
-  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion }) =>
-    recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion }),
+  claim: ({ pool, owner, max, now, applied }) => claimJobs(pool, { owner, max, now, applied }),
+  recoverOrphans: ({ pool, owner, now, flowVersion, applied }) =>
+    recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
+  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion, applied }) =>
+    recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion, applied }),
 });
 
 registerQueue({
   name: 'engraving',
   description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
-  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
+  claim: ({ pool, max, now, flowVersion, applied }) =>
+    claimEngravingJobs(pool, { max, now, flowVersion, applied }),
 });

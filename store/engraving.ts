@@ -16,7 +16,7 @@ import {
 } from '../core/engraving';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
-import { applyTransitionIn } from './lifecycle';
+import { type AppliedTransition, applyTransitionIn } from './lifecycle';
 import { type Queryable, withTransaction } from './db';
 
 export interface EngravingJobRow {
@@ -60,6 +60,8 @@ export interface ChangeNote {
   machineId?: string | null;
   details?: Record<string, unknown>;
   flowVersion?: string;
+  /** Collects the transitions applied, to announce after commit (kit/lifecycle). */
+  applied?: AppliedTransition[];
   now: Date;
 }
 
@@ -149,6 +151,7 @@ async function transition(
       [jobId, ...columns.map((col) => sets[col])],
     );
   }
+  note.applied?.push(outcome.transition);
   await recordEvent(c, jobId, outcome.transition.from, outcome.transition.to, note);
   return jobIn(c, jobId);
 }
@@ -233,7 +236,7 @@ async function proceedWithStock(
 export async function createEngravingJob(
   pool: Pool,
   order: EngravingOrder,
-  options: { idempotencyKey?: string; flowVersion?: string; now: Date },
+  options: { idempotencyKey?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ job: EngravingJobRow; created: boolean }> {
   return withTransaction(pool, async (c) => {
     if (options.idempotencyKey) {
@@ -271,7 +274,7 @@ export async function createEngravingJob(
     if (!inserted.rows[0])
       throw new FloorflowError('FF_CONFLICT', 'a request with this idempotency key is in progress');
     const jobId = inserted.rows[0].id;
-    const note: ChangeNote = { flowVersion: options.flowVersion, now: options.now };
+    const note: ChangeNote = { flowVersion: options.flowVersion, applied: options.applied, now: options.now };
     await recordEvent(c, jobId, null, 'queued', { ...note, reason: 'created' });
     if (!(await reserveStock(c, order.item_id, options.now))) {
       // INVENTORY_DEPLETED: the job waits, blocked, until stock arrives (updateStock).
@@ -293,7 +296,7 @@ export async function updateStock(
   pool: Pool,
   itemId: string,
   change: { add?: number; stock_available?: number },
-  options: { flowVersion?: string; now: Date },
+  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ stock_available: number; resumed: EngravingJobRow[] }> {
   return withTransaction(pool, async (c) => {
     const updated = await c.query<{ stock_available: number }>(
@@ -316,6 +319,7 @@ export async function updateStock(
         await proceedWithStock(c, job, {
           reason: 'stock arrived',
           flowVersion: options.flowVersion,
+          applied: options.applied,
           now: options.now,
         }),
       );
@@ -332,7 +336,13 @@ export async function updateStock(
 export async function approveDesign(
   pool: Pool,
   jobId: string,
-  options: { decidedBy?: string; auto?: boolean; flowVersion?: string; now: Date },
+  options: {
+    decidedBy?: string;
+    auto?: boolean;
+    flowVersion?: string;
+    applied?: AppliedTransition[];
+    now: Date;
+  },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -357,7 +367,7 @@ export async function approveDesign(
       jobId,
       'approve',
       { queued_at: options.now },
-      { reason, flowVersion: options.flowVersion, now: options.now },
+      { reason, flowVersion: options.flowVersion, applied: options.applied, now: options.now },
     ))!;
   });
 }
@@ -366,7 +376,13 @@ export async function approveDesign(
 export async function rejectDesign(
   pool: Pool,
   jobId: string,
-  options: { decidedBy?: string; feedback?: string; flowVersion?: string; now: Date },
+  options: {
+    decidedBy?: string;
+    feedback?: string;
+    flowVersion?: string;
+    applied?: AppliedTransition[];
+    now: Date;
+  },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -394,6 +410,7 @@ export async function rejectDesign(
         reason: 'design rejected',
         details: options.feedback ? { feedback: options.feedback } : undefined,
         flowVersion: options.flowVersion,
+        applied: options.applied,
         now: options.now,
       },
     ))!;
@@ -403,7 +420,7 @@ export async function rejectDesign(
 /** DESIGN_TIMEOUT: approves every design waiting longer than `timeoutMs`. */
 export async function autoApproveDesigns(
   pool: Pool,
-  options: { timeoutMs: number; flowVersion?: string; now: Date },
+  options: { timeoutMs: number; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<string[]> {
   const cutoff = new Date(options.now.getTime() - options.timeoutMs);
   const due = await pool.query<{ job_id: string }>(
@@ -414,7 +431,12 @@ export async function autoApproveDesigns(
   const approved: string[] = [];
   for (const { job_id } of due.rows) {
     try {
-      await approveDesign(pool, job_id, { auto: true, flowVersion: options.flowVersion, now: options.now });
+      await approveDesign(pool, job_id, {
+        auto: true,
+        flowVersion: options.flowVersion,
+        applied: options.applied,
+        now: options.now,
+      });
       approved.push(job_id);
     } catch (err) {
       // Approved or rejected by a person meanwhile: theirs is the decision that counts.
@@ -437,7 +459,7 @@ export interface ClaimedEngraving {
  */
 export async function claimEngravingJobs(
   pool: Pool,
-  options: { max: number; now: Date; flowVersion?: string },
+  options: { max: number; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
 ): Promise<ClaimedEngraving[]> {
   return withTransaction(pool, async (c) => {
     const machines = await c.query<{ machine_id: string; online_count: number }>(
@@ -469,6 +491,7 @@ export async function claimEngravingJobs(
           reason: 'sent to engraver',
           machineId: machine.machine_id,
           flowVersion: options.flowVersion,
+          applied: options.applied,
           now: options.now,
         },
       );
@@ -508,7 +531,7 @@ export async function applyMachineEvent(
   pool: Pool,
   machineId: string,
   event: MachineEvent,
-  options: { flowVersion?: string; now: Date },
+  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<MachineEventResult> {
   return withTransaction(pool, async (c) => {
     const job = await jobIn(c, String(event.job_id), true);
@@ -523,6 +546,7 @@ export async function applyMachineEvent(
       machineId,
       details: event.response,
       flowVersion: options.flowVersion,
+      applied: options.applied,
       now: options.now,
     };
     if (event.status === 'accepted' || event.status === 'in_progress') {
@@ -565,7 +589,7 @@ export async function recordQa(
   pool: Pool,
   jobId: string,
   result: { passed: boolean; inspector?: string; notes?: string },
-  options: { flowVersion?: string; now: Date },
+  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ job: EngravingJobRow; outcome: 'complete' | 'reengrave' | 'escalate'; attempt: number }> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -591,6 +615,7 @@ export async function recordQa(
     const note: ChangeNote = {
       details: { attempt, passed: result.passed },
       flowVersion: options.flowVersion,
+      applied: options.applied,
       now: options.now,
     };
     let updated: EngravingJobRow | undefined;

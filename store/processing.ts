@@ -17,7 +17,7 @@ import {
   stageAfter,
 } from '../core/processing';
 import { type Queryable, withTransaction } from './db';
-import { applyTransitionIn } from './lifecycle';
+import { type AppliedTransition, applyTransitionIn } from './lifecycle';
 
 const JOB_MODEL = requireShippedModel('processing-job');
 const ORDER_MODEL = requireShippedModel('processing-order');
@@ -31,7 +31,7 @@ async function move(
   c: PoolClient,
   jobId: string,
   action: 'start' | 'complete' | 'retry' | 'fail',
-  note: { reason?: string; actor?: string; flowVersion?: string; now: Date },
+  note: { reason?: string; actor?: string; flowVersion?: string; now: Date; applied?: AppliedTransition[] },
 ): Promise<void> {
   const outcome = await applyTransitionIn(c, JOB_MODEL, {
     entityId: jobId,
@@ -44,6 +44,7 @@ async function move(
   });
   if (outcome.kind === 'not_found') throw new FloorflowError('FF_NOT_FOUND', outcome.reason);
   if (outcome.kind === 'rejected') throw new FloorflowError('FF_TRANSITION_INVALID', outcome.reason);
+  note.applied?.push(outcome.transition);
 }
 
 export interface ProcessingJobRow {
@@ -122,6 +123,7 @@ export async function confirmOrder(
   orderRef: string,
   now: Date,
   flowVersion?: string,
+  applied?: AppliedTransition[],
 ): Promise<{ job: ProcessingJobRow; created: boolean }> {
   return withTransaction(pool, async (c) => {
     const byId = /^[0-9]{1,18}$/.test(orderRef);
@@ -145,6 +147,7 @@ export async function confirmOrder(
         at: now,
       });
       if (confirmed.kind !== 'applied') throw new FloorflowError('FF_CONFLICT', confirmed.reason);
+      applied?.push(confirmed.transition);
       await c.query(`UPDATE processing.orders SET confirmed_at = $2 WHERE id = $1`, [order.id, now]);
     }
     const inserted = await c.query<{ id: string }>(
@@ -190,7 +193,7 @@ export async function getJob(pool: Pool, jobId: string): Promise<ProcessingJobRo
  */
 export async function claimJobs(
   pool: Pool,
-  options: { owner: string; max: number; now: Date },
+  options: { owner: string; max: number; now: Date; applied?: AppliedTransition[] },
 ): Promise<ClaimedProcessingJob[]> {
   return withTransaction(pool, async (c) => {
     const running = await c.query<{ n: number }>(
@@ -207,7 +210,7 @@ export async function claimJobs(
     );
     const claimed: ClaimedProcessingJob[] = [];
     for (const { id } of due.rows) {
-      await move(c, id, 'start', { actor: options.owner, now: options.now });
+      await move(c, id, 'start', { actor: options.owner, now: options.now, applied: options.applied });
       const job = await c.query<ClaimedProcessingJob>(
         `UPDATE processing.processing_jobs j
          SET attempts = j.attempts + 1, lease_owner = $2, lease_token = gen_random_uuid(), started_at = coalesce(j.started_at, $3),
@@ -335,10 +338,11 @@ export async function completeJob(
   lease: ProcessingLease,
   flowVersion: string | undefined,
   now: Date,
+  applied?: AppliedTransition[],
 ): Promise<ProcessingJobRow> {
   return withTransaction(pool, async (c) => {
     await holdLease(c, lease);
-    await move(c, lease.id, 'complete', { flowVersion, now });
+    await move(c, lease.id, 'complete', { flowVersion, now, applied });
     await c.query(
       `UPDATE processing.processing_jobs SET progress = $2, completed_at = $3, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
       [lease.id, COMPLETED_PROGRESS, now],
@@ -376,6 +380,7 @@ export async function failAttempt(
   error: { message: string; code?: string; stack?: string; stage?: string },
   flowVersion: string | undefined,
   now: Date,
+  applied?: AppliedTransition[],
 ): Promise<FailureOutcome> {
   return withTransaction(pool, async (c) => {
     let held: { attempts: number; completed_stage: string | null };
@@ -412,14 +417,14 @@ export async function failAttempt(
     );
     if (decision.action === 'retry') {
       const nextAttemptAt = new Date(now.getTime() + decision.delayMs);
-      await move(c, lease.id, 'retry', { reason, flowVersion, now });
+      await move(c, lease.id, 'retry', { reason, flowVersion, now, applied });
       await c.query(
         `UPDATE processing.processing_jobs SET fail_reason = $2, next_attempt_at = $3, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
         [lease.id, reason, nextAttemptAt],
       );
       return { outcome: 'retry', attempts: held.attempts, nextAttemptAt } as const;
     }
-    await move(c, lease.id, 'fail', { reason, flowVersion, now });
+    await move(c, lease.id, 'fail', { reason, flowVersion, now, applied });
     await c.query(
       `UPDATE processing.processing_jobs SET completed_at = $2, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
       [lease.id, now],
@@ -441,6 +446,7 @@ async function takeBack(
   message: string,
   now: Date,
   flowVersion: string | undefined,
+  applied?: AppliedTransition[],
 ): Promise<string[]> {
   return withTransaction(pool, async (c) => {
     const found = await c.query<{
@@ -456,7 +462,12 @@ async function takeBack(
     for (const job of found.rows) {
       const decision = retryAfterFailure(job.attempts, { message, code });
       const next = decision.action === 'retry' ? 'retry' : 'failed';
-      await move(c, job.id, next === 'retry' ? 'retry' : 'fail', { reason: message, flowVersion, now });
+      await move(c, job.id, next === 'retry' ? 'retry' : 'fail', {
+        reason: message,
+        flowVersion,
+        now,
+        applied,
+      });
       await c.query(
         `UPDATE processing.processing_jobs SET fail_reason = $2, next_attempt_at = $3::timestamptz,
                 completed_at = CASE WHEN $4::boolean THEN $3::timestamptz ELSE NULL END, lease_owner = NULL, lease_token = NULL
@@ -489,7 +500,7 @@ async function takeBack(
 /** The stuck-job monitor: processing with no update for `stuckAfterMs` goes back to retry. */
 export function recoverStuckJobs(
   pool: Pool,
-  options: { now: Date; stuckAfterMs: number; flowVersion?: string },
+  options: { now: Date; stuckAfterMs: number; flowVersion?: string; applied?: AppliedTransition[] },
 ): Promise<string[]> {
   const cutoff = new Date(options.now.getTime() - options.stuckAfterMs);
   return takeBack(
@@ -500,6 +511,7 @@ export function recoverStuckJobs(
     `stuck in processing for more than ${Math.round(options.stuckAfterMs / 1000)} s`,
     options.now,
     options.flowVersion,
+    options.applied,
   );
 }
 
@@ -509,7 +521,7 @@ export function recoverStuckJobs(
  */
 export function recoverOrphanedJobs(
   pool: Pool,
-  options: { owner: string; now: Date; flowVersion?: string },
+  options: { owner: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
 ): Promise<string[]> {
   return takeBack(
     pool,
@@ -519,6 +531,7 @@ export function recoverOrphanedJobs(
     'interrupted: the runtime holding it stopped',
     options.now,
     options.flowVersion,
+    options.applied,
   );
 }
 

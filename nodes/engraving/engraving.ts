@@ -15,9 +15,11 @@ import {
 } from '../../kit/engraving-steps';
 import { requestOf, respond, respondError } from '../../kit/http-api';
 import { coalesced } from '../../kit/coalesce';
+import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import type { ClaimedEngraving } from '../../store/engraving';
+import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
 interface EngravingConfig {
@@ -54,7 +56,13 @@ export = function register(RED: NodeAPI): void {
         pool: poolFor(RED, config.db || undefined),
         now: clock.now(),
         flowVersion: services?.flowVersion(this.z),
+        applied: [] as AppliedTransition[],
       });
+      // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
+      // as the lifecycle-switch node does.
+      const announce = (applied: AppliedTransition[]) => {
+        for (const t of applied) void announceTransition(services, t, (m) => this.warn(m));
+      };
       const emit = (events: StepEvent[]) => {
         for (const e of events) services?.events.emit(e.channel, e.body);
       };
@@ -70,10 +78,12 @@ export = function register(RED: NodeAPI): void {
       const rounds = coalesced(
         async () => {
           try {
+            const ctx = context();
             const { autoApproved, metrics, events } = await monitorRound(
-              context(),
+              ctx,
               config.designTimeout * 3600 * 1000,
             );
+            announce(ctx.applied);
             emit(events);
             this.status({
               fill: 'green',
@@ -105,7 +115,9 @@ export = function register(RED: NodeAPI): void {
         if (ROUTES.includes(config.action)) {
           // A route always answers: errors become the contract's error body, not a Catch.
           try {
-            const answer = await answerRoute(config.action as EngravingRoute, context(), requestOf(msg));
+            const ctx = context();
+            const answer = await answerRoute(config.action as EngravingRoute, ctx, requestOf(msg));
+            announce(ctx.applied);
             emit(answer.events);
             if (answer.events.length > 0) void emitMetrics();
             send(respond(msg, answer.statusCode, answer.body));
@@ -133,12 +145,14 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         if (config.action === 'machine-event') {
+          const ctx = context();
           const { result, events } = await handleMachineEvent(
-            context(),
+            ctx,
             prefix,
             String(msg.topic ?? ''),
             msg.payload,
           );
+          announce(ctx.applied);
           emit(events);
           if (events.length > 0) void emitMetrics();
           if (result.result === 'ignored')

@@ -7,6 +7,7 @@ import { DEFAULT_MAX_CONCURRENCY, type ProcessingStage, queueStatusOf } from '..
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { requestOf, respond, respondError } from '../../kit/http-api';
+import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type Carried, claimedJobOf, runStage } from '../../kit/processing-pipeline';
 import { workerOf } from '../../kit/queues';
@@ -19,6 +20,7 @@ import {
   getJob,
   queueCounts,
 } from '../../store/processing';
+import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
 interface ProcessingConfig {
@@ -62,6 +64,11 @@ export = function register(RED: NodeAPI): void {
     const clock = services?.clock ?? systemClock;
     const pool = () => poolFor(RED, config.db || undefined);
     const flowVersion = () => services?.flowVersion(this.z);
+    // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
+    // as the lifecycle-switch node does.
+    const announce = (applied: AppliedTransition[]) => {
+      for (const t of applied) void announceTransition(services, t, (m) => this.warn(m));
+    };
     const emit = (type: string, data: Record<string, unknown>) =>
       services?.events.emit('processing', { type, ...data });
 
@@ -93,7 +100,9 @@ export = function register(RED: NodeAPI): void {
         }
         case 'complete': {
           const job = claimedJobOf(msg.payload);
-          const row = await completeJob(pool(), job, flowVersion(), clock.now());
+          const applied: AppliedTransition[] = [];
+          const row = await completeJob(pool(), job, flowVersion(), clock.now(), applied);
+          announce(applied);
           emit('job.completed', { jobId: row.id, orderNumber: row.order_number, attempts: row.attempts });
           this.status({ fill: 'green', shape: 'dot', text: `job ${row.id} completed` });
           send(Object.assign(msg, { payload: jobView(row) }));
@@ -103,6 +112,7 @@ export = function register(RED: NodeAPI): void {
           // From a Catch node: msg.payload is still the claimed job, msg.error what went wrong.
           const job = claimedJobOf(msg.payload);
           const error = msg.error ?? {};
+          const applied: AppliedTransition[] = [];
           const outcome = await failAttempt(
             pool(),
             job,
@@ -113,7 +123,9 @@ export = function register(RED: NodeAPI): void {
             },
             flowVersion(),
             clock.now(),
+            applied,
           );
+          announce(applied);
           if (outcome.outcome !== 'lease_lost')
             emit(outcome.outcome === 'retry' ? 'job.retry' : 'job.failed', { jobId: job.id, ...outcome });
           this.status({
@@ -132,7 +144,9 @@ export = function register(RED: NodeAPI): void {
       if (config!.action === 'confirm') {
         const orderId = params.orderId ?? '';
         if (!orderId) throw new FloorflowError('FF_INPUT_INVALID', 'orderId is required');
-        const { job, created } = await confirmOrder(pool(), orderId, clock.now(), flowVersion());
+        const applied: AppliedTransition[] = [];
+        const { job, created } = await confirmOrder(pool(), orderId, clock.now(), flowVersion(), applied);
+        announce(applied);
         if (created) emit('job.created', { jobId: job.id, orderNumber: job.order_number });
         return respond(msg, 200, {
           success: true,

@@ -5,6 +5,8 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { coalesced } from '../../kit/coalesce';
+import { announceTransition } from '../../kit/lifecycle';
+import type { AppliedTransition } from '../../store/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync } from '../../kit/node-kit';
 import { announceWorker, queueNames, queueSource, withdrawWorker } from '../../kit/queues';
 import { type Clock, type TimerHandle, servicesOf, systemClock } from '../../kit/services';
@@ -58,18 +60,26 @@ export = function register(RED: NodeAPI): void {
     let closed = false;
     let started = 0;
 
+    // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
+    // as the lifecycle-switch node does.
+    const announce = (applied: AppliedTransition[]) => {
+      for (const t of applied) void announceTransition(services, t, (m) => this.warn(m));
+    };
     const context = () => ({
       pool: poolFor(RED, config.db || undefined),
       owner,
       now: clock.now(),
       flowVersion: services?.flowVersion(this.z),
+      applied: [] as AppliedTransition[],
     });
 
     // One claim at a time (kit/coalesce): a tick or poke meanwhile claims again right after.
     const polls = coalesced(
       async () => {
         try {
-          const jobs = await source.claim({ ...context(), max: config.maxConcurrency });
+          const ctx = { ...context(), max: config.maxConcurrency };
+          const jobs = await source.claim(ctx);
+          announce(ctx.applied);
           for (const job of jobs) {
             started += 1;
             this.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
@@ -96,8 +106,10 @@ export = function register(RED: NodeAPI): void {
     const monitor = () => {
       monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
       if (!source.recoverStuck || config.stuckAfter <= 0) return;
-      source.recoverStuck({ ...context(), stuckAfterMs: config.stuckAfter * 1000 }).then(
+      const ctx = { ...context(), stuckAfterMs: config.stuckAfter * 1000 };
+      source.recoverStuck(ctx).then(
         (ids) => {
+          announce(ctx.applied);
           if (ids.length > 0) {
             this.warn(`took back ${ids.length} stuck ${source.name} job(s): ${ids.join(', ')}`);
             void poll();
@@ -114,7 +126,9 @@ export = function register(RED: NodeAPI): void {
     const startup = (async () => {
       if (source.recoverOrphans) {
         try {
-          const ids = await source.recoverOrphans(context());
+          const ctx = context();
+          const ids = await source.recoverOrphans(ctx);
+          announce(ctx.applied);
           if (ids.length > 0)
             this.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
         } catch (err) {

@@ -25,7 +25,7 @@ describe('engraving flow (seed 003)', function () {
     simulators = [];
     busEvents.length = 0;
     kit = await startFlowKit({ flows: ['flows/engraving.json'] });
-    for (const channel of ['engraving', 'alert'])
+    for (const channel of ['engraving', 'alert', 'lifecycle'])
       kit.services.events.on(channel, (body: Record<string, unknown>) => busEvents.push({ channel, body }));
     await kit.pool.query(
       `INSERT INTO engraving.items (id, name, stock_available, max_lines) VALUES ('cup-10', 'Cup 10 in', 100, 3), ('plaque-a5', 'Plaque A5', 0, 6)`,
@@ -99,6 +99,19 @@ describe('engraving flow (seed 003)', function () {
     assert.equal(passed.body.data.status, 'complete');
     const stock = await kit.pool.query(`SELECT stock_available FROM engraving.items WHERE id = 'cup-10'`);
     assert.equal(stock.rows[0].stock_available, 99);
+    // Each status change is announced as the lifecycle-switch node announces its transitions.
+    const announced = await kit.waitFor(() => {
+      const actions = busEvents
+        .filter(
+          (e) =>
+            e.channel === 'lifecycle' &&
+            e.body.lifecycle === 'engraving-job' &&
+            e.body.entityId === String(id),
+        )
+        .map((e) => e.body.action);
+      return actions.length === 3 ? actions : undefined;
+    }, 'three lifecycle events');
+    assert.deepEqual(announced, ['send_to_machine', 'finish_engraving', 'pass_qa']);
   });
 
   it('design approval: a job with artwork waits in pending_approval, then approval lets it run to complete', async () => {

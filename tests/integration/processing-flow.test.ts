@@ -136,6 +136,13 @@ describe('processing flow (seed 004)', function () {
       transitions.rows.map((r) => `${r.from_state}->${r.to_state}`),
       ['pending->processing', 'processing->completed'],
     );
+    const announced: unknown[] = [];
+    kit.services.events.on('lifecycle', (e: { lifecycle: string }) => announced.push(e.lifecycle));
+    const next = await createOrder(kit.pool, 'ORD-2b');
+    await confirm(next).expect(200);
+    await untilJob(next, 'second job completed', (j) => j.status === 'completed');
+    await kit.waitFor(() => announced.length === 3, 'confirm, start and complete announced');
+    assert.deepEqual(announced, ['processing-order', 'processing-job', 'processing-job']);
   });
 
   it('the queue routes answer in the seed shape with counts, active jobs, max concurrency and the average duration', async () => {
