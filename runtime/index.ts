@@ -20,6 +20,7 @@ import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
+import { brokerAccessOf } from './broker-access';
 
 export interface RuntimeHandle {
   httpPort: number;
@@ -145,25 +146,7 @@ export async function startRuntime(
     const events = new EventEmitter();
     events.setMaxListeners(100);
     const versions = new FlowVersions();
-    const brokerAccess: BrokerAccess | undefined = broker && {
-      onDurable: (kind, handler) => broker!.onDurable(kind, handler),
-      offDurable: (kind, handler) => broker!.offDurable(kind, handler),
-      onlineMachines: () => broker!.onlineMachines(),
-      publish: (topic, payload, options = {}) =>
-        new Promise<void>((resolve, reject) =>
-          broker!.aedes.publish(
-            {
-              cmd: 'publish',
-              topic,
-              payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
-              qos: options.qos ?? 1,
-              retain: options.retain ?? false,
-              dup: false,
-            },
-            (err?: Error | null) => (err ? reject(err) : resolve()),
-          ),
-        ),
-    };
+    const brokerAccess: BrokerAccess | undefined = broker && brokerAccessOf(broker);
     const services: FloorflowServices = {
       pool: database.pool,
       topicPrefix: config.topicPrefix,

@@ -3,16 +3,15 @@
 // The deploy must come back as a few-line change in one flow file (plus the manifest) and a
 // flow_deployments row, which is what makes flows reviewable in git.
 import assert from 'node:assert/strict';
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Browser, chromium } from 'playwright-core';
 import { stringifyFlowFile } from '../../core/flow-files';
 import { nextManifest, readFlowFiles, readManifest, writeManifest } from '../../runtime/flow-runtime';
 import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
 import { PROJECT_ROOT } from '../support/flow-kit';
+import { RuntimeProcess, startRuntimeProcess, tempDir } from '../support/runtime-process';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'editor-test-password';
@@ -32,14 +31,6 @@ const EDITOR_TAB = [
     y: 80,
   },
 ];
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Every file under dir, by relative path, with its text. */
 function snapshot(dir: string): Map<string, string> {
@@ -82,9 +73,8 @@ describe('editing a flow in the editor', function () {
   this.timeout(180000);
   let work: string;
   let db: TestDatabase | undefined;
-  let runtime: ChildProcess | undefined;
+  let runtime: RuntimeProcess | undefined;
   let browser: Browser | undefined;
-  let output = '';
 
   before(function () {
     if (!fs.existsSync(CHROMIUM)) {
@@ -97,13 +87,7 @@ describe('editing a flow in the editor', function () {
 
   afterEach(async () => {
     await browser?.close().catch(() => undefined);
-    if (runtime && runtime.exitCode === null) {
-      const exited = new Promise((resolve) => runtime!.once('exit', resolve));
-      runtime.kill('SIGINT');
-      const timer = setTimeout(() => runtime!.kill('SIGKILL'), 15000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await runtime?.stop('SIGINT');
     await db?.drop();
     // FLOORFLOW_E2E_KEEP=1 keeps the flow files and the runtime's log for a look after a failure.
     if (process.env.FLOORFLOW_E2E_KEEP === '1') console.log(`    kept ${work}`);
@@ -111,7 +95,7 @@ describe('editing a flow in the editor', function () {
   });
 
   it('a property changed and deployed in the editor is a few-line change in one flow file, plus the manifest and a deployment row', async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-editor-'));
+    work = tempDir('ff-editor-');
     // The committed flows and dashboards, plus the small tab this test edits.
     const tar = execFileSync('git', ['archive', 'HEAD', 'flows', 'dashboards'], { cwd: PROJECT_ROOT });
     execFileSync('tar', ['-x', '-C', work], { input: tar });
@@ -122,35 +106,17 @@ describe('editing a flow in the editor', function () {
     const before = snapshot(work);
 
     db = await createTestDatabase();
-    const port = await freePort();
-    runtime = spawn(process.execPath, [path.join(PROJECT_ROOT, 'bin', 'floorflow.js'), 'start'], {
-      cwd: PROJECT_ROOT,
+    runtime = await startRuntimeProcess({
+      dataDir: path.join(work, 'data'),
+      copyFlows: false,
       env: {
-        ...process.env,
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        MQTT_PORT: '0',
         DATABASE_URL: db.url,
-        FLOORFLOW_DATA_DIR: path.join(work, 'data'),
         FLOORFLOW_FLOWS_DIR: dirs.flowsDir,
         FLOORFLOW_DASHBOARDS_DIR: dirs.dashboardsDir,
         FLOORFLOW_ADMIN_PASSWORD: ADMIN_PASSWORD,
         FLOORFLOW_API_TOKEN: 'editor-test-api-token-0123456789',
-        FLOORFLOW_NO_BUILD: '1',
       },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    runtime.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    runtime.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(
-      () => {
-        if (runtime!.exitCode !== null)
-          throw new Error(`runtime exited with ${runtime!.exitCode}:\n${output}`);
-        return output.includes('floorflow ready');
-      },
-      'the "floorflow ready" line',
-      60000,
-    );
     const deploymentsBefore = Number(
       (await db.pool.query('SELECT count(*) FROM floorflow.flow_deployments')).rows[0].count,
     );
@@ -168,7 +134,7 @@ describe('editing a flow in the editor', function () {
       ],
     });
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(`http://127.0.0.1:${port}/editor/`);
+    await page.goto(`${runtime.baseUrl}/editor/`);
     await page.fill('#node-dialog-login-username', 'admin');
     await page.fill('#node-dialog-login-password', ADMIN_PASSWORD);
     await page.click('#node-dialog-login-submit');

@@ -14,8 +14,9 @@ import type { Pool } from 'pg';
 import supertest from 'supertest';
 import type { FlowNode } from '../../core/flow-files';
 import { migrateFlowNodes } from '../../core/node-migrations';
-import { BrokerAccess, FloorflowServices, ManualClock } from '../../kit/services';
+import { FloorflowServices, ManualClock } from '../../kit/services';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
+import { brokerAccessOf } from '../../runtime/broker-access';
 import { FlowVersions, nextManifest, readManifest } from '../../runtime/flow-runtime';
 import { MachineKind, MachineStore } from '../../store/machines';
 import { createTestDatabase, waitFor } from './db';
@@ -129,28 +130,6 @@ function floorflowNodeModules(notBuilt: string[]): NodeInitializer[] {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     return [require(full) as NodeInitializer];
   });
-}
-
-function brokerAccessOf(broker: EmbeddedBroker): BrokerAccess {
-  return {
-    onDurable: (kind, handler) => broker.onDurable(kind, handler),
-    offDurable: (kind, handler) => broker.offDurable(kind, handler),
-    onlineMachines: () => broker.onlineMachines(),
-    publish: (topic, payload, options = {}) =>
-      new Promise<void>((resolve, reject) =>
-        broker.aedes.publish(
-          {
-            cmd: 'publish',
-            topic,
-            payload: Buffer.isBuffer(payload) ? payload : Buffer.from(payload),
-            qos: options.qos ?? 1,
-            retain: options.retain ?? false,
-            dup: false,
-          },
-          (err?: Error | null) => (err ? reject(err) : resolve()),
-        ),
-      ),
-  };
 }
 
 /** The flows to load: the files' nodes, config.json first, plus the test's nodes and wires. */
