@@ -91,8 +91,24 @@ export class EmbosserController {
     private readonly settings: EmbosserSettings,
   ) {}
 
-  get inFlightCount(): number {
-    return this.inFlight.size;
+  /** What the node shows: each machine's last announced state and how many jobs are at a machine. */
+  status(): { fill: 'green' | 'yellow'; shape: 'dot' | 'ring'; text: string } {
+    const states = [...this.machineStates.entries()];
+    const machines =
+      states.length === 0
+        ? 'no machine status yet'
+        : states
+            .slice(0, 3)
+            .map(([id, s]) => `${id} ${s}`)
+            .join(', ');
+    const more = states.length > 3 ? ` +${states.length - 3}` : '';
+    const waiting = this.inFlight.size > 0 ? ` · ${this.inFlight.size} at the machine` : '';
+    const anyDown = states.some(([, s]) => s === 'offline' || s === 'error');
+    return {
+      fill: anyDown ? 'yellow' : 'green',
+      shape: anyDown ? 'ring' : 'dot',
+      text: machines + more + waiting,
+    };
   }
 
   private actor(): Actor {
@@ -351,6 +367,21 @@ export class EmbosserController {
         `POST /api/embossing-jobs/callback/${jobId}`,
       );
     });
+  }
+
+  /** A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now (a replay), 400 unreadable. */
+  async callbackAnswer(
+    machineId: string,
+    jobId: string,
+    body: unknown,
+  ): Promise<{ statusCode: number; body: Record<string, unknown> }> {
+    const { result, change } = await this.callback(machineId, jobId, body);
+    if (change?.kind === 'applied') return { statusCode: 200, body: { success: true, data: change.job } };
+    if (change?.kind === 'conflict')
+      return { statusCode: 409, body: { success: false, error: change.reason } };
+    if (change?.kind === 'not_found')
+      return { statusCode: 404, body: { success: false, error: change.reason } };
+    return { statusCode: 400, body: { success: false, error: result.replace(/^rejected: /, '') } };
   }
 
   /**

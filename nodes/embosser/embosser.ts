@@ -99,47 +99,16 @@ export = function register(RED: NodeAPI): void {
         return;
       }
 
-      const showStatus = () => {
-        const states = [...controller.machineStates.entries()];
-        const machines =
-          states.length === 0
-            ? 'no machine status yet'
-            : states
-                .slice(0, 3)
-                .map(([id, s]) => `${id} ${s}`)
-                .join(', ');
-        const more = states.length > 3 ? ` +${states.length - 3}` : '';
-        const waiting = controller.inFlightCount > 0 ? ` · ${controller.inFlightCount} at the machine` : '';
-        const anyOffline = states.some(([, s]) => s === 'offline' || s === 'error');
-        this.status({
-          fill: anyOffline ? 'yellow' : 'green',
-          shape: anyOffline ? 'ring' : 'dot',
-          text: machines + more + waiting,
-        });
-      };
+      const showStatus = () => this.status(controller.status());
       showStatus();
 
       onInputAsync(this, async (input, send, done) => {
         const msg = input as Message;
         const callback = msg.callback as { machineId?: string; jobId?: string } | undefined;
         if (callback?.machineId && callback.jobId) {
-          let statusCode = 200;
-          let body: Record<string, unknown>;
-          try {
-            const { result, change } = await controller.callback(
-              callback.machineId,
-              callback.jobId,
-              jsonOf(msg.payload),
-            );
-            if (change?.kind === 'applied') body = { success: true, data: change.job };
-            else if (change?.kind === 'conflict')
-              [statusCode, body] = [409, { success: false, error: change.reason }];
-            else if (change?.kind === 'not_found')
-              [statusCode, body] = [404, { success: false, error: change.reason }];
-            else [statusCode, body] = [400, { success: false, error: result.replace(/^rejected: /, '') }];
-          } catch (err) {
-            ({ statusCode, body } = errorAnswer(err));
-          }
+          const { statusCode, body } = await controller
+            .callbackAnswer(callback.machineId, callback.jobId, jsonOf(msg.payload))
+            .catch((err: unknown) => errorAnswer(err));
           send([null, null, Object.assign(msg, { statusCode, payload: body })]);
           done();
           return;
