@@ -3,7 +3,7 @@
 // worker died or stalled. A domain adds its queue here with one registerQueue call.
 import type { Pool } from 'pg';
 import type { AppliedTransition } from '../store/lifecycle';
-import { claimEngravingJobs } from '../store/engraving';
+import { claimEngravingJobs, recoverUnansweredEngravings } from '../store/engraving';
 import { claimJobs, recoverOrphanedJobs, recoverStuckJobs } from '../store/processing';
 
 export interface QueueContext {
@@ -82,4 +82,6 @@ registerQueue({
   description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
   claim: ({ pool, max, now, flowVersion, applied }) =>
     claimEngravingJobs(pool, { max, now, flowVersion, applied }),
+  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion, applied }) =>
+    recoverUnansweredEngravings(pool, { now, stuckAfterMs, flowVersion, applied }),
 });

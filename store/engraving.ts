@@ -521,6 +521,62 @@ export async function claimEngravingJobs(
   });
 }
 
+/**
+ * Jobs sent to an engraver that has not accepted them within `stuckAfterMs` (the command was
+ * lost, the machine went away, the runtime stopped before the command left) go back to the
+ * queue for another engraver, like a machine error. A job the engraver accepted stays: the
+ * engraver is working on it and will report.
+ */
+export async function recoverUnansweredEngravings(
+  pool: Pool,
+  options: { stuckAfterMs: number; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+): Promise<string[]> {
+  const cutoff = new Date(options.now.getTime() - options.stuckAfterMs);
+  return withTransaction(pool, async (c) => {
+    const unanswered = await c.query<{ id: string; machine_id: string; machine_errors: number }>(
+      `SELECT j.id::text AS id, j.machine_id, j.machine_errors FROM engraving.engraving_jobs j
+       WHERE j.status = 'engraving' AND j.sent_at < $1
+         AND NOT EXISTS (SELECT 1 FROM engraving.job_events e
+                         WHERE e.job_id = j.id AND e.reason IN ('machine accepted', 'machine in progress') AND e.created_at >= j.sent_at)
+       ORDER BY j.id FOR UPDATE SKIP LOCKED`,
+      [cutoff],
+    );
+    const taken: string[] = [];
+    for (const job of unanswered.rows) {
+      const errors = job.machine_errors + 1;
+      const note: ChangeNote = {
+        machineId: job.machine_id,
+        flowVersion: options.flowVersion,
+        applied: options.applied,
+        now: options.now,
+      };
+      const moved =
+        machineErrorOutcome(errors) === 'escalate'
+          ? await transition(
+              c,
+              job.id,
+              'escalate',
+              { machine_errors: errors, escalation_reason: `no engraver answered ${errors} times` },
+              { ...note, reason: 'ENGRAVER_NO_ANSWER' },
+            )
+          : await transition(
+              c,
+              job.id,
+              'requeue',
+              {
+                machine_errors: errors,
+                last_failed_machine: job.machine_id,
+                machine_id: null,
+                queued_at: options.now,
+              },
+              { ...note, reason: 'ENGRAVER_NO_ANSWER: reassign' },
+            );
+      if (moved) taken.push(job.id);
+    }
+    return taken;
+  });
+}
+
 export type MachineEventResult =
   | { result: 'ignored'; reason: string }
   | { result: 'logged'; job: EngravingJobRow }

@@ -257,6 +257,30 @@ describe('engraving flow (seed 003)', function () {
     assert.ok(events.rows.some((e) => e.reason === 'MACHINE_ERROR: reassign'));
   });
 
+  it('a job an engraver never accepts goes to another engraver after 2 minutes', async () => {
+    // A machine that is online but does not answer its commands.
+    const silentSecret = await kit.addMachine('engraver-a', 'engraver');
+    await kit.connectMachine('engraver-a', silentSecret);
+    await kit.waitFor(
+      async () =>
+        (await kit.pool.query(`SELECT online FROM floorflow.machines WHERE machine_id = 'engraver-a'`))
+          .rows[0]?.online,
+      'engraver-a online',
+    );
+    const id = (await create().expect(202)).body.data.id as number;
+    const sent = await untilStatus(id, 'engraving');
+    assert.equal(sent.machine_id, 'engraver-a');
+    const backup = await engraver('engraver-b');
+    await kit.clock.advance(60 * 1000);
+    assert.equal((await job(id)).status, 'engraving', 'still waiting after 1 minute');
+    await kit.clock.advance(2 * 60 * 1000);
+    await untilStatus(id, 'qa');
+    assert.deepEqual(
+      backup.received.map((r) => r.jobId),
+      [String(id)],
+    );
+  });
+
   it('10 concurrent jobs all complete with no conflicts: each sent once, one job per engraver at a time, stock taken once each', async () => {
     const sims = [await engraver('engraver-1'), await engraver('engraver-2')];
     const created = await Promise.all(
