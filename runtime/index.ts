@@ -193,8 +193,12 @@ export async function startRuntime(
           for (const socket of upgraded) socket.destroy();
         }),
     );
+    // RED.start() resolves before the flows have started; "ready" must mean the flows'
+    // routes answer, so wait for Node-RED's flows:started event.
+    const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
     await RED.start();
     cleanups.push(async () => void (await RED.stop()));
+    await Promise.race([flowsStarted, new Promise((r) => setTimeout(r, 30000).unref())]);
 
     const base = `http://${config.host}:${httpPort}`;
     const lines = [

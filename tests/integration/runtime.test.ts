@@ -279,6 +279,22 @@ describe('runtime start-up errors', function () {
     }
   });
 
+  it('prints ready only after the flows have started, so their routes answer at once', async () => {
+    const db = await createTestDatabase({ migrate: false });
+    const runtime = await startRuntimeProcess({ env: { DATABASE_URL: db.url, FLOORFLOW_LOG_LEVEL: 'info' } });
+    try {
+      const out = runtime.output();
+      assert.ok(out.indexOf('Started flows') !== -1, out);
+      assert.ok(
+        out.indexOf('Started flows') < out.indexOf('floorflow ready'),
+        'flows start before the ready line',
+      );
+    } finally {
+      await runtime.stop('SIGKILL');
+      await db.drop();
+    }
+  });
+
   it('runs from the repository root', () => {
     assert.ok(fs.existsSync(path.join(REPO_ROOT, 'package.json')));
   });
