@@ -89,10 +89,13 @@ export function typesFromHtml(html: string, source: string): NodeTypeInfo[] {
   starts.forEach((start, i) => {
     const block = html.slice(start.index, starts[i + 1]?.index ?? html.length);
     const refs: NodeTypeInfo['refs'] = {};
-    for (const prop of block.matchAll(/([A-Za-z_$][\w$]*)\s*:\s*\{([^{}]*)\}/g)) {
-      const typeOf = /\btype\s*:\s*(['"])([^'"]+)\1/.exec(prop[2]);
+    // Each `name: {` opens a property; its text up to the next brace holds `type` and
+    // `required` (they come before any `validate: function () {`).
+    for (const prop of block.matchAll(/([A-Za-z_$][\w$]*)\s*:\s*\{/g)) {
+      const body = block.slice(prop.index + prop[0].length).split(/[{}]/, 1)[0];
+      const typeOf = /\btype\s*:\s*(['"])([^'"]+)\1/.exec(body);
       if (!typeOf) continue;
-      refs[prop[1]] = { type: typeOf[2], required: /\brequired\s*:\s*true\b/.test(prop[2]) };
+      refs[prop[1]] = { type: typeOf[2], required: /\brequired\s*:\s*true\b/.test(body) };
     }
     found.set(start[2], {
       type: start[2],
