@@ -3,11 +3,10 @@
 // recorded in floorflow.alerts, published on MQTT <prefix>/alerts, and sent on the output
 // (msg.payload = the text, msg.alert = the event) for a ui-notification on every page.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { Pool } from 'pg';
 import type { AlertRules } from '../../core/alerts';
 import type { JsonSchema } from '../../core/schema';
 import { checkAlerts } from '../../kit/alert-check';
-import { poolFor } from '../../kit/db';
+import { nodePool } from '../../kit/db';
 import { checkConfig, onCloseAsync } from '../../kit/node-kit';
 import { Refresher } from '../../kit/refresher';
 import { openAlerts } from '../../store/alerts';
@@ -35,14 +34,8 @@ export = function register(RED: NodeAPI): void {
     if (!config) return;
     const services = servicesOf(RED);
     const clock = services?.clock ?? systemClock;
-    let pool: Pool;
-    try {
-      pool = poolFor(RED, config.db || undefined);
-    } catch (err) {
-      this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-      this.error(err);
-      return;
-    }
+    const pool = nodePool(RED, this, config.db);
+    if (!pool) return;
     const rules: AlertRules = {
       queueDepthAbove: Number(config.queueDepthAbove),
       qaPassRateBelow: Number(config.qaPassRateBelow),

@@ -3,11 +3,10 @@
 // msg.payload = {action, ok, message, data?} for a ui-notification and the page. A refusal
 // the person can act on (a plate taken meanwhile) is an outcome; a fault goes to done(err).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { Pool } from 'pg';
 import { parseDashboardAction } from '../../core/dashboard-actions';
 import type { JsonSchema } from '../../core/schema';
 import { performAction, refusalOf } from '../../kit/dashboard-actions';
-import { poolFor } from '../../kit/db';
+import { nodePool } from '../../kit/db';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
 import configSchema from './schema.json';
@@ -27,14 +26,8 @@ export = function register(RED: NodeAPI): void {
       if (!config) return;
       const services = servicesOf(RED);
       const clock = services?.clock ?? systemClock;
-      let pool: Pool;
-      try {
-        pool = poolFor(RED, config.db || undefined);
-      } catch (err) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-        this.error(err);
-        return;
-      }
+      const pool = nodePool(RED, this, config.db);
+      if (!pool) return;
 
       onInputAsync(this, async (msg, send, done) => {
         let request;

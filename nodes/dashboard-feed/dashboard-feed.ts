@@ -3,11 +3,10 @@
 // when domain events arrive on the runtime's event bus, and every refreshSeconds. Nothing
 // the page shows lives only in this process, so a restart loses nothing.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { Pool } from 'pg';
 import type { JsonSchema } from '../../core/schema';
 import { BOARD_EVENT_CHANNELS, readBoard } from '../../kit/dashboard-boards';
 import { Refresher } from '../../kit/refresher';
-import { poolFor } from '../../kit/db';
+import { nodePool } from '../../kit/db';
 import { checkConfig, onCloseAsync } from '../../kit/node-kit';
 import { TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import type { DashboardPage } from '../../store/dashboards';
@@ -30,14 +29,8 @@ export = function register(RED: NodeAPI): void {
       if (!config) return;
       const services = servicesOf(RED);
       const clock = services?.clock ?? systemClock;
-      let pool: Pool;
-      try {
-        pool = poolFor(RED, config.db || undefined);
-      } catch (err) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-        this.error(err);
-        return;
-      }
+      const pool = nodePool(RED, this, config.db);
+      if (!pool) return;
       const refreshMs = Number(config.refreshSeconds) * 1000;
 
       const refresher = new Refresher(async () => {

@@ -29,9 +29,13 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
   });
 
   describe('floorflow-dashboard-feed', () => {
-    it('sends the Machines board read from the database at start and again on a display connect, with offline machines stale', async () => {
+    /** A feed for `page` wired to a helper; resolves once the board it sends at start arrived. */
+    async function startFeed(
+      page: string,
+      refreshSeconds: number,
+    ): Promise<{ feedKit: FlowKit; clock: ManualClock; boards: Message[] }> {
       const clock = new ManualClock(new Date());
-      kit = await startFlowKit({
+      const feedKit = await startFlowKit({
         flows: [],
         clock,
         extraNodes: [
@@ -40,31 +44,37 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
             id: 'feed',
             type: 'floorflow-dashboard-feed',
             z: 'dash-test',
-            page: 'machines',
-            refreshSeconds: 0,
+            page,
+            refreshSeconds,
             wires: [['board']],
           },
           { id: 'board', type: 'helper', z: 'dash-test' },
         ],
       });
-      const boards = collect(kit, 'board');
-      await kit.waitFor(() => boards.length >= 1, 'the board sent at start');
-      await kit.addMachine('press-4', 'press');
-      const secret = await kit.addMachine('scanner-2', 'scanner');
-      const client = await kit.connectMachine('scanner-2', secret);
+      kit = feedKit;
+      const boards = collect(feedKit, 'board');
+      await feedKit.waitFor(() => boards.length >= 1, 'the board sent at start');
+      return { feedKit, clock, boards };
+    }
+
+    it('sends the Machines board read from the database at start and again on a display connect, with offline machines stale', async () => {
+      const { feedKit: k, boards } = await startFeed('machines', 0);
+      await k.addMachine('press-4', 'press');
+      const secret = await k.addMachine('scanner-2', 'scanner');
+      const client = await k.connectMachine('scanner-2', secret);
       await client.publishAsync('floorflow/machines/scanner-2/status', JSON.stringify({ state: 'busy' }), {
         qos: 1,
         retain: true,
       });
-      await kit.waitFor(
+      await k.waitFor(
         async () =>
-          (await kit!.pool.query(`SELECT 1 FROM floorflow.machines WHERE last_status->>'state' = 'busy'`))
+          (await k.pool.query(`SELECT 1 FROM floorflow.machines WHERE last_status->>'state' = 'busy'`))
             .rowCount,
         'the status recorded',
       );
 
-      kit.receive('feed', { payload: 'connect', _client: { socketId: 'display-1' } });
-      const board = await kit.waitFor(() => {
+      k.receive('feed', { payload: 'connect', _client: { socketId: 'display-1' } });
+      const board = await k.waitFor(() => {
         const last = boards.at(-1)?.payload as BoardMessagePayload | undefined;
         const machines = (last?.board as { machines: MachineView[] } | undefined)?.machines;
         return machines?.length === 2 ? machines : undefined;
@@ -81,28 +91,10 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
     });
 
     it('re-reads its page when a domain event arrives, so a change made elsewhere shows without a reload', async () => {
-      const clock = new ManualClock(new Date());
-      kit = await startFlowKit({
-        flows: [],
-        clock,
-        extraNodes: [
-          tab,
-          {
-            id: 'feed',
-            type: 'floorflow-dashboard-feed',
-            z: 'dash-test',
-            page: 'processing',
-            refreshSeconds: 0,
-            wires: [['board']],
-          },
-          { id: 'board', type: 'helper', z: 'dash-test' },
-        ],
-      });
-      const boards = collect(kit, 'board');
-      await kit.waitFor(() => boards.length >= 1, 'the board sent at start');
-      const seeded = await seedFloor(kit.pool, clock.now());
-      kit.services.events.emit('engraving', { type: 'design_created' });
-      const board = await kit.waitFor(() => {
+      const { feedKit: k, clock, boards } = await startFeed('processing', 0);
+      const seeded = await seedFloor(k.pool, clock.now());
+      k.services.events.emit('engraving', { type: 'design_created' });
+      const board = await k.waitFor(() => {
         const b = (boards.at(-1)?.payload as BoardMessagePayload | undefined)?.board as
           ProcessingBoard | undefined;
         return b && b.designs.length === 2 ? b : undefined;
@@ -118,30 +110,12 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
     });
 
     it('refreshes every refreshSeconds on the runtime clock', async () => {
-      const clock = new ManualClock(new Date());
-      kit = await startFlowKit({
-        flows: [],
-        clock,
-        extraNodes: [
-          tab,
-          {
-            id: 'feed',
-            type: 'floorflow-dashboard-feed',
-            z: 'dash-test',
-            page: 'embossing',
-            refreshSeconds: 10,
-            wires: [['board']],
-          },
-          { id: 'board', type: 'helper', z: 'dash-test' },
-        ],
-      });
-      const boards = collect(kit, 'board');
-      await kit.waitFor(() => boards.length >= 1, 'the board sent at start');
-      await kit.pool.query(
+      const { feedKit: k, clock, boards } = await startFeed('embossing', 10);
+      await k.pool.query(
         `INSERT INTO embossing.plates (plate_number, batch_code, status) VALUES ('ZZ-1', 'B-1', 'ready_for_embossing')`,
       );
       await clock.advance(10000);
-      const board = await kit.waitFor(() => {
+      const board = await k.waitFor(() => {
         const b = (boards.at(-1)?.payload as BoardMessagePayload | undefined)?.board as
           EmbossingBoard | undefined;
         return b && b.plates.length === 1 ? b : undefined;
