@@ -62,7 +62,7 @@ export = function register(RED: NodeAPI): void {
           );
         }
         const ctx = { now: clock.now(), flowVersion: services?.flowVersion(this.z), filePattern };
-        const pool = poolFor(RED, config.db || undefined);
+        const pool = () => poolFor(RED, config.db || undefined);
         let result: ApplyResult;
         if (isPrintOsRecord(payload)) {
           const id = wholeNumber(payload.id);
@@ -75,7 +75,7 @@ export = function register(RED: NodeAPI): void {
               ? new Date(payload.job_complete_time)
               : null;
           result = await applyPrintOsRecord(
-            pool,
+            pool(),
             {
               id,
               marker,
@@ -95,7 +95,7 @@ export = function register(RED: NodeAPI): void {
           }
           const scannedAt = typeof payload.scanned_at === 'string' ? new Date(payload.scanned_at) : ctx.now;
           result = await applyScanRecord(
-            pool,
+            pool(),
             {
               scan_id: scanId,
               code_text: String(payload.code ?? ''),

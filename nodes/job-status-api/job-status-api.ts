@@ -81,7 +81,7 @@ export = function register(RED: NodeAPI): void {
       };
 
       const handle = async (req: HttpRequestLike): Promise<Reply> => {
-        const pool = poolFor(RED, config!.db || undefined);
+        const pool = () => poolFor(RED, config!.db || undefined);
         switch (config!.action) {
           case 'process-print-os':
             return answer(readProcessPrintOsBody(req.body), async ({ force }) => {
@@ -113,12 +113,12 @@ export = function register(RED: NodeAPI): void {
             });
           case 'job-status':
             return answer(readJobId(req.params?.jobId), async (jobId) => {
-              const status = await jobStatus(pool, jobId);
+              const status = await jobStatus(pool(), jobId);
               return status ? { statusCode: 200, payload: status } : fail(404, `job ${jobId} not found`);
             });
           case 'reprocess':
             return answer(readReprocessBody(req.body), async ({ source, from_marker }) => {
-              const { retried_skipped } = await reprocessFrom(pool, source, from_marker, clock.now());
+              const { retried_skipped } = await reprocessFrom(pool(), source, from_marker, clock.now());
               const r = await run(source);
               if (!r.locked) return busy(source);
               return {
@@ -137,10 +137,10 @@ export = function register(RED: NodeAPI): void {
             const source = req.query?.source ?? 'print_os';
             if (source !== 'print_os' && source !== 'scanner')
               return fail(400, 'source must be "print_os" or "scanner"');
-            const report = await gapReport(pool, source, Number(config!.lookBack));
+            const report = await gapReport(pool(), source, Number(config!.lookBack));
             return {
               statusCode: 200,
-              payload: { ...report, skipped: await skippedRecords(pool, source, 100) },
+              payload: { ...report, skipped: await skippedRecords(pool(), source, 100) },
             };
           }
         }
