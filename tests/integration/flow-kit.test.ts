@@ -110,6 +110,14 @@ describe('flow kit', function () {
     kit = await start({ broker: false });
   });
 
+  it('names a flow file that does not exist, and a later kit still starts', async () => {
+    await assert.rejects(
+      startFlowKit({ flows: ['flows/no-such-flow.json'] }),
+      /flow kit: .*no-such-flow\.json: ENOENT/,
+    );
+    kit = await start({ broker: false });
+  });
+
   it('refuses flows where a node did not start, naming it', async () => {
     // A node id equal to a registered type reads as a circular config reference in Node-RED.
     await assert.rejects(

@@ -19,7 +19,7 @@ import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
 import { brokerAccessOf } from '../../runtime/broker-access';
 import { FlowVersions, nextManifest, readManifest } from '../../runtime/flow-runtime';
 import { MachineKind, MachineStore } from '../../store/machines';
-import { createTestDatabase, waitFor } from './db';
+import { TestDatabase, createTestDatabase, waitFor } from './db';
 
 helper.init(require.resolve('node-red'));
 
@@ -169,9 +169,17 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   if (active)
     throw new Error('flow kit: another kit is still running; call stop() on it first (e.g. in afterEach)');
   active = true;
-  const { nodes, files } = assembleFlows(options);
+  let assembled: ReturnType<typeof assembleFlows>;
+  let db: TestDatabase;
+  try {
+    assembled = assembleFlows(options);
+    db = await createTestDatabase();
+  } catch (err) {
+    active = false;
+    throw err;
+  }
+  const { nodes, files } = assembled;
   const clock = options.clock ?? new ManualClock();
-  const db = await createTestDatabase();
   const machines = new MachineStore(db.pool, crypto.randomBytes(32).toString('hex'));
   const internalPassword = crypto.randomBytes(24).toString('base64url');
   const clients: MqttClient[] = [];
