@@ -43,7 +43,9 @@ async function main(): Promise<void> {
   const first = await timeUntil([bin, 'start'], runtimeEnv(dataDir, await freePort()), /floorflow ready/);
   console.log(`first start (creates the embedded database): ${first.toFixed(0)} ms`);
   for (let i = 0; i < runs; i++) {
-    floorflowTimes.push(await timeUntil([bin, 'start'], runtimeEnv(dataDir, await freePort()), /floorflow ready/));
+    floorflowTimes.push(
+      await timeUntil([bin, 'start'], runtimeEnv(dataDir, await freePort()), /floorflow ready/),
+    );
     const userDir = tempDir('node-red-bench-');
     const port = await freePort();
     nodeRedTimes.push(
@@ -56,9 +58,15 @@ async function main(): Promise<void> {
   }
   const ours = median(floorflowTimes);
   const baseline = median(nodeRedTimes);
-  console.log(`floorflow start to ready (embedded PostgreSQL, broker, Node-RED, flows): median ${ours.toFixed(0)} ms over ${runs} runs`);
-  console.log(`stock Node-RED 4.1 start to "Server now running" (baseline):             median ${baseline.toFixed(0)} ms`);
-  console.log(`ratio floorflow / stock Node-RED: ${(ours / baseline).toFixed(2)}x; target under 5000 ms: ${ours < 5000 ? 'met' : 'NOT met'}`);
+  console.log(
+    `floorflow start to ready (embedded PostgreSQL, broker, Node-RED, flows): median ${ours.toFixed(0)} ms over ${runs} runs`,
+  );
+  console.log(
+    `stock Node-RED 4.1 start to "Server now running" (baseline):             median ${baseline.toFixed(0)} ms`,
+  );
+  console.log(
+    `ratio floorflow / stock Node-RED: ${(ours / baseline).toFixed(2)}x; target under 5000 ms: ${ours < 5000 ? 'met' : 'NOT met'}`,
+  );
 }
 
 main().catch((err) => {

@@ -15,7 +15,8 @@ function newestSource(dir) {
     if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) newest = Math.max(newest, newestSource(full));
-    else if (/\.(ts|html|sql)$/.test(entry.name) || entry.name === 'schema.json') newest = Math.max(newest, fs.statSync(full).mtimeMs);
+    else if (/\.(ts|html|sql)$/.test(entry.name) || entry.name === 'schema.json')
+      newest = Math.max(newest, fs.statSync(full).mtimeMs);
   }
   return newest;
 }
@@ -24,7 +25,11 @@ function needsBuild() {
   if (!fs.existsSync(marker)) return true;
   // Tests run the CLI from a tree `npm test` has just built.
   if (process.env.FLOORFLOW_NO_BUILD === '1') return false;
-  if (!fs.existsSync(path.join(root, 'tsconfig.json')) || !fs.existsSync(path.join(root, 'node_modules', 'typescript'))) return false;
+  if (
+    !fs.existsSync(path.join(root, 'tsconfig.json')) ||
+    !fs.existsSync(path.join(root, 'node_modules', 'typescript'))
+  )
+    return false;
   const built = fs.statSync(marker).mtimeMs;
   return ['settings.ts', 'core', 'store', 'runtime', 'nodes', 'cli', 'kit'].some((p) => {
     const full = path.join(root, p);

@@ -1,6 +1,6 @@
 // The HTTP front of the runtime: drain refusal, bearer-token auth for /api and /v1,
 // health and metrics, and the contract's JSON error shape for everything that fails.
-import express, { NextFunction, Request, Response } from 'express';
+import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
 import { counter, registry } from '../kit/metrics';
 
@@ -103,29 +103,71 @@ export function createFrontApp(
   return app;
 }
 
+type BodyError = Error & { status?: number; statusCode?: number; type?: string };
+
+function bodyErrorMessage(err: BodyError, status: number): string {
+  if (err.type === 'entity.parse.failed') return 'body is not valid JSON';
+  if (err.type === 'entity.too.large') return 'body is too large';
+  return status < 500 ? err.message : 'internal error';
+}
+
+/** Deeper JSON than this is refused: nodes clone and walk messages recursively. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Counts bracket depth outside strings, without parsing, and refuses a body that is too deep. */
+function refuseDeepNesting(_req: unknown, _res: unknown, body: Buffer): void {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > MAX_JSON_DEPTH) {
+        throw Object.assign(new Error(`body is nested deeper than ${MAX_JSON_DEPTH} levels`), {
+          status: 400,
+          type: 'entity.too.deep',
+        });
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+}
+
+/**
+ * Parses the JSON and form bodies of the flows' `http in` routes before Node-RED does (its
+ * `httpNodeMiddleware`). Node-RED hands its own parser's errors to the http in node's error
+ * handler, which answers a bare 500; here a body that is not JSON, too large or in an unknown
+ * charset gets the contract's 400/413/415. Node-RED's parsers then see `req._body` and skip.
+ */
+export function bodyParsers(limit: string): RequestHandler {
+  const json = express.json({ limit, verify: refuseDeepNesting });
+  const form = express.urlencoded({ limit, extended: true });
+  const refuse = (err: BodyError, res: Response) => {
+    const status = err.status ?? err.statusCode ?? 400;
+    res.status(status).json(errorBody(bodyErrorMessage(err, status)));
+  };
+  return (req, res, next) => {
+    json(req, res, (jsonErr?: unknown) => {
+      if (jsonErr) return refuse(jsonErr as BodyError, res);
+      form(req, res, (formErr?: unknown) => (formErr ? refuse(formErr as BodyError, res) : next()));
+    });
+  };
+}
+
 /** Handlers that go after Node-RED's routes: JSON 404 for the API, JSON errors, no stack traces. */
 export function addFallbacks(app: express.Express): void {
   app.use(['/api', '/v1'], (req: Request, res: Response) => {
     res.status(404).json(errorBody(`no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   });
-  app.use(
-    (
-      err: Error & { status?: number; statusCode?: number; type?: string },
-      _req: Request,
-      res: Response,
-      next: NextFunction,
-    ) => {
-      if (res.headersSent) return next(err);
-      const status = err.status ?? err.statusCode ?? 500;
-      const message =
-        err.type === 'entity.parse.failed'
-          ? 'body is not valid JSON'
-          : err.type === 'entity.too.large'
-            ? 'body is too large'
-            : status < 500
-              ? err.message
-              : 'internal error';
-      res.status(status).json(errorBody(message));
-    },
-  );
+  app.use((err: BodyError, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    const status = err.status ?? err.statusCode ?? 500;
+    res.status(status).json(errorBody(bodyErrorMessage(err, status)));
+  });
 }

@@ -12,7 +12,10 @@ const tsc = require.resolve('typescript/bin/tsc');
 // not leave the rest of dist/ stale, but fail the build.
 let failed = false;
 try {
-  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], { stdio: 'inherit', cwd: root });
+  execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.json')], {
+    stdio: 'inherit',
+    cwd: root,
+  });
 } catch {
   failed = true;
 }
