@@ -25,6 +25,8 @@ export interface EmbosserSimulatorOptions {
   fails?: (jobId: string, attempt: number) => boolean;
   random?: () => number;
   timers?: SimulatorTimers;
+  /** The command `type` this machine takes (default 'emboss'; the engraver simulator's is 'engrave'). */
+  commandType?: string;
 }
 
 export interface ReceivedJob {
@@ -52,6 +54,7 @@ export class EmbosserSimulator extends EventEmitter {
       prefix: 'floorflow',
       workMs: 2000,
       failShare: 0,
+      commandType: 'emboss',
       random: Math.random,
       timers: {
         setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -137,7 +140,7 @@ export class EmbosserSimulator extends EventEmitter {
       return;
     }
     const jobId = String(command.job_id ?? '');
-    if (command.type !== 'emboss' || jobId === '') return;
+    if (command.type !== this.options.commandType || jobId === '') return;
     const attempt = (this.attempts.get(jobId) ?? 0) + 1;
     this.attempts.set(jobId, attempt);
     const job = { jobId, command, attempt };

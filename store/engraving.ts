@@ -332,6 +332,22 @@ export async function updateStock(
   });
 }
 
+/** The job, locked, if its design awaits a decision; FF_TRANSITION_INVALID (409) otherwise. */
+async function awaitingApproval(
+  c: PoolClient,
+  jobId: string,
+  verb: 'approve' | 'reject',
+): Promise<EngravingJobRow> {
+  const job = await requireJob(c, jobId);
+  if (job.status !== 'pending_approval') {
+    throw new FloorflowError(
+      'FF_TRANSITION_INVALID',
+      `cannot ${verb} the design of a job in state "${job.status}"; allowed from "pending_approval"`,
+    );
+  }
+  return job;
+}
+
 /** getApproval: the customer approves (or, after the design timeout, the runtime does). */
 export async function approveDesign(
   pool: Pool,
@@ -345,13 +361,7 @@ export async function approveDesign(
   },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
-    const job = await requireJob(c, jobId);
-    if (job.status !== 'pending_approval') {
-      throw new FloorflowError(
-        'FF_TRANSITION_INVALID',
-        `cannot approve the design of a job in state "${job.status}"; allowed from "pending_approval"`,
-      );
-    }
+    await awaitingApproval(c, jobId, 'approve');
     await c.query(
       `UPDATE engraving.designs SET status = $2, decided_by = $3, decided_at = $4, updated_at = $4 WHERE job_id = $1 AND status = 'pending_approval'`,
       [
@@ -385,13 +395,7 @@ export async function rejectDesign(
   },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
-    const job = await requireJob(c, jobId);
-    if (job.status !== 'pending_approval') {
-      throw new FloorflowError(
-        'FF_TRANSITION_INVALID',
-        `cannot reject the design of a job in state "${job.status}"; allowed from "pending_approval"`,
-      );
-    }
+    const job = await awaitingApproval(c, jobId, 'reject');
     await c.query(
       `UPDATE engraving.designs SET status = 'rejected', decided_by = $2, feedback = $3, decided_at = $4, updated_at = $4
        WHERE job_id = $1 AND status = 'pending_approval'`,
