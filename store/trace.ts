@@ -104,6 +104,15 @@ const PARTS: Record<TraceKind, Part[]> = {
             FROM jobmanager.scanned_codes s
             WHERE s.code_text = $1 OR left(s.code_text, length($1) + 1) = $1 || '_' OR s.scan_id IN (${JOB_SOURCES('scanner')})`,
     },
+    {
+      source: 'jobmanager.rejected_scans',
+      tables: ['jobmanager.rejected_scans'],
+      // The dead letters of scan ingest: a scan naming the job that was not stored as a scan.
+      sql: `SELECT r.received_at AS at, r.id AS seq, 'scan_rejected' AS type,
+              jsonb_build_object('machine_id', r.machine_id, 'payload', left(r.payload, 500), 'reason', r.reason) AS detail,
+              NULL::text AS flow_version
+            FROM jobmanager.rejected_scans r WHERE strpos(r.payload, $1) > 0`,
+    },
     pressRecord(`p.id IN (${JOB_SOURCES('print_os')})`),
     statusUpdate('u.job_id = $1'),
     {

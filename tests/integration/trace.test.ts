@@ -38,6 +38,8 @@ describe('GET /api/trace/:kind/:id', function () {
     await q(`INSERT INTO jobmanager.scanned_codes (scan_id, code_text, scanned_at, machine_id, operations, msg_id)
              VALUES (21, '4604_5889_3', '2026-01-05T09:00:00Z', 'scanner-1', '["coating"]', 'm-1'),
                     (22, '9999_1111_1', '2026-01-05T09:01:00Z', 'scanner-1', '["coating"]', 'm-2')`);
+    await q(`INSERT INTO jobmanager.rejected_scans (machine_id, payload, reason, received_at)
+             VALUES ('scanner-2', '{"code": "4604_5889_3", "operations": 7}', 'operations must be a list or an object', '2026-01-05T08:59:00Z')`);
     await q(`INSERT INTO jobmanager.job_status_updates (job_id, operation_type, status, source_type, source_id, flow_version, created_at)
              VALUES ('4604_5889', 'print', 'completed', 'print_os', 11, '1.0.2', '2026-01-05T08:00:10Z'),
                     ('4604_5889', 'coating', 'completed', 'scanner', 21, '1.0.3', '2026-01-05T09:00:01Z')`);
@@ -97,12 +99,13 @@ describe('GET /api/trace/:kind/:id', function () {
         ['2026-01-05T07:00:00.000Z', 'jobmanager.jobs', 'job_created', null],
         ['2026-01-05T08:00:00.000Z', 'jobmanager."print OS"', 'press_record', null],
         ['2026-01-05T08:00:10.000Z', 'jobmanager.job_status_updates', 'status_update', '1.0.2'],
+        ['2026-01-05T08:59:00.000Z', 'jobmanager.rejected_scans', 'scan_rejected', null],
         ['2026-01-05T09:00:00.000Z', 'jobmanager.scanned_codes', 'scan', null],
         ['2026-01-05T09:00:01.000Z', 'jobmanager.job_status_updates', 'status_update', '1.0.3'],
         ['2026-01-05T09:00:01.000Z', 'logs.job_operations', 'operation_completed', '1.0.3'],
       ],
     );
-    const coating = body.events[4];
+    const coating = body.events[5];
     assert.deepEqual(coating.detail, {
       update_id: coating.detail.update_id,
       job_id: '4604_5889',
@@ -111,7 +114,8 @@ describe('GET /api/trace/:kind/:id', function () {
       source_type: 'scanner',
       source_id: 21,
     });
-    assert.deepEqual(body.events[3].detail.machine_id, 'scanner-1');
+    assert.deepEqual(body.events[4].detail.machine_id, 'scanner-1');
+    assert.equal(body.events[3].detail.reason, 'operations must be a list or an object');
   });
 
   it('traces an imposition from its press record to the status updates it caused', async () => {
