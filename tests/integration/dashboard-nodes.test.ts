@@ -6,6 +6,7 @@ import type { BoardMessagePayload } from '../../kit/dashboard-boards';
 import type { ActionResult } from '../../kit/dashboard-actions';
 import { ManualClock } from '../../kit/services';
 import type { EmbossingBoard, MachineView, ProcessingBoard } from '../../store/dashboards';
+import { createJob, failJob, logMachineMessage } from '../../store/embossing';
 import { seedFloor } from '../support/dashboard-fixtures';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 
@@ -165,6 +166,67 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
       assert.equal(refused.ok, false);
       assert.match(refused.message, /no longer available/);
       assert.equal((await kit.pool.query(`SELECT 1 FROM embossing.embossing_jobs`)).rowCount, 1);
+    });
+
+    it('Retry queues a failed embossing job again, Cancel cancels it, and Logs lists its machine messages', async () => {
+      const started = await start();
+      kit = started.kit;
+      await kit.addMachine('embosser-1', 'embosser');
+      const plate = await kit.pool.query<{ id: string }>(
+        `INSERT INTO embossing.plates (plate_number, status) VALUES ('AB-2', 'ready_for_embossing') RETURNING id::text AS id`,
+      );
+      const at = new Date();
+      const { job } = await createJob(
+        kit.pool,
+        { plateIds: [plate.rows[0].id], machineId: 'embosser-1' },
+        { at },
+      );
+      await failJob(kit.pool, job.id, 'machine did not answer', { at });
+      await logMachineMessage(kit.pool, {
+        direction: 'out',
+        machineId: 'embosser-1',
+        jobId: job.id,
+        channel: 'mqtt',
+        payload: { type: 'emboss', job_id: Number(job.id) },
+        result: 'timeout',
+        at,
+      });
+      const status = async () =>
+        (
+          await kit!.pool.query<{ status: string }>(
+            `SELECT status FROM embossing.embossing_jobs WHERE id = $1`,
+            [job.id],
+          )
+        ).rows[0].status;
+
+      kit.receive('action', { topic: 'retry_embossing', payload: { job_id: job.id } });
+      await kit.waitFor(() => started.results.length === 1, 'the retry outcome');
+      assert.equal((started.results[0].payload as ActionResult).ok, true);
+      assert.equal(await status(), 'queued');
+
+      kit.receive('action', { topic: 'embossing_logs', payload: { job_id: job.id } });
+      await kit.waitFor(() => started.results.length === 2, 'the logs');
+      const logs = started.results[1].payload as ActionResult;
+      assert.deepEqual(
+        (logs.data as { messages: Array<{ direction: string; result: string }> }).messages.map((m) => [
+          m.direction,
+          m.result,
+        ]),
+        [['out', 'timeout']],
+      );
+
+      kit.receive('action', { topic: 'cancel_embossing', payload: { job_id: job.id } });
+      await kit.waitFor(() => started.results.length === 3, 'the cancel outcome');
+      assert.equal((started.results[2].payload as ActionResult).ok, true);
+      assert.equal(await status(), 'cancelled');
+
+      kit.receive('action', { topic: 'retry_embossing', payload: { job_id: job.id } });
+      await kit.waitFor(() => started.results.length === 4, 'the refused retry');
+      assert.equal(
+        (started.results[3].payload as ActionResult).ok,
+        false,
+        'a cancelled job cannot be retried',
+      );
     });
 
     it('moves a live product to past with its reason, approves a design, and refuses a second move', async () => {
