@@ -208,6 +208,26 @@ describe('processing flow (seed 004)', function () {
     assert.deepEqual(stages, ['validation', 'content_selection', 'usb_writing', 'verification', 'completed']);
   });
 
+  it('the worker runs at most 3 jobs at once and leaves the others pending', async () => {
+    const orders: string[] = [];
+    for (let i = 0; i < 5; i++)
+      orders.push(await createOrder(kit.pool, `ORD-MAX-${i}`, { simulate: { hang_stage: 'usb_writing' } }));
+    for (const orderId of orders) await confirm(orderId).expect(200);
+    const counts = async () =>
+      Object.fromEntries(
+        (
+          await kit.pool.query<{ status: string; n: number }>(
+            `SELECT status, count(*)::int AS n FROM processing.processing_jobs GROUP BY status`,
+          )
+        ).rows.map((r) => [r.status, r.n]),
+      );
+    await kit.waitFor(async () => (await counts()).processing === 3, 'three jobs processing');
+    await kit.clock.advance(5000);
+    assert.deepEqual(await counts(), { processing: 3, pending: 2 });
+    const queue = await kit.request().get('/v1/processing/queue').expect(200);
+    assert.equal(queue.body.data.activeJobs, 3);
+  });
+
   it('the monitor moves a job stuck in processing for more than 5 minutes back to retry, and it then completes', async () => {
     const orderId = await createOrder(kit.pool, 'ORD-6', { simulate: { hang_stage: 'usb_writing' } });
     await confirm(orderId).expect(200);
