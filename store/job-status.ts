@@ -281,7 +281,7 @@ async function finishClaims(
     `UPDATE jobmanager.processed_source_records r
      SET outcome = u.outcome, reason = u.reason, jobs_updated = u.jobs
      FROM unnest($2::bigint[], $3::text[], $4::text[], $5::int[]) AS u(id, outcome, reason, jobs)
-     WHERE r.source_type = $1 AND r.source_id = u.id`,
+     WHERE r.source_type = $1 AND r.source_id = u.id AND r.source_id = ANY($2::bigint[])`,
     [
       source,
       results.map((r) => r.source_id),
@@ -309,7 +309,7 @@ async function indexNewFiles(client: Client, filePattern: string | undefined): P
   await client.query(
     `UPDATE jobmanager.job_files j SET job_id = u.job_id, parse_error = u.parse_error
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(imposition_id, file_id, job_id, parse_error)
-     WHERE j.imposition_id = u.imposition_id AND j.file_id = u.file_id`,
+     WHERE j.imposition_id = u.imposition_id AND j.file_id = u.file_id AND j.imposition_id = ANY($1::text[])`,
     [pending.rows.map((r) => r.imposition_id), pending.rows.map((r) => r.file_id), jobIds, errors],
   );
 }
@@ -346,7 +346,8 @@ async function currentClaims(
   }>(
     `SELECT c.job_id, c.operation_name, c.value, c.source_type, c.source_id, c.effective_at
      FROM jobmanager.job_operation_claims c
-     JOIN unnest($1::text[], $2::text[]) AS u(job_id, operation_name) USING (job_id, operation_name)`,
+     JOIN unnest($1::text[], $2::text[]) AS u(job_id, operation_name) USING (job_id, operation_name)
+     WHERE c.job_id = ANY($1::text[])`,
     [pairs.map((p) => p[0]), pairs.map((p) => p[1])],
   );
   return new Map(
@@ -395,7 +396,7 @@ async function writeClaims(
     patches.set(r.job_id, { ...(patches.get(r.job_id) ?? {}), [r.operation]: r.claim.value });
   await client.query(
     `UPDATE jobmanager.jobs j SET operations = j.operations || u.patch::jsonb, updated_at = $3
-     FROM unnest($1::text[], $2::text[]) AS u(job_id, patch) WHERE j.job_id = u.job_id`,
+     FROM unnest($1::text[], $2::text[]) AS u(job_id, patch) WHERE j.job_id = u.job_id AND j.job_id = ANY($1::text[])`,
     [[...patches.keys()], [...patches.values()].map((p) => JSON.stringify(p)), ctx.now],
   );
 }
@@ -457,10 +458,13 @@ async function writeOperationLogs(
     table === 'job'
       ? [
           'logs.job_operations',
-          `t.job_id = u.key AND t.operation_id = u.operation_id
+          `t.job_id = u.key AND t.job_id = ANY($2::text[]) AND t.operation_id = u.operation_id
            AND (t.version_tag IS NULL OR u.version_tag IS NULL OR t.version_tag = u.version_tag)`,
         ]
-      : ['logs.imposition_operations', 't.imposition_id = u.key AND t.operation_id = u.operation_id'];
+      : [
+          'logs.imposition_operations',
+          't.imposition_id = u.key AND t.imposition_id = ANY($2::text[]) AND t.operation_id = u.operation_id',
+        ];
   await client.query(
     `UPDATE ${relation} t
      SET status = COALESCE(u.status, t.status),
@@ -484,6 +488,10 @@ async function writeOperationLogs(
     ],
   );
 }
+
+// Every UPDATE ... FROM unnest(...) also says `key = ANY($n)`: the planner cannot see into
+// unnest and would otherwise hash the whole target table on every batch, a cost that grows with
+// the tables (the processed-record ledger by one row per record); with ANY it probes the index.
 
 /** Keeps the last row per key (rows are in record order, so the last is the newest). */
 function lastPerKey<T>(rows: T[], key: (row: T) => string): T[] {
