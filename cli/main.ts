@@ -13,6 +13,7 @@ const USAGE = `usage:
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
   floorflow flows check [--dir <flows dir>]
+  floorflow flows manifest | format | migrate [--dir <flows dir>]
   floorflow flows diff <git-rev>
   floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
