@@ -1,14 +1,17 @@
 import assert from 'node:assert/strict';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+import mqtt from 'mqtt';
 import supertest from 'supertest';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../../kit/floor-metrics';
 import { registry } from '../../kit/metrics';
 import { ManualClock } from '../../kit/services';
+import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
 import { createFrontApp } from '../../runtime/http';
 import { beginAlert } from '../../store/alerts';
 import { createJob } from '../../store/embossing';
+import { MachineStore } from '../../store/machines';
 import { seedFloor } from '../support/dashboard-fixtures';
-import { type TestDatabase, createTestDatabase } from '../support/db';
+import { type TestDatabase, createTestDatabase, waitFor } from '../support/db';
 
 /** The metric's samples as "name{label="value",...}" → value. */
 async function samples(name: string): Promise<Map<string, number>> {
@@ -137,6 +140,59 @@ describe('seed 003 metrics on /metrics (kit/floor-metrics)', function () {
       'floorflow_http_requests_total',
     ]) {
       assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} on /metrics`);
+    }
+  });
+
+  it('counts MQTT messages in from machines by kind and out to them', async () => {
+    const machines = new MachineStore(db.pool, 'k'.repeat(64));
+    const broker = await EmbeddedBroker.create({
+      machines,
+      topicPrefix: 'floorflow',
+      internalPassword: 'internal-pass',
+      runtimeId: 'metrics-test',
+      maxPayloadBytes: 4096,
+      maxConnections: 10,
+      log: () => undefined,
+    });
+    const port = await broker.listen(0, '127.0.0.1');
+    const secret = await machines.add('press-9', 'press');
+    const machine = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username: 'press-9',
+      password: secret,
+      reconnectPeriod: 0,
+    });
+    const runtime = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
+      username: INTERNAL_MQTT_USER,
+      password: 'internal-pass',
+      reconnectPeriod: 0,
+    });
+    try {
+      // The broker makes its counters at the first message.
+      const count = async (name: string, key: string) =>
+        registry.getSingleMetric(name) ? ((await samples(name)).get(key) ?? 0) : 0;
+      const inBefore = await count(
+        'floorflow_mqtt_messages_in_total',
+        'floorflow_mqtt_messages_in_total{kind="status"}',
+      );
+      const outBefore = await count('floorflow_mqtt_messages_out_total', 'floorflow_mqtt_messages_out_total');
+      await machine.publishAsync('floorflow/machines/press-9/status', '{"state":"idle"}', { qos: 1 });
+      await machine.subscribeAsync('floorflow/machines/press-9/cmd', { qos: 1 });
+      const received = new Promise<void>((resolve) => machine.once('message', () => resolve()));
+      await runtime.publishAsync('floorflow/machines/press-9/cmd', '{"type":"ping","job_id":1}', { qos: 1 });
+      await received;
+      assert.equal(
+        await count('floorflow_mqtt_messages_in_total', 'floorflow_mqtt_messages_in_total{kind="status"}'),
+        inBefore + 1,
+      );
+      await waitFor(
+        async () =>
+          (await count('floorflow_mqtt_messages_out_total', 'floorflow_mqtt_messages_out_total')) > outBefore,
+        'the delivery to the machine counted',
+      );
+    } finally {
+      await machine.endAsync(true);
+      await runtime.endAsync(true);
+      await broker.close();
     }
   });
 });
