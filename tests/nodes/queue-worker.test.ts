@@ -1,0 +1,56 @@
+import assert from 'node:assert/strict';
+import type { Node, NodeStatus } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import type { SinonSpy } from 'sinon';
+import queueWorker from '../../nodes/queue-worker/queue-worker';
+
+helper.init(require.resolve('node-red'));
+
+type FlowNode = Parameters<typeof helper.load>[1][number] & Record<string, unknown>;
+
+function flowWith(config: Record<string, unknown>): FlowNode[] {
+  return [
+    { id: 'tab', type: 'tab' },
+    { id: 'worker-1', type: 'floorflow-queue-worker', z: 'tab', name: 'the worker', wires: [[]], ...config },
+  ];
+}
+
+function statusesOf(node: Node): NodeStatus[] {
+  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
+  return spy
+    .getCalls()
+    .filter((call) => call.thisValue === node)
+    .map((call) => call.args[0]);
+}
+
+function errorsLoggedBy(id: string): string[] {
+  const log = helper.log();
+  return log.args
+    .map(([entry]) => entry as { level: number; id?: string; msg: unknown })
+    .filter((entry) => entry.level === (log as unknown as { ERROR: number }).ERROR && entry.id === id)
+    .map((entry) => String(entry.msg));
+}
+
+describe('queue-worker node', () => {
+  afterEach(async () => {
+    await helper.unload();
+  });
+
+  it('a queue nobody registered gives a red status and one error naming the known queues, and no polling', async () => {
+    await helper.load(queueWorker, flowWith({ queue: 'laminating' }));
+    const node = helper.getNode('worker-1');
+    assert.deepEqual(statusesOf(node), [{ fill: 'red', shape: 'ring', text: 'unknown queue laminating' }]);
+    const errors = errorsLoggedBy('worker-1');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /unknown queue "laminating"; known: engraving, processing/);
+  });
+
+  it('a bad interval gives a red status and one configuration error', async () => {
+    await helper.load(queueWorker, flowWith({ queue: 'processing', interval: '-5' }));
+    const node = helper.getNode('worker-1');
+    assert.deepEqual(statusesOf(node), [{ fill: 'red', shape: 'ring', text: 'invalid configuration' }]);
+    const errors = errorsLoggedBy('worker-1');
+    assert.equal(errors.length, 1);
+    assert.match(errors[0], /interval must be > 0/);
+  });
+});
