@@ -3,6 +3,7 @@
 // with one line naming the variable and what it accepts.
 import path from 'node:path';
 import type { LocalSettings } from '@node-red/runtime';
+import { bodyParsers } from './runtime/http';
 
 export interface FloorflowConfig {
   /** HTTP port: editor, dashboards, HTTP API, MQTT over WebSocket. `PORT`, default 1880. */
@@ -162,6 +163,8 @@ export function nodeRedSettings(input: NodeRedSettingsInput): LocalSettings {
       sessionExpiryTime: 12 * 3600,
     },
     apiMaxLength: config.httpMaxBody,
+    // Bad bodies get the contract's 4xx instead of the http in node's bare 500.
+    httpNodeMiddleware: bodyParsers(config.httpMaxBody),
     functionExternalModules: false,
     externalModules: {
       autoInstall: false,

@@ -37,7 +37,7 @@ export class FloorflowError extends Error {
 
 /** The HTTP status a FloorflowError maps to in the contract's error shape. */
 export function httpStatusOf(err: unknown): number {
-  if (!(err instanceof FloorflowError)) return 500;
+  if (!(err instanceof FloorflowError)) return isDataException(err) ? 400 : 500;
   switch (err.code) {
     case 'FF_INPUT_INVALID':
     case 'FF_SCAN_UNPARSEABLE':
@@ -59,4 +59,14 @@ export function httpStatusOf(err: unknown): number {
     default:
       return 500;
   }
+}
+
+/**
+ * A PostgreSQL data exception (SQLSTATE class 22: a NUL byte in text, a number out of
+ * range, text that is not a valid value of the column's type): the request's values could
+ * not be stored or compared, which is the caller's error, not the server's.
+ */
+export function isDataException(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
 }

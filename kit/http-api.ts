@@ -34,6 +34,11 @@ export function respond(msg: NodeMessage, statusCode: number, body: unknown): No
 export function respondError(msg: NodeMessage, err: unknown, log?: (message: string) => void): NodeMessage {
   const status = httpStatusOf(err);
   if (status >= 500 && log) log(`request failed: ${err instanceof Error ? err.message : String(err)}`);
-  const error = err instanceof FloorflowError ? err.message : 'internal error';
+  const error =
+    err instanceof FloorflowError
+      ? err.message
+      : status < 500
+        ? 'invalid value in the request'
+        : 'internal error';
   return respond(msg, status, { success: false, error });
 }

@@ -9,6 +9,7 @@ import {
   readReprocessBody,
   type BodyResult,
 } from '../../core/job-status';
+import { httpStatusOf } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
@@ -154,7 +155,13 @@ export = function register(RED: NodeAPI): void {
           done();
         } catch (err) {
           // The caller gets the contract's error shape, the Catch node the error itself.
-          send(Object.assign(msg, fail(500, 'internal error')));
+          const status = httpStatusOf(err);
+          send(
+            Object.assign(
+              msg,
+              fail(status, status < 500 ? 'invalid value in the request' : 'internal error'),
+            ),
+          );
           done(err instanceof Error ? err : new Error(String(err)));
         }
       });

@@ -36,9 +36,18 @@ export function shippedHttpRoutes(dirs: string[]): FlowRoute[] {
   return routes;
 }
 
+/** `value` escaped for a path; a lone surrogate becomes the invalid UTF-8 it would be on the wire. */
+function pathSegment(value: string): string {
+  try {
+    return encodeURIComponent(value);
+  } catch {
+    return encodeURIComponent(value.replace(/[\ud800-\udfff]/g, '')) + '%ED%A0%80';
+  }
+}
+
 /** The route's URL with each `:param` replaced by `value`. */
 export function fillParams(url: string, value: string): string {
-  return url.replace(/:([A-Za-z0-9_]+)/g, () => encodeURIComponent(value));
+  return url.replace(/:([A-Za-z0-9_]+)/g, () => pathSegment(value));
 }
 
 export const DOMAIN_SCHEMAS = [
