@@ -4,7 +4,7 @@
 import type { Pool } from 'pg';
 import type { AppliedTransition } from '../store/lifecycle';
 import { claimEngravingJobs, recoverUnansweredEngravings } from '../store/engraving';
-import { claimJobs, recoverOrphanedJobs, recoverStuckJobs } from '../store/processing';
+import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../store/processing';
 
 export interface QueueContext {
   pool: Pool;
@@ -30,6 +30,8 @@ export interface QueueSource {
   recoverOrphans?(ctx: QueueContext): Promise<string[]>;
   /** Periodically: takes back work without progress for `stuckAfterMs`. */
   recoverStuck?(ctx: QueueContext & { stuckAfterMs: number }): Promise<string[]>;
+  /** When the worker stops: gives back the work it holds, for the next worker to resume. */
+  release?(ctx: QueueContext): Promise<string[]>;
 }
 
 const sources = new Map<string, QueueSource>();
@@ -75,6 +77,8 @@ registerQueue({
     recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
   recoverStuck: ({ pool, now, stuckAfterMs, flowVersion, applied }) =>
     recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion, applied }),
+  release: ({ pool, owner, now, flowVersion, applied }) =>
+    releaseJobsOf(pool, { owner, now, flowVersion, applied }),
 });
 
 registerQueue({

@@ -535,6 +535,26 @@ export function recoverOrphanedJobs(
   );
 }
 
+/**
+ * When a worker stops (deploy, runtime stop): its jobs go back to retry at once, so the next
+ * worker resumes them after their last completed stage instead of waiting for the monitor.
+ */
+export function releaseJobsOf(
+  pool: Pool,
+  options: { owner: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+): Promise<string[]> {
+  return takeBack(
+    pool,
+    'lease_owner = $1',
+    [options.owner],
+    PROCESSING_INTERRUPTED,
+    'interrupted: the worker was stopped or redeployed',
+    options.now,
+    options.flowVersion,
+    options.applied,
+  );
+}
+
 export async function queueCounts(pool: Pool): Promise<ProcessingQueueCounts> {
   const byStatus = await pool.query<{ status: string; count: number }>(
     `SELECT status, count(*)::int AS count FROM processing.processing_jobs GROUP BY status ORDER BY status`,

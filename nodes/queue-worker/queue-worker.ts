@@ -2,6 +2,7 @@
 // injected clock, sends one message per claimed job, takes back orphaned work at start and
 // stuck work periodically. Any input message asks for a poll now (e.g. after a job ends).
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Pool } from 'pg';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { coalesced } from '../../kit/coalesce';
@@ -51,6 +52,15 @@ export = function register(RED: NodeAPI): void {
       this.error(`unknown queue "${config.queue}"; known: ${queueNames().join(', ')}`);
       return;
     }
+    // Resolved once: at close (when the jobs are given back) the config node may be gone.
+    let pool: Pool;
+    try {
+      pool = poolFor(RED, config.db || undefined);
+    } catch (err) {
+      this.status({ fill: 'red', shape: 'ring', text: 'no database' });
+      this.error(err);
+      return;
+    }
     const services = servicesOf(RED);
     const clock: Clock = services?.clock ?? systemClock;
     const owner = `${services?.runtimeId ?? 'local'}/${this.id}`;
@@ -66,7 +76,7 @@ export = function register(RED: NodeAPI): void {
       for (const t of applied) void announceTransition(services, t, (m) => this.warn(m));
     };
     const context = () => ({
-      pool: poolFor(RED, config.db || undefined),
+      pool,
       owner,
       now: clock.now(),
       flowVersion: services?.flowVersion(this.z),
@@ -153,6 +163,19 @@ export = function register(RED: NodeAPI): void {
       withdrawWorker(source.name, this.id);
       await startup;
       await polls.idle();
+      if (source.release) {
+        // The messages of this worker's jobs stop with the flow: give the jobs back now rather
+        // than leave them to the stuck-job monitor.
+        try {
+          const ctx = context();
+          const ids = await source.release(ctx);
+          announce(ctx.applied);
+          if (ids.length > 0)
+            this.log(`gave back ${ids.length} ${source.name} job(s) on stop: ${ids.join(', ')}`);
+        } catch (err) {
+          this.warn(`could not give back ${source.name} jobs on stop: ${message(err)}`);
+        }
+      }
     });
   });
 };

@@ -100,4 +100,32 @@ describe('processing after kill -9 of the runtime (seed 004)', function () {
     );
     assert.equal(interruptions.rows[0].n, 1);
   });
+  it('a job mid-stage when the runtime stops gracefully is given back to retry at once, not left to the monitor', async () => {
+    const dataDir = tempDir();
+    const env = { DATABASE_URL: db.url, FLOORFLOW_API_TOKEN: TOKEN, FLOORFLOW_LOG_LEVEL: 'warn' };
+    const hung = await order('ORD-STOP-1', { simulate: { hang_stage: 'usb_writing' } });
+    runtime = await startRuntimeProcess({ dataDir, env });
+    const confirmed = await fetch(`${runtime.baseUrl}/api/admin/orders/${hung}/confirm`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
+    assert.equal(confirmed.status, 200);
+    await waitFor(
+      async () => (await jobOf(hung))?.progress === 50,
+      'job in the middle of usb writing',
+      30000,
+    );
+    assert.equal(await runtime.stop('SIGTERM'), 0);
+    runtime = undefined;
+    const job = await jobOf(hung);
+    assert.equal(job.status, 'retry');
+    const given = await db.pool.query(
+      `SELECT message FROM processing.processing_job_logs WHERE job_id = $1 AND error_code = 'PROCESSING_INTERRUPTED'`,
+      [job.id],
+    );
+    assert.deepEqual(
+      given.rows.map((r) => r.message),
+      ['interrupted: the worker was stopped or redeployed'],
+    );
+  });
 });
