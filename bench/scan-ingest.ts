@@ -68,18 +68,23 @@ async function main(): Promise<void> {
     );
 
     // Commit watcher: a scan's processed_source_records row commits with its job_operations update.
+    // Commits arrive out of scan_id order, so the watcher re-reads a window below the highest
+    // scan it saw and counts each scan once.
     let lastScan = 0;
+    const seen = new Set<string>();
     const watcher = (async () => {
       while (!stopWatching) {
         const rows = await db.pool.query<{ scan_id: string; msg_id: string }>(
           `SELECT s.scan_id, s.msg_id FROM jobmanager.processed_source_records p
            JOIN jobmanager.scanned_codes s ON s.scan_id = p.source_id
            WHERE p.source_type = 'scanner' AND p.outcome = 'applied' AND p.source_id > $1 ORDER BY p.source_id`,
-          [lastScan],
+          [Math.max(0, lastScan - 2000)],
         );
         const now = performance.now();
         for (const row of rows.rows) {
           lastScan = Math.max(lastScan, Number(row.scan_id));
+          if (seen.has(row.msg_id)) continue;
+          seen.add(row.msg_id);
           const sent = published.get(row.msg_id);
           if (sent !== undefined) committed.push(now - sent);
         }
@@ -124,6 +129,11 @@ async function main(): Promise<void> {
     );
     if (committed.length < total) {
       process.exitCode = 1;
+      const outcomes = await db.pool.query(
+        `SELECT outcome, reason, count(*)::int AS n FROM jobmanager.processed_source_records GROUP BY 1, 2`,
+      );
+      const stored = await db.pool.query('SELECT count(*)::int AS n FROM jobmanager.scanned_codes');
+      console.log(`stored scans: ${stored.rows[0].n}; outcomes: ${JSON.stringify(outcomes.rows)}`);
       console.log(`runtime output (tail):\n${runtime.output().slice(-3000)}`);
     }
   } finally {
