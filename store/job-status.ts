@@ -234,7 +234,7 @@ export async function catchUp(
 ): Promise<BatchResult> {
   const total: BatchResult = { ...EMPTY, skips: [], source, locked: true, last_marker: 0, more: false };
   for (let i = 0; i < (options.maxBatches ?? 1000); i += 1) {
-    const batch = await processBatch(pool, source, { ...options, force: options.force && i === 0 });
+    const batch = await processBatch(pool, source, options);
     if (!batch.locked) return { ...total, locked: i > 0 };
     total.processed += batch.processed;
     total.applied += batch.applied;
