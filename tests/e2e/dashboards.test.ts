@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import mqtt from 'mqtt';
-import { type Browser, type Page, chromium } from 'playwright-core';
+import { type Browser, type Page } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/browser';
 import { type SeededFloor, seedFloor } from '../support/dashboard-fixtures';
 import { type TestDatabase, createTestDatabase, waitFor } from '../support/db';
 import {
@@ -17,7 +18,6 @@ import {
   tempDir,
 } from '../support/runtime-process';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.join(REPO_ROOT, 'test-output', 'dashboards');
 
 /** Marks the document, so a test can tell a live update from a reload. */
@@ -51,18 +51,7 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     floor = await seedFloor(db.pool, new Date());
     dataDir = tempDir();
     runtime = await startRuntimeProcess({ dataDir, env: { DATABASE_URL: db.url } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
   });
 

@@ -6,14 +6,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Browser, chromium } from 'playwright-core';
+import { Browser } from 'playwright-core';
+import { CHROMIUM, launchChromium } from '../support/browser';
 import { stringifyFlowFile } from '../../core/flow-files';
 import { nextManifest, readFlowFiles, readManifest, writeManifest } from '../../runtime/flow-runtime';
 import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
 import { PROJECT_ROOT } from '../support/flow-kit';
 import { RuntimeProcess, startRuntimeProcess, tempDir } from '../support/runtime-process';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'editor-test-password';
 const SCREENSHOTS = path.join(PROJECT_ROOT, 'test-output');
 
@@ -121,18 +121,7 @@ describe('editing a flow in the editor', function () {
       (await db.pool.query('SELECT count(*) FROM floorflow.flow_deployments')).rows[0].count,
     );
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        '--no-first-run',
-      ],
-    });
+    browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(`${runtime.baseUrl}/editor/`);
     await page.fill('#node-dialog-login-username', 'admin');
