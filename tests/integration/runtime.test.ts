@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import WebSocket from 'ws';
 import { createTestDatabase, TestDatabase, waitFor } from '../support/db';
 import {
+  adminLogin,
   RuntimeProcess,
   freePort,
   runCli,
@@ -84,29 +85,9 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
     it('keeps the editor behind the admin login', async () => {
       const anonymous = await fetch(`${runtime.baseUrl}/editor/flows`);
       assert.equal(anonymous.status, 401);
-      const bad = await fetch(`${runtime.baseUrl}/editor/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          client_id: 'node-red-editor',
-          grant_type: 'password',
-          scope: '*',
-          username: 'admin',
-          password: 'wrong',
-        }),
-      });
+      const bad = await adminLogin(runtime.baseUrl, 'wrong');
       assert.equal(bad.status, 403);
-      const login = await fetch(`${runtime.baseUrl}/editor/auth/token`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({
-          client_id: 'node-red-editor',
-          grant_type: 'password',
-          scope: '*',
-          username: 'admin',
-          password: runtime.adminPassword,
-        }),
-      });
+      const login = await adminLogin(runtime.baseUrl, runtime.adminPassword);
       assert.equal(login.status, 200);
       const { access_token } = (await login.json()) as { access_token: string };
       const flows = await fetch(`${runtime.baseUrl}/editor/flows`, {

@@ -162,3 +162,18 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
     },
   };
 }
+
+/** Logs in to the editor's admin API as a browser does; resolves with the HTTP response. */
+export function adminLogin(baseUrl: string, password: string | undefined): Promise<Response> {
+  return fetch(`${baseUrl}/editor/auth/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      client_id: 'node-red-editor',
+      grant_type: 'password',
+      scope: '*',
+      username: 'admin',
+      password,
+    }),
+  });
+}
