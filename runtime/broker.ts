@@ -13,6 +13,9 @@ import { MachineStore } from '../store/machines';
 
 export const INTERNAL_MQTT_USER = 'floorflow-runtime';
 
+/** Machine topics whose publishes are acknowledged only once a durable handler has stored them. */
+const ACK_ONLY_WHEN_DURABLE: ReadonlySet<MachineTopicKind> = new Set<MachineTopicKind>(['scan']);
+
 /**
  * A handler that makes a machine message durable. It runs inside Aedes' authorizePublish
  * hook: Aedes sends the PUBACK of a QoS 1 publish only after this resolves, so an
@@ -206,7 +209,8 @@ export class EmbeddedBroker {
       },
       (err: Error) => {
         this.options.log('error', `MQTT authentication of ${username} failed: ${err.message}`);
-        done(authError('server unavailable', 4), false);
+        // CONNACK 3 (server unavailable), not 4: the credentials may be right, and a client retries a 3.
+        done(authError('server unavailable', 3), false);
       },
     );
   }
@@ -237,7 +241,14 @@ export class EmbeddedBroker {
     const topic = parseMachineTopic(this.options.topicPrefix, packet.topic)!;
     mqttIn().inc({ kind: topic.kind });
     const handler = this.durable.get(topic.kind);
-    if (!handler) return done(null);
+    if (!handler) {
+      // A scan's PUBACK promises it is stored. With no scan ingest registered (the flows are still
+      // starting after a restart, or none is deployed) nothing would store it: refuse, so the
+      // scanner keeps it and resends.
+      if (!ACK_ONLY_WHEN_DURABLE.has(topic.kind)) return done(null);
+      mqttRefused().inc({ reason: 'not_stored' });
+      return done(new Error(`no ${topic.kind} ingest running: not acknowledged`));
+    }
     this.track(handler(session.machineId, payload, packet)).then(
       () => done(null),
       (err: Error) => {

@@ -52,6 +52,8 @@ export function startScanStream(options: ScanStreamOptions): ScanStream {
       // A persistent session so QoS 1 scans in flight are resent after a reconnect.
       clean: false,
       reconnectPeriod: options.reconnectPeriodMs ?? 250,
+      // A scanner keeps trying when the runtime answers "server unavailable" (database down).
+      reconnectOnConnackError: true,
       connectTimeout: 5000,
       keepalive: 30,
     });
@@ -65,10 +67,30 @@ export function startScanStream(options: ScanStreamOptions): ScanStream {
     });
     return { scanner, client };
   });
+  // Scans sent and not yet acknowledged, per scanner: a scanner resends them after a reconnect
+  // (its broker session may be gone with the runtime it was connected to).
+  const pending = clients.map(() => new Map<string, { topic: string; payload: string; sentAt: number }>());
   let n = 0;
   // The rate counts from the moment every scanner is connected: connecting is not the load.
   let started: number | undefined;
   const waiters: Array<() => void> = [];
+  const publish = (index: number, msgId: string) => {
+    const entry = pending[index].get(msgId)!;
+    clients[index].client.publish(entry.topic, entry.payload, { qos: 1 }, (err) => {
+      if (err || !pending[index].has(msgId)) return;
+      pending[index].delete(msgId);
+      acked.add(msgId);
+      ackLatenciesMs.push(Date.now() - entry.sentAt);
+      if (acked.size === options.maxScans) waiters.splice(0).forEach((w) => w());
+    });
+  };
+  clients.forEach(({ client }, index) => {
+    let connectedBefore = false;
+    client.on('connect', () => {
+      if (connectedBefore) for (const msgId of pending[index].keys()) publish(index, msgId);
+      connectedBefore = true;
+    });
+  });
   const tick = () => {
     if (started === undefined) {
       if (!clients.every(({ client }) => client.connected)) return;
@@ -79,21 +101,16 @@ export function startScanStream(options: ScanStreamOptions): ScanStream {
       Math.floor(((Date.now() - started) / 1000) * options.ratePerSecond),
     );
     while (n < due) {
-      const { scanner, client } = clients[n % clients.length];
+      const index = n % clients.length;
+      const { scanner } = clients[index];
       const msgId = `${scanner.username}-${n}`;
-      const sentAt = Date.now();
       sent.set(msgId, scanner.username);
-      client.publish(
-        `${prefix}/machines/${scanner.username}/scan`,
-        scanPayload(codeFor(n), msgId),
-        { qos: 1 },
-        (err) => {
-          if (err) return;
-          acked.add(msgId);
-          ackLatenciesMs.push(Date.now() - sentAt);
-          if (acked.size === options.maxScans) waiters.splice(0).forEach((w) => w());
-        },
-      );
+      pending[index].set(msgId, {
+        topic: `${prefix}/machines/${scanner.username}/scan`,
+        payload: scanPayload(codeFor(n), msgId),
+        sentAt: Date.now(),
+      });
+      publish(index, msgId);
       n++;
     }
     if (n >= options.maxScans) clearInterval(timer);
