@@ -18,6 +18,13 @@ export function createPool(
 export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let failure: Error | undefined;
+  // A checked-out client has no 'error' listener of the pool's: a server that ends the session
+  // between two queries (a restart, an admin's terminate) would emit an unhandled 'error' and stop
+  // the process. Keep it here instead; the next query fails with it and the work rolls back.
+  const onError = (err: Error) => {
+    failure ??= err;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await work(client);
@@ -29,6 +36,7 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
     throw err;
   } finally {
     // A client whose connection broke is destroyed rather than returned to the pool.
+    client.off('error', onError);
     client.release(failure && isConnectionError(failure) ? failure : undefined);
   }
 }

@@ -110,7 +110,20 @@ export = function register(RED: NodeAPI): void {
         showCounts();
       };
 
-      const onScan = (machineId: string, payload: Buffer) => ingest(machineId, payload, 'mqtt');
+      // A scan the database did not take is not acknowledged; the status says why, until one is stored.
+      const onScan = async (machineId: string, payload: Buffer): Promise<void> => {
+        try {
+          await ingest(machineId, payload, 'mqtt');
+        } catch (err) {
+          const reason = err instanceof Error ? err.message : String(err);
+          this.status({
+            fill: 'red',
+            shape: 'ring',
+            text: `not stored, not acknowledged: ${reason}`.slice(0, 80),
+          });
+          throw err;
+        }
+      };
       if (config.mqtt) {
         if (services?.broker) {
           services.broker.onDurable('scan', onScan);
