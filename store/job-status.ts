@@ -24,6 +24,7 @@ import {
 } from '../core/job-status';
 import type { ScanPatterns } from '../core/scan-code';
 import { withTransaction } from './db';
+import { groupCommitEnabled, scanBatcherFor } from './scan-batcher';
 
 export type { SourceType } from '../core/job-status';
 
@@ -1080,9 +1081,12 @@ export type InsertScanResult =
   { stored: true; scan: StoredScan } | { stored: false; duplicate: 'msg_id' | 'double_send' };
 
 /**
- * Stores a scan once. With a msg_id the unique (machine_id, msg_id) index decides; without one,
- * the same code from the same machine received within `windowMs` is a double-send. That check
- * takes a per-machine transaction lock, so two copies arriving together cannot both pass it.
+ * Stores a scan once. With a msg_id the unique (machine_id, msg_id) index decides, and the scan
+ * goes through the pool's ScanBatcher (store/scan-batcher.ts): group commit, one transaction for
+ * every scan that arrived while the previous flush was in flight; the promise settles after that
+ * transaction as before. Without one, the same code from the same machine received within
+ * `windowMs` is a double-send. That check takes a per-machine transaction lock, so two copies
+ * arriving together cannot both pass it; such a scan has a transaction of its own.
  */
 export async function insertScan(
   pool: Pool,
@@ -1090,6 +1094,7 @@ export async function insertScan(
   scan: IncomingScan,
   options: { now: Date; windowMs: number; metadata?: Record<string, unknown> },
 ): Promise<InsertScanResult> {
+  if (scan.msg_id && groupCommitEnabled()) return scanBatcherFor(pool).insert(machineId, scan, options);
   return withTransaction(pool, async (client) => {
     if (!scan.msg_id) {
       await client.query(`SELECT pg_advisory_xact_lock($1, hashtext($2))`, [LOCK_CLASS + 1, machineId]);
