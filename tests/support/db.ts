@@ -6,7 +6,8 @@ import { Client, Pool } from 'pg';
 import { createPool } from '../../store/db';
 import { migrate } from '../../store/migrate';
 
-export const ADMIN_URL = process.env.FLOORFLOW_TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
+export const ADMIN_URL =
+  process.env.FLOORFLOW_TEST_DATABASE_URL || 'postgresql://postgres@127.0.0.1:5432/postgres';
 
 export interface TestDatabase {
   name: string;
@@ -21,7 +22,9 @@ function withDatabase(url: string, name: string): string {
   return u.toString();
 }
 
-export async function createTestDatabase(options: { migrate?: boolean; poolSize?: number } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(
+  options: { migrate?: boolean; poolSize?: number } = {},
+): Promise<TestDatabase> {
   const name = `ff_test_${crypto.randomBytes(5).toString('hex')}`;
   const admin = new Client({ connectionString: ADMIN_URL });
   await admin.connect();
@@ -48,7 +51,11 @@ export async function createTestDatabase(options: { migrate?: boolean; poolSize?
 }
 
 /** Polls until `probe` returns a truthy value; fails with `what` after `timeoutMs`. */
-export async function waitFor<T>(probe: () => Promise<T | undefined | null | false> | T | undefined | null | false, what: string, timeoutMs = 10000): Promise<T> {
+export async function waitFor<T>(
+  probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
+  what: string,
+  timeoutMs = 10000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {
