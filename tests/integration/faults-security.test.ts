@@ -64,7 +64,8 @@ describe('fault: security', function () {
   });
 
   after(async () => {
-    await runtime?.stop('SIGKILL');
+    // SIGINT, not SIGKILL: the runtime then stops its embedded PostgreSQL instead of leaving it running.
+    await runtime?.stop('SIGINT');
   });
 
   async function login(password: string): Promise<Response> {
