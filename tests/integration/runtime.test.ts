@@ -55,7 +55,8 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
     });
 
     after(async () => {
-      await runtime?.stop('SIGKILL');
+      // SIGINT, not SIGKILL: the runtime then stops its embedded PostgreSQL too.
+      await runtime?.stop('SIGINT');
       await db?.drop();
     });
 
