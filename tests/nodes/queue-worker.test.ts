@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import type { Node, NodeStatus } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
+import { errorsLoggedBy, statusesOf } from '../support/node-status';
 import queueWorker from '../../nodes/queue-worker/queue-worker';
 
 helper.init(require.resolve('node-red'));
@@ -13,22 +12,6 @@ function flowWith(config: Record<string, unknown>): FlowNode[] {
     { id: 'tab', type: 'tab' },
     { id: 'worker-1', type: 'floorflow-queue-worker', z: 'tab', name: 'the worker', wires: [[]], ...config },
   ];
-}
-
-function statusesOf(node: Node): NodeStatus[] {
-  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
-  return spy
-    .getCalls()
-    .filter((call) => call.thisValue === node)
-    .map((call) => call.args[0]);
-}
-
-function errorsLoggedBy(id: string): string[] {
-  const log = helper.log();
-  return log.args
-    .map(([entry]) => entry as { level: number; id?: string; msg: unknown })
-    .filter((entry) => entry.level === (log as unknown as { ERROR: number }).ERROR && entry.id === id)
-    .map((entry) => String(entry.msg));
 }
 
 describe('queue-worker node', () => {

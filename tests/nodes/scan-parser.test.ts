@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Node, NodeMessage, NodeStatus } from 'node-red';
+import type { Node, NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import type { SinonSpy } from 'sinon';
+import { errorsLoggedBy, statusesOf } from '../support/node-status';
 import { DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
 import scanParser from '../../nodes/scan-parser/scan-parser';
 
@@ -48,24 +48,6 @@ function nothingArrivesAt(node: Node): Promise<void> {
       resolve();
     }, 50);
   });
-}
-
-// The helper replaces Node.prototype.status with a spy shared by all nodes; a node's own calls are
-// the ones whose `this` is that node.
-function statusesOf(node: Node): NodeStatus[] {
-  const spy = node.status as unknown as SinonSpy<[NodeStatus], void>;
-  return spy
-    .getCalls()
-    .filter((call) => call.thisValue === node)
-    .map((call) => call.args[0]);
-}
-
-function errorsLoggedBy(id: string): string[] {
-  const log = helper.log();
-  return log.args
-    .map(([entry]) => entry as { level: number; id?: string; msg: unknown })
-    .filter((entry) => entry.level === (log as unknown as { ERROR: number }).ERROR && entry.id === id)
-    .map((entry) => String(entry.msg));
 }
 
 describe('scan-parser node', () => {
