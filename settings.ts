@@ -34,6 +34,18 @@ export interface FloorflowConfig {
   mqttMaxPayloadBytes: number;
   /** Most MQTT connections at once. `FLOORFLOW_MQTT_MAX_CONNECTIONS`, default 2000. */
   mqttMaxConnections: number;
+  /** Most MQTT connections not yet logged in. `FLOORFLOW_MQTT_MAX_PENDING`, default 64. */
+  mqttMaxPending: number;
+  /** Time a new MQTT connection has to send CONNECT. `FLOORFLOW_MQTT_CONNECT_TIMEOUT_MS`, default 5000. */
+  mqttConnectTimeoutMs: number;
+  /** Most MQTT connections of one machine. `FLOORFLOW_MQTT_MAX_CONNECTIONS_PER_MACHINE`, default 8. */
+  mqttMaxConnectionsPerMachine: number;
+  /** Most retained messages one machine keeps. `FLOORFLOW_MQTT_MAX_RETAINED_PER_MACHINE`, default 20. */
+  mqttMaxRetainedPerMachine: number;
+  /** Most bytes of retained messages one machine keeps. `FLOORFLOW_MQTT_MAX_RETAINED_BYTES_PER_MACHINE`, default 1048576. */
+  mqttMaxRetainedBytesPerMachine: number;
+  /** Origins (scheme://host[:port]) whose pages may call the editor's admin API. `FLOORFLOW_ADMIN_CORS_ORIGINS`, default none. */
+  adminCorsOrigins: string[];
   /** Largest HTTP request body. `FLOORFLOW_HTTP_MAX_BODY`, default 1mb. */
   httpMaxBody: string;
   /** Node-RED log level. `FLOORFLOW_LOG_LEVEL`, default info. */
@@ -107,6 +119,18 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (apiToken !== undefined && apiToken.length < 16) {
     throw new SettingsError('FLOORFLOW_API_TOKEN is too short: use at least 16 characters');
   }
+  const adminCorsOrigins = (env.FLOORFLOW_ADMIN_CORS_ORIGINS ?? '')
+    .split(',')
+    .map((o) => o.trim())
+    .filter(Boolean);
+  for (const origin of adminCorsOrigins) {
+    // An exact origin only: a wildcard would let any page on the network drive the editor's API.
+    if (!/^https?:\/\/[A-Za-z0-9.\-[\]:]+$/.test(origin)) {
+      throw new SettingsError(
+        `FLOORFLOW_ADMIN_CORS_ORIGINS: ${origin} is not an origin: use e.g. https://mes.plant.local (no *, no path)`,
+      );
+    }
+  }
   const httpMaxBody = env.FLOORFLOW_HTTP_MAX_BODY || '1mb';
   if (!/^\d+(b|kb|mb)$/i.test(httpMaxBody)) {
     throw new SettingsError(`FLOORFLOW_HTTP_MAX_BODY=${httpMaxBody} is not a size: use e.g. 512kb or 1mb`);
@@ -126,6 +150,16 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     drainTimeoutMs: positiveInt(env, 'FLOORFLOW_DRAIN_TIMEOUT_MS', 10000),
     mqttMaxPayloadBytes: positiveInt(env, 'FLOORFLOW_MQTT_MAX_PAYLOAD', 256 * 1024),
     mqttMaxConnections: positiveInt(env, 'FLOORFLOW_MQTT_MAX_CONNECTIONS', 2000),
+    mqttMaxPending: positiveInt(env, 'FLOORFLOW_MQTT_MAX_PENDING', 64),
+    mqttConnectTimeoutMs: positiveInt(env, 'FLOORFLOW_MQTT_CONNECT_TIMEOUT_MS', 5000),
+    mqttMaxConnectionsPerMachine: positiveInt(env, 'FLOORFLOW_MQTT_MAX_CONNECTIONS_PER_MACHINE', 8),
+    mqttMaxRetainedPerMachine: positiveInt(env, 'FLOORFLOW_MQTT_MAX_RETAINED_PER_MACHINE', 20),
+    mqttMaxRetainedBytesPerMachine: positiveInt(
+      env,
+      'FLOORFLOW_MQTT_MAX_RETAINED_BYTES_PER_MACHINE',
+      1024 * 1024,
+    ),
+    adminCorsOrigins,
     httpMaxBody,
     logLevel,
   };

@@ -39,3 +39,17 @@ export function maySubscribe(prefix: string, machineId: string, filter: string):
   const own = machineTopic(prefix, machineId, 'cmd');
   return filter === own || filter === `${own}/#`;
 }
+
+/** A suffix a machine may add to its client id: `<machine id>/<suffix>` (CONTRACT.md §4). */
+const CLIENT_ID_SUFFIX = /^[A-Za-z0-9._:@-]{1,64}$/;
+
+/**
+ * Whether a machine may connect with this client id: its own id, or `<id>/<suffix>` for a
+ * second connection. Aedes keeps one session per client id and hands it (queued commands
+ * included) to whoever connects with that id next, so no machine may use another's.
+ */
+export function clientIdAllowed(machineId: string, clientId: string): boolean {
+  if (clientId === machineId) return true;
+  if (!clientId.startsWith(`${machineId}/`)) return false;
+  return CLIENT_ID_SUFFIX.test(clientId.slice(machineId.length + 1));
+}

@@ -1,15 +1,26 @@
 // The embedded MQTT broker (Aedes) on TCP and on /mqtt over WebSocket, with machine
-// authentication against floorflow.machines, the topic rules of CONTRACT.md §3, machine
-// presence, and durable ingest hooks that run before a QoS 1 publish is acknowledged.
+// authentication against floorflow.machines, the topic rules of CONTRACT.md §3 and the client
+// id rule of §4, machine presence, limits that keep one machine or a stranger from exhausting
+// it (docs/security.md), and durable ingest hooks that run before a QoS 1 publish is acknowledged.
 import { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
 import http from 'node:http';
 import net from 'node:net';
 import { Duplex } from 'node:stream';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import { lineExcerpt } from '../core/excerpt';
+import { SourceLimiter } from '../core/rate-limit';
 import { safeEqual } from '../core/secrets';
-import { MachineTopicKind, machineTopic, mayPublish, maySubscribe, parseMachineTopic } from '../core/topics';
+import {
+  MachineTopicKind,
+  clientIdAllowed,
+  machineTopic,
+  mayPublish,
+  maySubscribe,
+  parseMachineTopic,
+} from '../core/topics';
 import { counter, gauge } from '../kit/metrics';
 import { MachineStore } from '../store/machines';
+import { GuardedConnection, PendingConnections } from './mqtt-guard';
 
 export const INTERNAL_MQTT_USER = 'floorflow-runtime';
 
@@ -31,14 +42,28 @@ export interface BrokerOptions {
   runtimeId: string;
   maxPayloadBytes: number;
   maxConnections: number;
+  /** Connections that have not authenticated yet (default 64). */
+  maxPendingConnections?: number;
+  /** Time a new connection has to send its CONNECT (default 5000 ms). */
+  connectTimeoutMs?: number;
+  /** Connections one machine may hold at once (default 8). */
+  maxConnectionsPerMachine?: number;
+  /** Retained messages one machine may keep under its topics: how many and how many bytes (default 20, 1 MiB). */
+  maxRetainedPerMachine?: number;
+  maxRetainedBytesPerMachine?: number;
   log: (level: 'info' | 'warn' | 'error', message: string) => void;
 }
+
+/** Room for the topic and header of a PUBLISH on top of its payload: a packet larger than that is refused unread. */
+export const PACKET_OVERHEAD_BYTES = 4096;
 
 interface Session {
   machineId: string;
   internal: boolean;
   sessionSeq?: number;
   endReason?: string;
+  /** A newer connection of the same machine with the same client id replaced this one. */
+  takenOver?: boolean;
 }
 
 const mqttConnections = () =>
@@ -49,14 +74,21 @@ const mqttOut = () => counter('floorflow_mqtt_messages_out_total', 'MQTT message
 const mqttRefused = () =>
   counter('floorflow_mqtt_refused_total', 'MQTT connections or publishes refused', ['reason']);
 
-function authError(message: string, returnCode: 3 | 4 | 5): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+function authError(message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as unknown as AuthenticateError;
 }
 
 export class EmbeddedBroker {
   readonly aedes: Aedes;
   private readonly sessions = new WeakMap<Client, Session>();
   private readonly connectedByMachine = new Map<string, Set<Client>>();
+  /** Clients each machine holds from its authentication on (registered or not yet), for the per-machine cap. */
+  private readonly heldByMachine = new Map<string, Set<Client>>();
+  /** Bytes of each retained message a machine keeps, by topic. */
+  private readonly retainedByMachine = new Map<string, Map<string, number>>();
+  private readonly pending: PendingConnections;
+  /** Refusals are logged at most a few times a minute per source; the rest are counted. */
+  private readonly refusalLog = new SourceLimiter(5, 60000);
   private readonly durable = new Map<MachineTopicKind, DurableHandler>();
   private readonly pendingWork = new Set<Promise<unknown>>();
   private tcpServer?: net.Server;
@@ -68,6 +100,11 @@ export class EmbeddedBroker {
     private readonly options: BrokerOptions,
   ) {
     this.aedes = aedes;
+    this.pending = new PendingConnections(options.maxPendingConnections ?? 64);
+  }
+
+  private get maxPacketBytes(): number {
+    return this.options.maxPayloadBytes + PACKET_OVERHEAD_BYTES;
   }
 
   static async create(options: BrokerOptions): Promise<EmbeddedBroker> {
@@ -77,7 +114,8 @@ export class EmbeddedBroker {
       id: `floorflow-${options.runtimeId}`,
       // One slow or stuck subscriber must not stall delivery to the others.
       drainTimeout: 5000,
-      connectTimeout: 10000,
+      // A connection holds memory from its first byte: it gets a short time to say who it is.
+      connectTimeout: options.connectTimeoutMs ?? 5000,
       keepaliveLimit: 600,
       maxClientsIdLength: 128,
       queueLimit: 100,
@@ -108,7 +146,9 @@ export class EmbeddedBroker {
 
   async listen(port: number, host: string): Promise<number> {
     // Small QoS 1 packets (PUBACKs, deliveries) must not wait for the peer's delayed ACK.
-    const server = net.createServer({ noDelay: true }, (socket) => this.aedes.handle(socket));
+    const server = net.createServer({ noDelay: true }, (socket) =>
+      this.admit(socket, socket.remoteAddress ?? 'unknown'),
+    );
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -131,9 +171,45 @@ export class EmbeddedBroker {
       wss.handleUpgrade(req, socket as Duplex & net.Socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
-        this.aedes.handle(stream, req);
+        this.admit(stream, req.socket.remoteAddress ?? 'unknown', req);
       });
     });
+  }
+
+  /**
+   * Every connection, TCP or WebSocket, reaches Aedes through the byte-level guard, and only
+   * while fewer than the pending cap are still unauthenticated.
+   */
+  private admit(conn: Duplex, address: string, req?: http.IncomingMessage): void {
+    conn.on('error', () => undefined);
+    const guarded = new GuardedConnection(conn, address, this.maxPacketBytes, (verdict) => {
+      mqttRefused().inc({ reason: 'packet_too_large' });
+      this.logRefusal(
+        address,
+        verdict.reason === 'too_large'
+          ? `MQTT connection from ${address} closed: a packet declared ${verdict.declared} bytes, the limit is ${this.maxPacketBytes}`
+          : `MQTT connection from ${address} closed: malformed packet length`,
+      );
+    });
+    if (this.draining || !this.pending.admit(guarded)) {
+      mqttRefused().inc({ reason: this.draining ? 'draining' : 'max_pending' });
+      if (!this.draining)
+        this.logRefusal(
+          address,
+          `MQTT connection from ${address} refused: ${this.pending.size} connections are still logging in`,
+        );
+      guarded.destroy();
+      return;
+    }
+    this.aedes.handle(guarded, req as http.IncomingMessage);
+  }
+
+  /** A warning, at most a few per minute per source; the next one says how many were left out. */
+  private logRefusal(source: string, message: string): void {
+    const window = this.refusalLog.take(source, Date.now());
+    if (!window.allowed) return;
+    const more = window.suppressed > 0 ? ` (${window.suppressed} similar refusals not logged)` : '';
+    this.options.log('warn', message + more);
   }
 
   /** Stops taking connections and publishes; what was acknowledged stays acknowledged. */
@@ -185,26 +261,74 @@ export class EmbeddedBroker {
       );
       return done(authError('too many connections', 3), false);
     }
+    const address = (client.conn as Partial<GuardedConnection>).remoteAddress ?? 'unknown';
     if (!username || !password) {
       mqttRefused().inc({ reason: 'anonymous' });
+      this.logRefusal(address, `MQTT login refused from ${address}: no username or password`);
       return done(authError('anonymous clients are refused', 5), false);
     }
     const secret = password.toString('utf8');
+    const badCredentials = () => {
+      mqttRefused().inc({ reason: 'bad_credentials' });
+      this.logRefusal(
+        address,
+        `MQTT login refused from ${address}: bad username or password for ${lineExcerpt(username, 64)}`,
+      );
+      done(authError('bad username or password', 4), false);
+    };
     if (username === INTERNAL_MQTT_USER) {
-      if (!safeEqual(secret, this.options.internalPassword)) {
-        mqttRefused().inc({ reason: 'bad_credentials' });
-        return done(authError('bad username or password', 4), false);
-      }
+      if (!safeEqual(secret, this.options.internalPassword)) return badCredentials();
       this.sessions.set(client, { machineId: INTERNAL_MQTT_USER, internal: true });
+      this.pending.authenticated(client.conn);
       return done(null, true);
+    }
+    // CONTRACT.md §4: the client id names the machine, so no machine can take over another's session.
+    if (!clientIdAllowed(username, client.id)) {
+      mqttRefused().inc({ reason: 'client_id' });
+      this.logRefusal(
+        address,
+        `MQTT login refused from ${address}: client id ${lineExcerpt(client.id, 64)} is not ${lineExcerpt(username, 64)} or ${lineExcerpt(username, 64)}/<suffix>`,
+      );
+      return done(authError('identifier rejected', 2), false);
     }
     this.track(this.options.machines.authenticate(username, secret)).then(
       (kind) => {
-        if (!kind) {
-          mqttRefused().inc({ reason: 'bad_credentials' });
-          return done(authError('bad username or password', 4), false);
+        if (!kind) return badCredentials();
+        // Aedes' client table is not in its types; it is where [MQTT-3.1.4-2] finds the session to replace.
+        const previous = (this.aedes as unknown as { clients: Record<string, Client | undefined> }).clients[
+          client.id
+        ];
+        const previousSession = previous && this.sessions.get(previous);
+        const takeover = previousSession?.machineId === username ? previous : undefined;
+        const held = this.heldByMachine.get(username) ?? new Set<Client>();
+        const cap = this.options.maxConnectionsPerMachine ?? 8;
+        if (held.size - (takeover && held.has(takeover) ? 1 : 0) >= cap) {
+          mqttRefused().inc({ reason: 'max_connections_per_machine' });
+          this.logRefusal(
+            username,
+            `MQTT connection of ${username} refused: it already holds ${held.size} connections (the limit is ${cap})`,
+          );
+          return done(authError('too many connections for this machine', 3), false);
         }
+        if (takeover && previousSession) {
+          // The machine reconnected before the broker noticed its old connection was gone:
+          // Aedes closes the old one; that is not the machine going offline.
+          previousSession.takenOver = true;
+          previousSession.endReason = 'taken over by a new connection of the same machine';
+          this.options.log(
+            'info',
+            `machine ${username} reconnected as ${client.id}: the older connection is replaced`,
+          );
+        }
+        this.heldByMachine.set(username, held);
+        held.add(client);
+        client.conn.once('close', () => {
+          held.delete(client);
+          if (held.size === 0 && this.heldByMachine.get(username) === held)
+            this.heldByMachine.delete(username);
+        });
         this.sessions.set(client, { machineId: username, internal: false });
+        this.pending.authenticated(client.conn);
         done(null, true);
       },
       (err: Error) => {
@@ -224,19 +348,27 @@ export class EmbeddedBroker {
     const session = this.sessions.get(client);
     if (!session) return done(new Error('not authenticated'));
     if (session.internal) return done(null);
+    // The will of a replaced connection would announce offline a machine that just reconnected.
+    if (session.takenOver) return done(new Error('connection taken over'));
     if (this.draining) {
       mqttRefused().inc({ reason: 'draining' });
       return done(new Error('runtime is stopping'));
     }
     if (!mayPublish(this.options.topicPrefix, session.machineId, packet.topic)) {
       mqttRefused().inc({ reason: 'acl' });
-      this.options.log('warn', `machine ${session.machineId} may not publish to ${packet.topic}`);
-      return done(new Error(`not allowed to publish to ${packet.topic}`));
+      this.logRefusal(
+        session.machineId,
+        `machine ${session.machineId} may not publish to ${lineExcerpt(packet.topic)}`,
+      );
+      return done(new Error('not allowed to publish to this topic'));
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload ?? '');
     if (payload.length > this.options.maxPayloadBytes) {
       mqttRefused().inc({ reason: 'payload_too_large' });
       return done(new Error(`payload of ${payload.length} bytes exceeds ${this.options.maxPayloadBytes}`));
+    }
+    if (packet.retain && !this.keepRetained(session.machineId, packet.topic, payload.length)) {
+      return done(new Error('retained message limit reached'));
     }
     const topic = parseMachineTopic(this.options.topicPrefix, packet.topic)!;
     mqttIn().inc({ kind: topic.kind });
@@ -263,6 +395,34 @@ export class EmbeddedBroker {
     );
   }
 
+  /**
+   * Counts a machine's retained messages; false (and a logged refusal) when keeping this one
+   * would exceed its count or bytes. An empty retained payload deletes and is always allowed.
+   */
+  private keepRetained(machineId: string, topic: string, bytes: number): boolean {
+    const kept = this.retainedByMachine.get(machineId) ?? new Map<string, number>();
+    if (bytes === 0) {
+      kept.delete(topic);
+      return true;
+    }
+    const maxCount = this.options.maxRetainedPerMachine ?? 20;
+    const maxBytes = this.options.maxRetainedBytesPerMachine ?? 1024 * 1024;
+    const count = kept.size + (kept.has(topic) ? 0 : 1);
+    let total = bytes;
+    for (const [t, b] of kept) if (t !== topic) total += b;
+    if (count > maxCount || total > maxBytes) {
+      mqttRefused().inc({ reason: 'retained_limit' });
+      this.logRefusal(
+        machineId,
+        `machine ${machineId}: retained message on ${lineExcerpt(topic)} refused: it would keep ${count} retained messages of ${total} bytes (the limit is ${maxCount} and ${maxBytes} bytes)`,
+      );
+      return false;
+    }
+    kept.set(topic, bytes);
+    this.retainedByMachine.set(machineId, kept);
+    return true;
+  }
+
   private authorizeSubscribe(
     client: Client,
     sub: { topic: string; qos: 0 | 1 | 2 },
@@ -273,7 +433,10 @@ export class EmbeddedBroker {
     if (session.internal) return done(null, sub);
     if (!maySubscribe(this.options.topicPrefix, session.machineId, sub.topic)) {
       mqttRefused().inc({ reason: 'acl' });
-      this.options.log('warn', `machine ${session.machineId} may not subscribe to ${sub.topic}`);
+      this.logRefusal(
+        session.machineId,
+        `machine ${session.machineId} may not subscribe to ${lineExcerpt(sub.topic)}`,
+      );
       // A null subscription makes Aedes answer SUBACK 0x80 (failure) for this filter.
       return done(null, null);
     }
@@ -323,7 +486,7 @@ export class EmbeddedBroker {
           this.options.log('error', `presence of ${session.machineId} not recorded: ${err.message}`),
         );
       }
-      if (!stillConnected && !this.aedes.closed) {
+      if (!stillConnected && !session.takenOver && !this.aedes.closed) {
         // The will of CONTRACT.md §3: the broker, not the machine, says it went offline.
         const status = {
           state: 'offline',

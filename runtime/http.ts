@@ -1,11 +1,68 @@
-// The HTTP front of the runtime: drain refusal, bearer-token auth for /api and /v1,
-// health and metrics, and the contract's JSON error shape for everything that fails.
+// The HTTP front of the runtime: security headers, drain refusal, bearer-token auth for /api
+// and /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the
+// contract's JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
 import { counter, registry } from '../kit/metrics';
 
-/** Routes a machine calls with its own signature instead of the API token. */
-const SIGNED_ROUTES = [/^\/api\/embossing-jobs\/callback\/[^/]+\/?$/];
+/**
+ * Routes a machine calls with its own signature instead of the API token, matched exactly:
+ * a job id is digits, so `/callback/retry` is not one of them and needs the token.
+ */
+const SIGNED_ROUTES = [/^\/api\/embossing-jobs\/callback\/[0-9]{1,18}$/];
+
+/** Pages (editor, dashboards) run their own scripts and open WebSockets; nothing loads from elsewhere. */
+const PAGE_POLICY = [
+  "default-src 'self'",
+  // Node-RED's editor and Dashboard 2.0 use inline scripts and eval (Vue templates, Monaco).
+  "script-src 'self' 'unsafe-inline' 'unsafe-eval'",
+  "style-src 'self' 'unsafe-inline'",
+  "img-src 'self' data: blob:",
+  "font-src 'self' data:",
+  "connect-src 'self' ws: wss:",
+  "worker-src 'self' blob:",
+  "frame-ancestors 'self'",
+  "object-src 'none'",
+  "base-uri 'self'",
+  "form-action 'self'",
+].join('; ');
+/** Data answers (API, metrics, health) are never rendered as a page. */
+const DATA_POLICY = "default-src 'none'; frame-ancestors 'none'";
+
+/** Headers on every response, set first so no route can forget them (a route may still override). */
+function securityHeaders(req: Request, res: Response): void {
+  const data = /^\/(api|v1|metrics|healthz)(\/|$)/.test(req.path);
+  res.setHeader('Content-Security-Policy', data ? DATA_POLICY : PAGE_POLICY);
+  res.setHeader('X-Content-Type-Options', 'nosniff');
+  res.setHeader('X-Frame-Options', data ? 'DENY' : 'SAMEORIGIN');
+  res.setHeader('Referrer-Policy', 'no-referrer');
+}
+
+/**
+ * Node-RED's admin API always answers `Access-Control-Allow-Origin: *` (its editor-api installs
+ * cors({origin: "*"}) before any setting is read). Its CORS headers are dropped here unless the
+ * request comes from one of the configured origins, which then gets its own origin back.
+ */
+function restrictAdminCors(req: Request, res: Response, allowed: ReadonlySet<string>): void {
+  const origin = req.get('origin');
+  const allow = origin !== undefined && allowed.has(origin);
+  const setHeader = res.setHeader.bind(res);
+  res.setHeader = ((name: string, value: number | string | readonly string[]) => {
+    const lower = name.toLowerCase();
+    if (!lower.startsWith('access-control-')) return setHeader(name, value);
+    if (!allow) return res;
+    if (lower === 'access-control-allow-origin') {
+      res.vary('Origin');
+      return setHeader(name, origin);
+    }
+    return setHeader(name, value);
+  }) as typeof res.setHeader;
+}
+
+export interface FrontOptions {
+  /** Exact origins whose pages may call the admin API (`FLOORFLOW_ADMIN_CORS_ORIGINS`). */
+  adminCorsOrigins?: string[];
+}
 
 export interface HttpState {
   draining: boolean;
@@ -22,31 +79,55 @@ export function errorBody(error: string): { success: false; error: string } {
 }
 
 const httpRequests = () =>
-  counter('floorflow_http_requests_total', 'HTTP requests by route prefix and status', ['route', 'status']);
+  counter('floorflow_http_requests_total', 'HTTP requests by route and status', ['route', 'status']);
 
-function routeLabel(path: string): string {
-  const parts = path.split('/').filter(Boolean);
-  if (parts[0] === 'api' || parts[0] === 'v1') return '/' + parts.slice(0, 2).join('/');
-  return '/' + (parts[0] ?? '');
+/** Parts of the runtime other than the API, each one label whatever path follows. */
+const FIXED_AREAS = new Set(['editor', 'dashboard', 'metrics', 'healthz', 'mqtt', 'trace', 'favicon.ico']);
+/** Route templates labelled before the rest go to "other": the flows define a few dozen. */
+const MAX_ROUTE_LABELS = 200;
+const routeLabels = new Set<string>();
+
+/**
+ * The metric label of a request: the route template that answered it (`/api/embossing-jobs/:id`),
+ * never the raw path, so a stranger requesting random paths cannot add series.
+ */
+export function routeLabel(req: Request, status: number): string {
+  const first = req.originalUrl.split('?')[0].split('/')[1] ?? '';
+  if (first === 'api' || first === 'v1') {
+    const template = (req as Request & { route?: { path?: unknown } }).route?.path;
+    if (status === 404 || typeof template !== 'string') return `/${first}/(no route)`;
+    const label = `${req.baseUrl ?? ''}${template}`;
+    if (routeLabels.has(label)) return label;
+    if (routeLabels.size >= MAX_ROUTE_LABELS) return `/${first}/(other)`;
+    routeLabels.add(label);
+    return label;
+  }
+  if (first === '') return '/';
+  return FIXED_AREAS.has(first) ? `/${first}` : '(other)';
 }
 
 export function createFrontApp(
   state: HttpState,
   apiTokenHash: string,
   checks: HealthCheck[],
+  options: FrontOptions = {},
 ): express.Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  const adminCorsOrigins = new Set(options.adminCorsOrigins ?? []);
 
   app.use((req, res, next) => {
+    securityHeaders(req, res);
+    if (req.path === '/editor' || req.path.startsWith('/editor/'))
+      restrictAdminCors(req, res, adminCorsOrigins);
     state.inFlight++;
     let counted = false;
     const finish = () => {
       if (counted) return;
       counted = true;
       state.inFlight--;
-      httpRequests().inc({ route: routeLabel(req.path), status: String(res.statusCode) });
+      httpRequests().inc({ route: routeLabel(req, res.statusCode), status: String(res.statusCode) });
     };
     res.on('finish', finish);
     res.on('close', finish);

@@ -98,7 +98,9 @@ export async function startRuntime(
         },
       },
     ];
-    const app = createFrontApp(state, secrets.apiTokenHash, checks);
+    const app = createFrontApp(state, secrets.apiTokenHash, checks, {
+      adminCorsOrigins: config.adminCorsOrigins,
+    });
     const server = http.createServer(app);
     // Keep-alive sockets would hold the server open after close() during a stop.
     server.keepAliveTimeout = 5000;
@@ -119,6 +121,11 @@ export async function startRuntime(
         runtimeId,
         maxPayloadBytes: config.mqttMaxPayloadBytes,
         maxConnections: config.mqttMaxConnections,
+        maxPendingConnections: config.mqttMaxPending,
+        connectTimeoutMs: config.mqttConnectTimeoutMs,
+        maxConnectionsPerMachine: config.mqttMaxConnectionsPerMachine,
+        maxRetainedPerMachine: config.mqttMaxRetainedPerMachine,
+        maxRetainedBytesPerMachine: config.mqttMaxRetainedBytesPerMachine,
         log: (level, message) => log(`[mqtt] ${level}: ${message}`),
       });
       cleanups.push(() => broker!.close());
