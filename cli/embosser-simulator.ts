@@ -2,9 +2,43 @@
 // with its own credentials, announces its state on the retained status topic, takes jobs
 // from its cmd topic and reports accepted, in_progress and completed or failed on its event
 // topic. Tests and benches drive it as a library; `floorflow simulate embosser` runs one.
-// It imports nothing of floorflow's, so it behaves like a machine, not like the runtime.
+// It imports nothing of floorflow's, so it behaves like a machine, not like the runtime; that
+// includes signing callbacks the way an HTTP machine does (`signedCallback`).
+import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import mqtt, { MqttClient } from 'mqtt';
+
+export interface CallbackToSign {
+  machineId: string;
+  secret: string;
+  /** The path the callback is POSTed to, e.g. /api/embossing-jobs/callback/42. */
+  path: string;
+  /** The exact bytes sent as the body. */
+  body: string;
+  /** Unix seconds (default: now). */
+  timestamp?: number;
+  /** 16–64 characters of A-Z a-z 0-9 _ - (default: 24 random ones). A retry of the same callback reuses it. */
+  nonce?: string;
+}
+
+/**
+ * The headers of a signed machine callback (CONTRACT.md §4): HMAC-SHA256 keyed with the machine
+ * secret over "<timestamp>.<nonce>.POST.<path>.<body>", so it is bound to its job and used once.
+ */
+export function signedCallback(callback: CallbackToSign): Record<string, string> {
+  const timestamp = String(callback.timestamp ?? Math.floor(Date.now() / 1000));
+  const nonce = callback.nonce ?? crypto.randomBytes(18).toString('base64url');
+  const signature = crypto
+    .createHmac('sha256', callback.secret)
+    .update(`${timestamp}.${nonce}.POST.${callback.path}.${callback.body}`)
+    .digest('hex');
+  return {
+    'X-Floorflow-Machine': callback.machineId,
+    'X-Floorflow-Timestamp': timestamp,
+    'X-Floorflow-Nonce': nonce,
+    'X-Floorflow-Signature': `sha256=${signature}`,
+  };
+}
 
 export interface SimulatorTimers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -77,7 +111,8 @@ export class EmbosserSimulator extends EventEmitter {
     const client = await mqtt.connectAsync(this.options.url, {
       username: this.options.machineId,
       password: this.options.secret,
-      clientId: `sim-${this.options.machineId}-${Math.floor(this.options.random() * 1e9).toString(36)}`,
+      // CONTRACT.md §4: the machine id, or <machine id>/<suffix>.
+      clientId: `${this.options.machineId}/sim-${Math.floor(this.options.random() * 1e9).toString(36)}`,
       reconnectPeriod: 0,
       clean: true,
     });

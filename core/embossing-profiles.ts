@@ -110,7 +110,14 @@ export const HTTP_PROFILE: EmbosserProfile = {
     url: '{machine.settings.api_url}/jobs',
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: { type: 'emboss', job_id: '{job.id}', plates: '{plates}', callback_path: '{callback_path}' },
+    // The machine sends `attempt` back in its callback: an answer to an older attempt changes nothing.
+    body: {
+      type: 'emboss',
+      job_id: '{job.id}',
+      attempt: '{job.attempts}',
+      plates: '{plates}',
+      callback_path: '{callback_path}',
+    },
   },
   answer: {
     jobIdField: 'job_id',

@@ -54,10 +54,22 @@ export function unseal(sealed: string, sealKey: string): string {
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
 }
 
-/** HMAC-SHA256 signature of a machine callback, as CONTRACT.md §4 defines it. */
-export function callbackSignature(secret: string, timestamp: string, rawBody: string | Buffer): string {
+/** What a callback signature covers besides the body (CONTRACT.md §4). */
+export interface SignedRequest {
+  timestamp: string;
+  nonce: string;
+  method: string;
+  /** The path as sent, e.g. /api/embossing-jobs/callback/42: it binds the signature to its job. */
+  path: string;
+}
+
+/**
+ * HMAC-SHA256 signature of a machine callback, as CONTRACT.md §4 defines it:
+ * over "<timestamp>.<nonce>.<METHOD>.<path>.<raw body>", keyed with the machine secret.
+ */
+export function callbackSignature(secret: string, request: SignedRequest, rawBody: string | Buffer): string {
   const mac = crypto.createHmac('sha256', secret);
-  mac.update(`${timestamp}.`);
+  mac.update(`${request.timestamp}.${request.nonce}.${request.method.toUpperCase()}.${request.path}.`);
   mac.update(rawBody);
   return `sha256=${mac.digest('hex')}`;
 }

@@ -14,6 +14,7 @@ import {
   readAnswer,
 } from '../core/embossing-profiles';
 import { FloorflowError } from '../core/errors';
+import { callbackAttempt } from '../core/machine-callback';
 import { parseMachineTopic } from '../core/topics';
 import {
   Actor,
@@ -350,7 +351,10 @@ export class EmbosserController {
     });
   }
 
-  /** A verified callback (the signature and the job's machine were checked by the callback node). */
+  /**
+   * A verified callback (the signature, nonce and the job's machine were checked by the callback
+   * node). It names the attempt it answers (CONTRACT.md §4): another attempt's answer changes nothing.
+   */
   async callback(
     machineId: string,
     jobId: string,
@@ -359,17 +363,25 @@ export class EmbosserController {
     return this.inOrder(machineId, async () => {
       const machine = await machineOf(this.deps.pool, machineId);
       const profile = this.profileOf(machine?.profile ?? null);
-      return this.answer(
-        machineId,
-        readAnswer(profile, body, jobId),
-        body,
-        'http',
-        `POST /api/embossing-jobs/callback/${jobId}`,
-      );
+      const topic = `POST /api/embossing-jobs/callback/${jobId}`;
+      const attempt = callbackAttempt(body);
+      if (!attempt.ok) {
+        await this.log({
+          direction: 'in',
+          machineId,
+          jobId,
+          channel: 'http',
+          topic,
+          payload: body,
+          result: `rejected: ${attempt.reason}`,
+        });
+        return { result: `rejected: ${attempt.reason}` };
+      }
+      return this.answer(machineId, readAnswer(profile, body, jobId), body, 'http', topic, attempt.attempt);
     });
   }
 
-  /** A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now (a replay), 400 unreadable. */
+  /** A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now (another attempt's, a finished job), 400 unreadable. */
   async callbackAnswer(
     machineId: string,
     jobId: string,
@@ -408,6 +420,7 @@ export class EmbosserController {
     payload: unknown,
     channel: 'mqtt' | 'http',
     topic: string,
+    attempt?: number,
   ): Promise<{ result: string; change?: Change }> {
     const logIn = (jobId: string | undefined, result: string) =>
       this.log({ direction: 'in', machineId, jobId, channel, topic, payload, result });
@@ -427,7 +440,7 @@ export class EmbosserController {
     const change = await applyMachineReport(
       this.deps.pool,
       answer.jobId,
-      { status: answer.status, response: answer.response, error },
+      { status: answer.status, response: answer.response, error, attempt },
       {
         ...this.actor(),
         plateDoneState: this.settings.plateDoneState,

@@ -191,13 +191,12 @@ export class EmbeddedBroker {
           : `MQTT connection from ${address} closed: malformed packet length`,
       );
     });
-    if (this.draining || !this.pending.admit(guarded)) {
-      mqttRefused().inc({ reason: this.draining ? 'draining' : 'max_pending' });
-      if (!this.draining)
-        this.logRefusal(
-          address,
-          `MQTT connection from ${address} refused: ${this.pending.size} connections are still logging in`,
-        );
+    if (!this.pending.admit(guarded)) {
+      mqttRefused().inc({ reason: 'max_pending' });
+      this.logRefusal(
+        address,
+        `MQTT connection from ${address} refused: ${this.pending.size} connections are still logging in`,
+      );
       guarded.destroy();
       return;
     }

@@ -423,10 +423,23 @@ export type MachineJobStatus = 'accepted' | 'in_progress' | 'completed' | 'faile
 export async function applyMachineReport(
   pool: Pool,
   jobId: string,
-  report: { status: MachineJobStatus; response?: Record<string, unknown>; error?: string },
+  report: {
+    status: MachineJobStatus;
+    response?: Record<string, unknown>;
+    error?: string;
+    /** The attempt a signed callback answers: any other than the job's current one changes nothing. */
+    attempt?: number;
+  },
   by: Actor & { plateDoneState?: 'embossed' | 'in_storage' },
 ): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
+    if (report.attempt !== undefined && report.attempt !== job.attempts) {
+      // Checked under the job's row lock, so a retry cannot start between this check and the change.
+      throw new FloorflowError(
+        'FF_CONFLICT',
+        `attempt ${report.attempt} is not the current attempt of embossing job ${jobId} (${job.attempts})`,
+      );
+    }
     const transitions: AppliedTransition[] = [];
     switch (report.status) {
       case 'accepted':
@@ -630,4 +643,70 @@ export async function jobMessages(db: Queryable, jobId: string): Promise<Machine
     [jobId],
   );
   return result.rows;
+}
+
+/** What became of a callback's nonce: new (go ahead), an exact repeat, reused for another request, or in hand. */
+export type NonceClaim =
+  | { kind: 'new' }
+  | { kind: 'repeat'; status: number; answer: unknown }
+  | { kind: 'reused' }
+  | { kind: 'in_flight' };
+
+/** A claim without an answer after this long is taken to have died with its request: the next repeat goes ahead. */
+const UNANSWERED_CLAIM_MS = 30000;
+
+/**
+ * Claims a verified callback's nonce (CONTRACT.md §4). The insert decides races: of two
+ * copies of one callback arriving together, one goes ahead and the other waits for its answer.
+ */
+export async function claimCallbackNonce(
+  db: Queryable,
+  claim: { machineId: string; nonce: string; path: string; bodySha256: string; at: Date },
+): Promise<NonceClaim> {
+  const inserted = await db.query(
+    `INSERT INTO embossing.callback_nonces (machine_id, nonce, request_path, body_sha256, received_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (machine_id, nonce) DO NOTHING`,
+    [claim.machineId, claim.nonce, claim.path, claim.bodySha256, claim.at],
+  );
+  if (inserted.rowCount === 1) return { kind: 'new' };
+  const found = await db.query<{
+    request_path: string;
+    body_sha256: string;
+    answer_status: number | null;
+    answer: unknown;
+    received_at: Date;
+  }>(
+    `SELECT request_path, body_sha256, answer_status, answer, received_at
+     FROM embossing.callback_nonces WHERE machine_id = $1 AND nonce = $2`,
+    [claim.machineId, claim.nonce],
+  );
+  const row = found.rows[0];
+  // Deleted by the pruning between the two statements: it was older than the window, so this is stale.
+  if (!row || row.request_path !== claim.path || row.body_sha256 !== claim.bodySha256)
+    return { kind: 'reused' };
+  if (row.answer_status !== null) return { kind: 'repeat', status: row.answer_status, answer: row.answer };
+  const retaken = await db.query(
+    `UPDATE embossing.callback_nonces SET received_at = $3
+     WHERE machine_id = $1 AND nonce = $2 AND answer_status IS NULL AND received_at < $4`,
+    [claim.machineId, claim.nonce, claim.at, new Date(claim.at.getTime() - UNANSWERED_CLAIM_MS)],
+  );
+  return retaken.rowCount === 1 ? { kind: 'new' } : { kind: 'in_flight' };
+}
+
+/** Keeps the answer given to a callback, for exact repeats of it. */
+export async function recordCallbackAnswer(
+  db: Queryable,
+  answer: { machineId: string; nonce: string; status: number; body: unknown; at: Date },
+): Promise<void> {
+  await db.query(
+    `UPDATE embossing.callback_nonces SET answered_at = $3, answer_status = $4, answer = $5::jsonb
+     WHERE machine_id = $1 AND nonce = $2`,
+    [answer.machineId, answer.nonce, answer.at, answer.status, JSON.stringify(answer.body ?? null)],
+  );
+}
+
+/** Forgets nonces older than the signature window: a callback that old is refused by its timestamp. */
+export async function pruneCallbackNonces(db: Queryable, olderThan: Date): Promise<number> {
+  const result = await db.query('DELETE FROM embossing.callback_nonces WHERE received_at < $1', [olderThan]);
+  return result.rowCount ?? 0;
 }

@@ -78,7 +78,14 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const group = options.publishers.slice(i, i + 10);
     publishers.push(
       ...(await Promise.all(
-        group.map((p, j) => connect(options.url, p, `bench-pub-${process.pid}-${i + j}`)),
+        // On floorflow's broker a machine's client id is its id or <id>/<suffix> (CONTRACT.md §4).
+        group.map((p, j) =>
+          connect(
+            options.url,
+            p,
+            p.username ? `${p.username}/bench-${i + j}` : `bench-pub-${process.pid}-${i + j}`,
+          ),
+        ),
       )),
     );
   }

@@ -91,6 +91,7 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtime.mqttPort}`, {
       username: 'engraver-3',
       password: secret,
+      clientId: 'engraver-3',
       reconnectPeriod: 0,
     });
     try {

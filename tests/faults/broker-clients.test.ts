@@ -34,7 +34,7 @@ function connect(port: number, machine: MachineCredentials, suffix: string): Pro
   return withTimeout(
     mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       ...machine,
-      clientId: `${machine.username}-${suffix}`,
+      clientId: `${machine.username}/${suffix}`,
       keepalive: 60,
       reconnectPeriod: 0,
       connectTimeout: 60000,

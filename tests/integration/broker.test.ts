@@ -19,6 +19,7 @@ describe('embedded broker', function () {
     const client = mqtt.connect(`mqtt://127.0.0.1:${port}`, {
       username: 'press-1',
       password: secret,
+      clientId: typeof options.username === 'string' ? undefined : 'press-1',
       reconnectPeriod: 0,
       ...options,
     });
@@ -142,18 +143,18 @@ describe('embedded broker', function () {
     const closedBig = new Promise<void>((resolve) => big.once('close', () => resolve()));
     big.publish('floorflow/machines/press-1/event', Buffer.alloc(2048, 'x'), { qos: 1 });
     await closedBig;
-    const client = await connect({ clientId: 'drain-test' });
+    const client = await connect({ clientId: 'press-1/drain-test' });
     broker.startDrain();
     const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish('floorflow/machines/press-1/event', '{}', { qos: 1 });
     await closed;
-    await assert.rejects(connect({ clientId: 'after-drain' }), /Server unavailable/);
+    await assert.rejects(connect({ clientId: 'press-1/after-drain' }), /Server unavailable/);
   });
 
   it('refuses connections past the connection limit', async () => {
-    await connect({ clientId: 'c1' });
-    await connect({ clientId: 'c2' });
-    await connect({ clientId: 'c3' });
-    await assert.rejects(connect({ clientId: 'c4' }), /Server unavailable/);
+    await connect({ clientId: 'press-1/c1' });
+    await connect({ clientId: 'press-1/c2' });
+    await connect({ clientId: 'press-1/c3' });
+    await assert.rejects(connect({ clientId: 'press-1/c4' }), /Server unavailable/);
   });
 });

@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import helper from 'node-red-node-test-helper';
-import { EmbosserSimulator } from '../../cli/embosser-simulator';
-import { callbackSignature } from '../../core/secrets';
+import { EmbosserSimulator, signedCallback } from '../../cli/embosser-simulator';
 import { FlowKit, LOCAL_BROKER_ID, startFlowKit } from '../support/flow-kit';
 
 type Job = { id: string; status: string; attempts: number; plates: Array<{ id: string; status: string }> };
@@ -202,55 +201,57 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
 
     const url = `/api/embossing-jobs/callback/${created.id}`;
-    const body = JSON.stringify({ status: 'completed', response: { die: 'ok' } });
-    const now = () => String(Math.floor(kit.clock.now().getTime() / 1000));
-    const post = (machineId: string, key: string, timestamp: string, raw = body) =>
-      kit
-        .request()
-        .post(url)
-        .set('Content-Type', 'application/json')
-        .set('X-Floorflow-Machine', machineId)
-        .set('X-Floorflow-Timestamp', timestamp)
-        .set('X-Floorflow-Signature', callbackSignature(key, timestamp, raw))
-        .send(raw);
+    const body = JSON.stringify({ status: 'completed', attempt: 1, response: { die: 'ok' } });
+    const now = () => Math.floor(kit.clock.now().getTime() / 1000);
+    const send = (headers: Record<string, string>, raw = body, to = url) =>
+      kit.request().post(to).set('Content-Type', 'application/json').set(headers).send(raw);
+    const post = (machineId: string, key: string, timestamp: number, raw = body) =>
+      send(signedCallback({ machineId, secret: key, path: url, body: raw, timestamp }), raw);
 
     assert.equal((await post('EMB-1', 'not-the-secret', now())).status, 401, 'forged');
-    const expired = String(Number(now()) - 301);
-    assert.equal((await post('EMB-1', secret, expired)).status, 401, 'expired');
+    assert.equal((await post('EMB-1', secret, now() - 301)).status, 401, 'expired');
+    assert.equal((await post('EMB-1', secret, now() + 31)).status, 401, 'from the future');
     assert.equal((await post('EMB-2', other.secret, now())).status, 403, 'another machine');
     const unsigned = await kit.request().post(url).set('Content-Type', 'application/json').send(body);
     assert.equal(unsigned.status, 401, 'unsigned');
-    const tampered = await kit
-      .request()
-      .post(url)
-      .set('Content-Type', 'application/json')
-      .set('X-Floorflow-Machine', 'EMB-1')
-      .set('X-Floorflow-Timestamp', now())
-      .set('X-Floorflow-Signature', callbackSignature(secret, now(), body))
-      .send(JSON.stringify({ status: 'completed', response: { die: 'forged' } }));
+    const signed = signedCallback({ machineId: 'EMB-1', secret, path: url, body, timestamp: now() });
+    const tampered = await send(
+      signed,
+      JSON.stringify({ status: 'completed', attempt: 1, response: { die: 'forged' } }),
+    );
     assert.equal(tampered.status, 401, 'a body other than the signed one');
+    const elsewhere = await send(signed, body, `/api/embossing-jobs/callback/${Number(created.id) + 1000}`);
+    assert.equal(elsewhere.status, 401, "a signature posted to another job's path");
+    const stale = JSON.stringify({ status: 'completed', attempt: 2, response: { die: 'ok' } });
+    assert.equal((await post('EMB-1', secret, now(), stale)).status, 409, 'an attempt that is not current');
     assert.equal((await job(created.id)).status, 'sent', 'nothing changed');
 
-    const timestamp = now();
-    const accepted = await post('EMB-1', secret, timestamp);
+    const first = signedCallback({ machineId: 'EMB-1', secret, path: url, body, timestamp: now() });
+    const accepted = await send(first);
     assert.equal(accepted.status, 200, JSON.stringify(accepted.body));
     const done = await job(created.id);
     assert.equal(done.status, 'completed');
     assert.equal(done.plates[0].status, 'embossed');
 
-    const replay = await post('EMB-1', secret, timestamp);
-    assert.equal(replay.status, 409, 'a replay for a finished job');
-    assert.deepEqual(await job(created.id), done, 'the replay changed nothing');
+    const repeat = await send(first);
+    assert.equal(repeat.status, 200, 'an exact repeat gets the first answer');
+    assert.deepEqual(repeat.body, accepted.body);
+    const replay = await post('EMB-1', secret, now());
+    assert.equal(replay.status, 409, 'the same body with a new nonce, for a finished job');
+    const reused = await send(first, JSON.stringify({ status: 'failed', attempt: 1 }));
+    assert.equal(reused.status, 401, 'the nonce of an accepted callback with another body');
+    assert.deepEqual(await job(created.id), done, 'the repeats changed nothing');
     const logged = await kit.pool.query<{ result: string }>(
       `SELECT result FROM embossing.machine_messages WHERE job_id = $1 AND channel = 'http' ORDER BY id`,
       [created.id],
     );
-    assert.equal(logged.rows.filter((r) => r.result.startsWith('rejected')).length, 5);
+    assert.equal(logged.rows.filter((r) => r.result.startsWith('rejected')).length, 7);
   });
 
   it('an HTTP embosser gets the job POSTed to its API and completes it with a signed callback', async () => {
     const secret = await kit.addMachine('EMB-H', 'embosser');
-    const posted: Array<{ url: string; body: { job_id: string; callback_path: string } }> = [];
+    const posted: Array<{ url: string; body: { job_id: string; attempt: number; callback_path: string } }> =
+      [];
     const api = http.createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
@@ -273,15 +274,26 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
       assert.equal(posted[0].body.job_id, created.id);
       await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
 
-      const raw = JSON.stringify({ status: 'completed', response: { serial: 'H-1-001' } });
-      const timestamp = String(Math.floor(kit.clock.now().getTime() / 1000));
+      assert.equal(posted[0].body.attempt, 1, 'the command names its attempt');
+      const raw = JSON.stringify({
+        status: 'completed',
+        attempt: posted[0].body.attempt,
+        response: { serial: 'H-1-001' },
+      });
+      const timestamp = Math.floor(kit.clock.now().getTime() / 1000);
       const answer = await kit
         .request()
         .post(posted[0].body.callback_path)
         .set('Content-Type', 'application/json')
-        .set('X-Floorflow-Machine', 'EMB-H')
-        .set('X-Floorflow-Timestamp', timestamp)
-        .set('X-Floorflow-Signature', callbackSignature(secret, timestamp, raw))
+        .set(
+          signedCallback({
+            machineId: 'EMB-H',
+            secret,
+            path: posted[0].body.callback_path,
+            body: raw,
+            timestamp,
+          }),
+        )
         .send(raw);
       assert.equal(answer.status, 200, JSON.stringify(answer.body));
       const done = await job(created.id);

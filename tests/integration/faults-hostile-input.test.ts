@@ -257,6 +257,7 @@ describe('fault: hostile input', function () {
           const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtime.mqttPort}`, {
             username: machine.username,
             password: machine.password,
+            clientId: machine.username,
             reconnectPeriod: 0,
           });
           client.on('error', () => undefined);

@@ -159,6 +159,7 @@ describe('seed 003 metrics on /metrics (kit/floor-metrics)', function () {
     const machine = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {
       username: 'press-9',
       password: secret,
+      clientId: 'press-9',
       reconnectPeriod: 0,
     });
     const runtime = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, {

@@ -56,7 +56,7 @@ describe('job-status scan ingest with the real runtime', function () {
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtime.mqttPort}`, {
       username: 'scanner-1',
       password: secret,
-      clientId: 'scanner-1-durability',
+      clientId: 'scanner-1/durability',
       reconnectPeriod: 0,
     });
     client.on('error', () => undefined);

@@ -20,7 +20,9 @@ import {
 } from '../support/runtime-process';
 
 async function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...options });
+  // A machine's client id is its id (CONTRACT.md §4).
+  const clientId = typeof options.username === 'string' ? options.username : undefined;
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId, ...options });
   return new Promise((resolve, reject) => {
     client.once('connect', () => resolve(client));
     client.once('error', (err) => {

@@ -329,7 +329,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
       const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, {
         username: machineId,
         password: secret,
-        clientId: `${machineId}-${crypto.randomBytes(3).toString('hex')}`,
+        clientId: `${machineId}/${crypto.randomBytes(3).toString('hex')}`,
         reconnectPeriod: 0,
       });
       clients.push(client);

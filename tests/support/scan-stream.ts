@@ -48,7 +48,7 @@ export function startScanStream(options: ScanStreamOptions): ScanStream {
     const client = mqtt.connect(options.url(), {
       username: scanner.username,
       password: scanner.password,
-      clientId: `scan-stream-${scanner.username}`,
+      clientId: `${scanner.username}/scan-stream`,
       // A persistent session so QoS 1 scans in flight are resent after a reconnect.
       clean: false,
       reconnectPeriod: options.reconnectPeriodMs ?? 250,

@@ -22,12 +22,24 @@ describe('secrets', () => {
     assert.throws(() => unseal(parts.join('.'), 'key-1'));
   });
 
-  it('signs a callback exactly as CONTRACT.md §4 says: HMAC-SHA256 of "<timestamp>.<raw body>"', () => {
+  it('signs a callback exactly as CONTRACT.md §4 says: HMAC-SHA256 of "<timestamp>.<nonce>.POST.<path>.<raw body>"', () => {
     const expected = crypto
       .createHmac('sha256', 's3cret')
-      .update('1700000000.{"status":"completed"}')
+      .update('1700000000.abcdefgh12345678.POST./api/embossing-jobs/callback/42.{"status":"completed"}')
       .digest('hex');
-    assert.equal(callbackSignature('s3cret', '1700000000', '{"status":"completed"}'), `sha256=${expected}`);
+    assert.equal(
+      callbackSignature(
+        's3cret',
+        {
+          timestamp: '1700000000',
+          nonce: 'abcdefgh12345678',
+          method: 'post',
+          path: '/api/embossing-jobs/callback/42',
+        },
+        '{"status":"completed"}',
+      ),
+      `sha256=${expected}`,
+    );
   });
 
   it('round-trips any text through seal and unseal', () => {
