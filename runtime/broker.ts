@@ -139,6 +139,11 @@ export class EmbeddedBroker {
     if (this.durable.get(kind) === handler) this.durable.delete(kind);
   }
 
+  /** Connections that have not authenticated yet. */
+  pendingConnections(): number {
+    return this.pending.size;
+  }
+
   /** Machine ids with a live connection to this broker. */
   onlineMachines(): string[] {
     return [...this.connectedByMachine.keys()];

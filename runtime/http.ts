@@ -246,6 +246,10 @@ export function addFallbacks(app: express.Express): void {
   app.use(['/api', '/v1'], (req: Request, res: Response) => {
     res.status(404).json(errorBody(`no route ${req.method} ${req.originalUrl.split('?')[0]}`));
   });
+  // Express's own 404 page clears every header first (finalhandler), security headers included.
+  app.use((_req: Request, res: Response) => {
+    res.status(404).type('text/plain').send('Not found');
+  });
   app.use((err: BodyError, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) return next(err);
     const status = err.status ?? err.statusCode ?? 500;

@@ -2,7 +2,16 @@ import assert from 'node:assert/strict';
 import express from 'express';
 import request from 'supertest';
 import { hashSecret } from '../../core/secrets';
+import { registry } from '../../kit/metrics';
 import { addFallbacks, createFrontApp, HttpState } from '../../runtime/http';
+
+/** What Node-RED's admin app does first (editor-api: cors({origin: "*"})), without its package. */
+const wildcardCors: express.RequestHandler = (req, res, next) => {
+  res.setHeader('Access-Control-Allow-Origin', '*');
+  if (req.method !== 'OPTIONS') return next();
+  res.setHeader('Access-Control-Allow-Methods', 'GET,PUT,POST,DELETE');
+  res.status(204).end();
+};
 
 describe('HTTP front', () => {
   const token = 'a-long-enough-api-token';
@@ -17,6 +26,13 @@ describe('HTTP front', () => {
     });
     app.post('/api/embossing-jobs/callback/:id', (_req, res) => {
       res.json({ success: true });
+    });
+    app.post('/api/embossing-jobs/:id/retry', (req, res) => {
+      res.json({ success: true, retried: req.params.id });
+    });
+    // Node-RED's admin app installs cors({origin: "*"}) itself.
+    app.use('/editor', wildcardCors, (_req, res) => {
+      res.json({ editor: true });
     });
     app.get('/api/boom', () => {
       throw new Error('secret internals');
@@ -37,6 +53,91 @@ describe('HTTP front', () => {
   it('lets the machine callback through without the token (it is verified by signature)', async () => {
     const res = await request(app).post('/api/embossing-jobs/callback/42').send({});
     assert.equal(res.status, 200);
+  });
+
+  it('exempts only a numeric job id: /callback/retry and /callback/cancel need the token', async () => {
+    for (const path of [
+      '/api/embossing-jobs/callback/retry',
+      '/api/embossing-jobs/callback/cancel',
+      '/api/embossing-jobs/callback/42/',
+      '/api/embossing-jobs/callback/42/x',
+      '/api/embossing-jobs/callback/%34%32',
+    ]) {
+      const res = await request(app).post(path).send({});
+      assert.equal(res.status, 401, path);
+      assert.deepEqual(res.body, { success: false, error: 'missing bearer token' }, path);
+    }
+  });
+
+  it('sets security headers on every response: API, errors, pages', async () => {
+    const answers = [
+      await request(app).post('/api/echo').send({}),
+      await request(app).get('/v1/nothing').set('Authorization', `Bearer ${token}`),
+      await request(app).get('/healthz'),
+      await request(app).get('/editor/settings'),
+      await request(app).get('/dashboard/page1'),
+    ];
+    for (const res of answers) {
+      const where = `answer ${answers.indexOf(res)} (${res.status})`;
+      assert.equal(res.headers['x-content-type-options'], 'nosniff', where);
+      assert.match(res.headers['x-frame-options'], /^(DENY|SAMEORIGIN)$/, where);
+      assert.match(res.headers['content-security-policy'], /frame-ancestors/, where);
+      assert.equal(res.headers['referrer-policy'], 'no-referrer', where);
+    }
+    assert.match(answers[0].headers['content-security-policy'], /default-src 'none'/);
+  });
+
+  it('answers the admin API without a wildcard CORS origin, and to a configured origin only', async () => {
+    const plain = await request(app).get('/editor/settings').set('Origin', 'http://evil.example');
+    assert.equal(plain.headers['access-control-allow-origin'], undefined);
+    const preflight = await request(app)
+      .options('/editor/flows')
+      .set('Origin', 'http://evil.example')
+      .set('Access-Control-Request-Method', 'POST');
+    assert.equal(preflight.headers['access-control-allow-origin'], undefined);
+    assert.equal(preflight.headers['access-control-allow-methods'], undefined);
+
+    const allowing = createFrontApp(state, hashSecret(token), [], {
+      adminCorsOrigins: ['https://mes.plant.local'],
+    });
+    allowing.use('/editor', wildcardCors, (_req, res) => {
+      res.json({ editor: true });
+    });
+    const allowed = await request(allowing).get('/editor/settings').set('Origin', 'https://mes.plant.local');
+    assert.equal(allowed.headers['access-control-allow-origin'], 'https://mes.plant.local');
+    assert.match(allowed.headers.vary, /Origin/);
+    const other = await request(allowing).get('/editor/settings').set('Origin', 'https://other.plant.local');
+    assert.equal(other.headers['access-control-allow-origin'], undefined);
+  });
+
+  it('labels request metrics with route templates, so random paths add no series', async function () {
+    this.timeout(30000);
+    const series = async () =>
+      (await registry.getSingleMetric('floorflow_http_requests_total')!.get()).values.map(
+        (v) => `${v.labels.route} ${v.labels.status}`,
+      );
+    await request(app).post('/api/embossing-jobs/7/retry').set('Authorization', `Bearer ${token}`).send({});
+    const before = new Set(await series());
+    const randoms: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      const random = `r${Math.random().toString(36).slice(2)}`;
+      randoms.push(random);
+      await request(app).get(`/${random}`);
+      await request(app).get(`/api/${random}/${i}`).set('Authorization', `Bearer ${token}`);
+      await request(app)
+        .post(`/api/embossing-jobs/${i}/retry`)
+        .set('Authorization', `Bearer ${token}`)
+        .send({});
+      await request(app).get(`/editor/${random}`);
+    }
+    const after = await series();
+    const added = after.filter((s) => !before.has(s));
+    assert.ok(added.length <= 5, `new series: ${added.join(', ')}`);
+    assert.ok(after.includes('/api/embossing-jobs/:id/retry 200'), after.join(', '));
+    assert.ok(
+      after.every((label) => randoms.every((r) => !label.includes(r))),
+      `a raw path became a label: ${after.join(', ')}`,
+    );
   });
 
   it('answers malformed JSON with 400 and no stack trace', async () => {
