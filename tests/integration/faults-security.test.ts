@@ -175,13 +175,15 @@ describe('fault: security', function () {
     ]) {
       await assert.rejects(machine.subscribeAsync(filter), /Subscribe error/, `${filter} is refused`);
     }
+    let probes = 0;
     for (const topic of [
       `floorflow/machines/${scanner.username}/scan`,
       `floorflow/machines/${press.username}/cmd`,
       'floorflow/alerts',
       '$SYS/anything',
     ]) {
-      const m = await connectMqtt(mqttUrl(), { ...press });
+      // Its own client id suffix, so it does not replace the connection that publishes the marker.
+      const m = await connectMqtt(mqttUrl(), { ...press, clientId: `${press.username}/probe-${probes++}` });
       clients.push(m);
       const closed = new Promise<void>((resolve) => m.once('close', () => resolve()));
       m.publish(topic, '{"state":"idle","code":"X"}', { qos: 1 });
@@ -247,5 +249,170 @@ describe('fault: security', function () {
         assert.equal(text.includes(secret), false, `${what} appears in ${where}`);
       }
     }
+  });
+
+  it("lets no machine take another's session: queued commands stay with their machine, and no one is kicked offline", async () => {
+    // Finding 4 of issue 20: EMB-2 connected with EMB-1's client id, got its queued commands and kicked it off.
+    const [emb1, emb2] = await registerMachines(runtime.env, ['sec-emb-1', 'sec-emb-2'], 'embosser');
+    const cmd = `floorflow/machines/${emb1.username}/cmd`;
+    const status = `floorflow/machines/${emb1.username}/status`;
+    const observer = await connectMqtt(mqttUrl(), {
+      username: 'floorflow-runtime',
+      password: internalPassword,
+    });
+    clients.push(observer);
+    const statuses: string[] = [];
+    observer.on('message', (topic, payload) => {
+      if (topic === status) statuses.push(JSON.parse(payload.toString()).state);
+    });
+    await observer.subscribeAsync(status, { qos: 1 });
+
+    const first = await connectMqtt(mqttUrl(), { ...emb1, clientId: emb1.username, clean: false });
+    await first.subscribeAsync(cmd, { qos: 1 });
+    await first.endAsync();
+    for (let i = 1; i <= 3; i++) {
+      await observer.publishAsync(cmd, JSON.stringify({ type: 'emboss', job_id: String(i) }), { qos: 1 });
+    }
+    await assert.rejects(
+      connectMqtt(mqttUrl(), { ...emb2, clientId: emb1.username, clean: false }),
+      /Identifier rejected/,
+      "another machine with this machine's client id",
+    );
+    const received: string[] = [];
+    // Queued commands may arrive with the CONNACK: listen before connecting.
+    const back = mqtt.connect(mqttUrl(), {
+      ...emb1,
+      clientId: emb1.username,
+      clean: false,
+      reconnectPeriod: 0,
+    });
+    clients.push(back);
+    back.on('message', (_t, payload) => received.push(JSON.parse(payload.toString()).job_id));
+    await new Promise<void>((resolve, reject) => {
+      back.once('connect', () => resolve());
+      back.once('error', reject);
+    });
+    await waitFor(() => received.length === 3 || undefined, 'the queued commands reach their machine');
+    assert.deepEqual(received, ['1', '2', '3']);
+
+    await back.publishAsync(status, '{"state":"idle"}', { qos: 1, retain: true });
+    await waitFor(() => statuses.includes('idle') || undefined, 'the idle status');
+    statuses.length = 0; // the offline of the clean disconnect above was right
+    let kicked = false;
+    back.once('close', () => (kicked = true));
+    for (let i = 0; i < 10; i++) {
+      await assert.rejects(
+        connectMqtt(mqttUrl(), { ...emb2, clientId: emb1.username }),
+        /Identifier rejected/,
+      );
+    }
+    assert.equal(kicked, false, 'the machine kept its connection');
+    // The machine itself reconnecting with its own id replaces its session without going offline.
+    for (let i = 0; i < 3; i++) {
+      const again = await connectMqtt(mqttUrl(), { ...emb1, clientId: emb1.username });
+      clients.push(again);
+    }
+    await clients[clients.length - 1].publishAsync(status, '{"state":"busy"}', { qos: 1, retain: true });
+    await waitFor(() => statuses.includes('busy') || undefined, 'the marker status');
+    assert.deepEqual(
+      statuses.filter((s) => s === 'offline'),
+      [],
+      `no offline was published: ${statuses.join(', ')}`,
+    );
+  });
+
+  it('keeps /metrics bounded under random paths, and limits what one machine may retain and how often it may connect', async () => {
+    // Finding 6 of issue 20: 3,000 random paths made 3,006 series; 150 × 200 KB retained; 250 connections.
+    const metrics = async () => {
+      const text = await (await fetch(`${runtime.baseUrl}/metrics`)).text();
+      return {
+        size: text.length,
+        series: text.split('\n').filter((l) => l.startsWith('floorflow_http_requests_total{')).length,
+      };
+    };
+    const before = await metrics();
+    const auth = { authorization: `Bearer ${token}` };
+    for (let i = 0; i < 300; i++) {
+      const random = `r${i}-${Math.random().toString(36).slice(2)}`;
+      await fetch(`${runtime.baseUrl}/${random}`);
+      await fetch(`${runtime.baseUrl}/api/${random}`, { headers: auth });
+      await fetch(`${runtime.baseUrl}/v1/processing/job/${random}`, { headers: auth });
+      await fetch(`${runtime.baseUrl}/editor/${random}`);
+    }
+    const after = await metrics();
+    console.log(
+      `      /metrics after 1,200 random paths: ${before.series} → ${after.series} series, ${before.size} → ${after.size} bytes`,
+    );
+    assert.ok(after.series - before.series <= 10, `${after.series - before.series} new series`);
+    assert.ok(after.size - before.size < 16 * 1024, `/metrics grew by ${after.size - before.size} bytes`);
+
+    const retaining = await connectMqtt(mqttUrl(), { ...press });
+    clients.push(retaining);
+    let kept = 0;
+    const closed = new Promise<void>((resolve) => retaining.once('close', () => resolve()));
+    for (let i = 0; i < 40 && retaining.connected; i++) {
+      const acked = await Promise.race([
+        retaining
+          .publishAsync(`floorflow/machines/${press.username}/event/${i}`, Buffer.alloc(200 * 1024, 0x61), {
+            qos: 1,
+            retain: true,
+          })
+          .then(
+            () => true,
+            () => false,
+          ),
+        closed.then(() => false),
+      ]);
+      if (!acked) break;
+      kept++;
+    }
+    assert.ok(kept <= 5, `${kept} retained messages of 200 KB kept (1 MiB allowed)`);
+    const counted = await (await fetch(`${runtime.baseUrl}/metrics`)).text();
+    assert.match(
+      counted,
+      /floorflow_mqtt_refused_total\{reason="retained_limit"\} [1-9]/,
+      'the refusal is counted',
+    );
+
+    const held: mqtt.MqttClient[] = [];
+    for (let i = 0; i < 8; i++) {
+      held.push(await connectMqtt(mqttUrl(), { ...scanner, clientId: `${scanner.username}/c${i}` }));
+    }
+    clients.push(...held);
+    await assert.rejects(
+      connectMqtt(mqttUrl(), { ...scanner, clientId: `${scanner.username}/c8` }),
+      /Server unavailable/,
+      'a ninth connection of one machine',
+    );
+  });
+
+  it('asks for the token on every route but the numeric callback, sets security headers, and allows no foreign origin on the admin API', async () => {
+    // Finding 8 of issue 20.
+    for (const path of ['/api/embossing-jobs/callback/retry', '/api/embossing-jobs/callback/cancel']) {
+      const res = await fetch(runtime.baseUrl + path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(res.status, 401, path);
+      assert.deepEqual(await res.json(), { success: false, error: 'missing bearer token' }, path);
+    }
+    for (const path of ['/editor/', '/dashboard/', '/api/plates', '/metrics', '/healthz', '/no-such-page']) {
+      const res = await fetch(runtime.baseUrl + path);
+      await res.arrayBuffer();
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.match(res.headers.get('x-frame-options') ?? '', /^(DENY|SAMEORIGIN)$/, path);
+      assert.match(res.headers.get('content-security-policy') ?? '', /frame-ancestors/, path);
+    }
+    const origin = { origin: 'http://evil.example' };
+    const settings = await fetch(`${runtime.baseUrl}/editor/settings`, { headers: origin });
+    await settings.arrayBuffer();
+    assert.equal(settings.headers.get('access-control-allow-origin'), null);
+    const preflight = await fetch(`${runtime.baseUrl}/editor/flows`, {
+      method: 'OPTIONS',
+      headers: { ...origin, 'access-control-request-method': 'POST' },
+    });
+    await preflight.arrayBuffer();
+    assert.equal(preflight.headers.get('access-control-allow-origin'), null);
   });
 });
