@@ -91,11 +91,11 @@ const routeLabels = new Set<string>();
  * The metric label of a request: the route template that answered it (`/api/embossing-jobs/:id`),
  * never the raw path, so a stranger requesting random paths cannot add series.
  */
-export function routeLabel(req: Request, status: number): string {
+export function routeLabel(req: Request): string {
   const first = req.originalUrl.split('?')[0].split('/')[1] ?? '';
   if (first === 'api' || first === 'v1') {
     const template = (req as Request & { route?: { path?: unknown } }).route?.path;
-    if (status === 404 || typeof template !== 'string') return `/${first}/(no route)`;
+    if (typeof template !== 'string') return `/${first}/(no route)`;
     const label = `${req.baseUrl ?? ''}${template}`;
     if (routeLabels.has(label)) return label;
     if (routeLabels.size >= MAX_ROUTE_LABELS) return `/${first}/(other)`;
@@ -127,7 +127,7 @@ export function createFrontApp(
       if (counted) return;
       counted = true;
       state.inFlight--;
-      httpRequests().inc({ route: routeLabel(req, res.statusCode), status: String(res.statusCode) });
+      httpRequests().inc({ route: routeLabel(req), status: String(res.statusCode) });
     };
     res.on('finish', finish);
     res.on('close', finish);
