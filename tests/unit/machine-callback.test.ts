@@ -53,20 +53,15 @@ describe('machine callback signature (CONTRACT.md §4)', () => {
 
   it('signs in the simulator exactly as the runtime verifies', () => {
     const headers = signedCallback({ machineId: 'EMB-1', secret, path, body, timestamp: Number(ts), nonce });
-    const result = checkCallback({
-      headers: {
+    const result = check(
+      {},
+      {
         machine: headers['X-Floorflow-Machine'],
         timestamp: headers['X-Floorflow-Timestamp'],
         nonce: headers['X-Floorflow-Nonce'],
         signature: headers['X-Floorflow-Signature'],
       },
-      method: 'POST',
-      path,
-      rawBody: body,
-      secret,
-      jobMachineId: 'EMB-1',
-      now,
-    });
+    );
     assert.equal(result.ok, true);
   });
 
