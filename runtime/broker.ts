@@ -351,7 +351,11 @@ export class EmbeddedBroker {
     if (!client) return done(null); // the broker's own publishes (wills, $SYS)
     const session = this.sessions.get(client);
     if (!session) return done(new Error('not authenticated'));
-    if (session.internal) return done(null);
+    if (session.internal) {
+      // The runtime clearing a machine's retained message frees that machine's room for it.
+      if (packet.retain && packet.payload.length === 0) this.forgetRetained(packet.topic);
+      return done(null);
+    }
     // The will of a replaced connection would announce offline a machine that just reconnected.
     if (session.takenOver) return done(new Error('connection taken over'));
     if (this.draining) {
@@ -425,6 +429,11 @@ export class EmbeddedBroker {
     kept.set(topic, bytes);
     this.retainedByMachine.set(machineId, kept);
     return true;
+  }
+
+  private forgetRetained(topic: string): void {
+    const machineId = parseMachineTopic(this.options.topicPrefix, topic)?.machineId;
+    if (machineId) this.retainedByMachine.get(machineId)?.delete(topic);
   }
 
   private authorizeSubscribe(

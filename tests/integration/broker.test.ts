@@ -310,6 +310,11 @@ describe('embedded broker', function () {
       logged.some((l) => /bytes \(the limit is 3 and 102400 bytes\)/.test(l)),
       logged.join('\n'),
     );
+    // The runtime clearing a retained message frees its room.
+    const runtime = await connect({ username: 'floorflow-runtime', password: 'internal-pass' });
+    await runtime.publishAsync('floorflow/machines/press-1/event/a', '', { qos: 1, retain: true });
+    const fourth = await connect({ clientId: 'press-1/fourth' });
+    await fourth.publishAsync('floorflow/machines/press-1/event/d', '{"n":5}', { qos: 1, retain: true });
     // Not retained ones are not limited.
     const third = await connect();
     for (let i = 0; i < 10; i++)
