@@ -1,4 +1,4 @@
-// The HTTP front of the runtime: drain refusal, bearer-token auth for /api and /v1,
+// The HTTP front of the runtime: drain refusal, authentication of /api and /v1,
 // health and metrics, and the contract's JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
@@ -30,11 +30,33 @@ function routeLabel(path: string): string {
   return '/' + (parts[0] ?? '');
 }
 
+/** Checks the API token alone: the HTTP front without the runtime's logins (tests of the front). */
+function bearerOnly(apiTokenHash: string): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('missing bearer token'));
+      return;
+    }
+    if (!verifySecret(match[1], apiTokenHash)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('invalid bearer token'));
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * `apiAuth` authenticates /api and /v1: the runtime passes its access module (runtime/access.ts:
+ * sessions and named API tokens); a string is the hash of the one API token.
+ */
 export function createFrontApp(
   state: HttpState,
-  apiTokenHash: string,
+  apiAuth: string | RequestHandler,
   checks: HealthCheck[],
 ): express.Express {
+  const authenticate = typeof apiAuth === 'string' ? bearerOnly(apiAuth) : apiAuth;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -86,17 +108,7 @@ export function createFrontApp(
     // req.path is relative to the /api mount point; the signed routes are written in full.
     const fullPath = req.originalUrl.split('?')[0];
     if (SIGNED_ROUTES.some((r) => r.test(fullPath)) && req.method === 'POST') return next();
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('missing bearer token'));
-      return;
-    }
-    if (!verifySecret(match[1], apiTokenHash)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('invalid bearer token'));
-      return;
-    }
-    next();
+    authenticate(req, res, next);
   };
   app.use('/api', requireToken);
   app.use('/v1', requireToken);
