@@ -88,3 +88,17 @@ export async function displayCookie(baseUrl: string, linkPath: string): Promise<
   if (res.status !== 303 || !res.cookie) throw new Error(`display link failed: ${res.status} ${res.body}`);
   return res.cookie;
 }
+
+/** Logs in through the login page in a browser, as a person does, and waits for `then` to load. */
+export async function loginInBrowser(
+  page: import('playwright-core').Page,
+  baseUrl: string,
+  username: string,
+  password: string,
+  then: string,
+): Promise<void> {
+  await page.goto(`${baseUrl}/login?next=${encodeURIComponent(then)}`);
+  await page.fill('#username', username);
+  await page.fill('#password', password);
+  await Promise.all([page.waitForURL(`${baseUrl}${then}`), page.click('[data-test="login"]')]);
+}
