@@ -190,9 +190,10 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     const moves = page.locator('[data-test="transitions"] tr', { hasText: product.name });
     await moves.waitFor();
     assert.match(await moves.innerText(), /ON → OFF[\s\S]*finished[\s\S]*dispatch/);
-    const moved = await db.pool.query(`SELECT actor FROM trackopz.product_transitions WHERE product_id = $1`, [
-      product.id,
-    ]);
+    const moved = await db.pool.query(
+      `SELECT actor FROM trackopz.product_transitions WHERE product_id = $1`,
+      [product.id],
+    );
     assert.deepEqual(moved.rows, [{ actor: 'olga' }]);
     assert.ok(await stillSameDocument(page), 'updated without a reload');
     await screenshot('dispatch');
