@@ -78,7 +78,8 @@ export function isSafeMethod(method: string): boolean {
 export function apiRefusal(identity: Identity, method: string, path: string): string | undefined {
   if (identity.role === 'engineer') return undefined;
   if (isSafeMethod(method)) return undefined;
-  if (identity.role === 'viewer') return `a ${identity.kind === 'display' ? 'display' : 'viewer'} may only read`;
+  if (identity.role === 'viewer')
+    return `a ${identity.kind === 'display' ? 'display' : 'viewer'} may only read`;
   // Operators act on the floor; the admin routes (reprocessing, confirming orders) are engineers'.
   if (/^\/api\/admin(\/|$)/i.test(path)) return 'only an engineer may use the admin routes';
   return undefined;
@@ -161,11 +162,7 @@ export function cookieValue(header: string | undefined, name: string): string | 
  * than same-origin; a request with neither is not from a browser, so it cannot ride on a
  * person's cookie without them.
  */
-export function isSameOrigin(headers: {
-  origin?: string;
-  host?: string;
-  secFetchSite?: string;
-}): boolean {
+export function isSameOrigin(headers: { origin?: string; host?: string; secFetchSite?: string }): boolean {
   if (headers.origin !== undefined && headers.origin !== 'null') {
     let host: string;
     try {

@@ -203,7 +203,10 @@ export class AccessControl {
         },
         (err: Error) => {
           this.options.log(`[access] could not check a login: ${err.message}`);
-          res.status(503).set('Retry-After', '5').json(errorBody('logins cannot be checked now; retry shortly'));
+          res
+            .status(503)
+            .set('Retry-After', '5')
+            .json(errorBody('logins cannot be checked now; retry shortly'));
         },
       );
     };
@@ -308,7 +311,8 @@ export class AccessControl {
       try {
         const body = (req.body ?? {}) as Record<string, unknown>;
         const nextPath = safeNextPath(body.next);
-        if (!isSameOrigin(originOf(req.headers))) return void fail(403, 'refused: the login came from another site', nextPath);
+        if (!isSameOrigin(originOf(req.headers)))
+          return void fail(403, 'refused: the login came from another site', nextPath);
         const { username, password } = body;
         if (typeof username !== 'string' || typeof password !== 'string' || !username || !password) {
           return void fail(400, 'enter a user name and a password', nextPath);
@@ -401,7 +405,9 @@ export class AccessControl {
         }
         const { username, password } = body;
         if (typeof username !== 'string' || typeof password !== 'string') {
-          res.status(400).json({ error: 'invalid_request', error_description: 'username and password required' });
+          res
+            .status(400)
+            .json({ error: 'invalid_request', error_description: 'username and password required' });
           return;
         }
         const result = await this.tryLogin(req, username.trim().toLowerCase(), password);

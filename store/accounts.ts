@@ -121,11 +121,18 @@ export class AccountStore {
   }
 
   /** The user if the password is right and the user is enabled; else undefined, in the same time. */
-  async verifyPassword(username: string, password: string): Promise<{ username: string; role: Role } | undefined> {
-    const result = await this.pool.query<{ username: string; role: Role; password_hash: string; disabled_at: Date | null }>(
-      `SELECT username, role, password_hash, disabled_at FROM floorflow.users WHERE username = $1`,
-      [username],
-    );
+  async verifyPassword(
+    username: string,
+    password: string,
+  ): Promise<{ username: string; role: Role } | undefined> {
+    const result = await this.pool.query<{
+      username: string;
+      role: Role;
+      password_hash: string;
+      disabled_at: Date | null;
+    }>(`SELECT username, role, password_hash, disabled_at FROM floorflow.users WHERE username = $1`, [
+      username,
+    ]);
     const row = result.rows[0];
     const ok = await bcrypt.compare(password, row?.password_hash ?? DUMMY_HASH);
     if (!row || !ok || row.disabled_at) return undefined;
@@ -221,7 +228,13 @@ export class AccountStore {
     const row = result.rows[0];
     if (!row) return undefined;
     if (row.username && row.role) return { kind: 'user', name: row.username, role: row.role, session: hash };
-    return { kind: 'display', name: row.display_name!, role: 'viewer', pages: row.pages ?? [], session: hash };
+    return {
+      kind: 'display',
+      name: row.display_name!,
+      role: 'viewer',
+      pages: row.pages ?? [],
+      session: hash,
+    };
   }
 
   /** Which of these session hashes are still good (for re-checking open connections). */
