@@ -22,6 +22,8 @@ export interface FloorflowConfig {
   adminPassword?: string;
   /** Bearer token for /api and /v1; generated on first start when unset. `FLOORFLOW_API_TOKEN`. */
   apiToken?: string;
+  /** The API token's name in audit rows (`token:<name>`). `FLOORFLOW_API_TOKEN_NAME`, default api. */
+  apiTokenName: string;
   /** First level of every machine topic. `FLOORFLOW_TOPIC_PREFIX`, default floorflow. */
   topicPrefix: string;
   /** Directory holding the versioned flows (one file per tab). `FLOORFLOW_FLOWS_DIR`, default ./flows. */
@@ -131,6 +133,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
       );
     }
   }
+  const apiTokenName = env.FLOORFLOW_API_TOKEN_NAME || 'api';
+  if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(apiTokenName)) {
+    throw new SettingsError(
+      `FLOORFLOW_API_TOKEN_NAME=${apiTokenName} may hold only lower-case letters, digits, . _ and -`,
+    );
+  }
   const httpMaxBody = env.FLOORFLOW_HTTP_MAX_BODY || '1mb';
   if (!/^\d+(b|kb|mb)$/i.test(httpMaxBody)) {
     throw new SettingsError(`FLOORFLOW_HTTP_MAX_BODY=${httpMaxBody} is not a size: use e.g. 512kb or 1mb`);
@@ -144,6 +152,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     dataDir: path.resolve(cwd, env.FLOORFLOW_DATA_DIR || 'data'),
     adminPassword,
     apiToken,
+    apiTokenName,
     topicPrefix: prefix,
     flowsDir: path.resolve(cwd, env.FLOORFLOW_FLOWS_DIR || 'flows'),
     dashboardsDir: path.resolve(cwd, env.FLOORFLOW_DASHBOARDS_DIR || 'dashboards'),
@@ -167,8 +176,12 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
 
 export interface NodeRedSettingsInput {
   config: FloorflowConfig;
-  /** bcrypt hash of the admin password. */
+  /** bcrypt hash of the admin password, for an editor without floorflow's logins. */
   adminPasswordHash: string;
+  /** Node-RED's adminAuth backed by floorflow's accounts and sessions (runtime/access.ts). */
+  adminAuth?: Record<string, unknown>;
+  /** Dashboard 2.0's socket.io middleware that checks each connection's login. */
+  dashboardIoMiddleware?: (...args: never[]) => void;
   credentialSecret: string;
   /** Absolute path of the compiled floorflow nodes (dist/nodes). */
   nodesDir: string;
@@ -191,11 +204,12 @@ export function nodeRedSettings(input: NodeRedSettingsInput): LocalSettings {
     credentialSecret: input.credentialSecret,
     flowFile: 'flows.json',
     disableEditor: false,
-    adminAuth: {
+    adminAuth: input.adminAuth ?? {
       type: 'credentials',
       users: [{ username: 'admin', password: input.adminPasswordHash, permissions: '*' }],
       sessionExpiryTime: 12 * 3600,
     },
+    dashboard: input.dashboardIoMiddleware ? { ioMiddleware: input.dashboardIoMiddleware } : {},
     apiMaxLength: config.httpMaxBody,
     // Bad bodies get the contract's 4xx instead of the http in node's bare 500.
     httpNodeMiddleware: bodyParsers(config.httpMaxBody),

@@ -1,6 +1,8 @@
-// `floorflow <command>`: start the runtime, manage machines, check and diff flows.
+// `floorflow <command>`: start the runtime, manage machines, users and displays, check and diff flows.
+import type { Pool } from 'pg';
 import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
 import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
+import { AccountsUsageError, accountsCommand } from './accounts';
 import { migrate } from '../store/migrate';
 import { openDatabase } from '../runtime/database';
 import { startRuntime } from '../runtime/index';
@@ -12,6 +14,13 @@ const USAGE = `usage:
   floorflow machine list
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
+  floorflow user add <name> --role <engineer|operator|viewer> [--password <password>]
+  floorflow user list
+  floorflow user disable <name>
+  floorflow user reset-password <name> [--password <password>]
+  floorflow display add <name> [--pages <page,page,...>]
+  floorflow display list
+  floorflow display revoke <name>
   floorflow flows check [--dir <flows dir>]
   floorflow flows manifest | format | migrate [--dir <flows dir>]
   floorflow flows diff <git-rev>
@@ -28,10 +37,8 @@ function option(args: string[], name: string): string | undefined {
   return value;
 }
 
-async function withMachines<T>(
-  config: FloorflowConfig,
-  work: (store: MachineStore) => Promise<T>,
-): Promise<T> {
+/** Runs `work` on the runtime's database (the embedded one started for the command if needed). */
+async function withDatabase<T>(config: FloorflowConfig, work: (pool: Pool) => Promise<T>): Promise<T> {
   const { secrets } = loadSecrets(config.dataDir, {});
   const db = await openDatabase({
     databaseUrl: config.databaseUrl,
@@ -41,11 +48,19 @@ async function withMachines<T>(
   });
   try {
     await migrate(db.pool);
-    return await work(new MachineStore(db.pool, secrets.machineSealKey));
+    return await work(db.pool);
   } finally {
     // A server the runtime owns keeps running; one started for this command stops.
     await db.close({ stopEmbedded: db.embedded?.startedHere ?? false });
   }
+}
+
+async function withMachines<T>(
+  config: FloorflowConfig,
+  work: (store: MachineStore) => Promise<T>,
+): Promise<T> {
+  const { secrets } = loadSecrets(config.dataDir, {});
+  return withDatabase(config, (pool) => work(new MachineStore(pool, secrets.machineSealKey)));
 }
 
 async function machineCommand(config: FloorflowConfig, args: string[]): Promise<number> {
@@ -128,6 +143,11 @@ export async function main(argv: string[]): Promise<number> {
         return await start(config);
       case 'machine':
         return await machineCommand(config, args);
+      case 'user':
+      case 'display':
+        return await accountsCommand(config, command, args, withDatabase).catch((err: Error) => {
+          throw err instanceof AccountsUsageError ? new UsageError(err.message) : err;
+        });
       case 'simulate': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const simulate = require('./simulate') as typeof import('./simulate');

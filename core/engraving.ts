@@ -57,7 +57,6 @@ export const QA_RESULT_SCHEMA: JsonSchema = {
   required: ['passed'],
   properties: {
     passed: { type: 'boolean' },
-    inspector: { type: 'string', maxLength: 200 },
     notes: { type: 'string', maxLength: 2000 },
   },
 };
@@ -75,7 +74,6 @@ export const STOCK_UPDATE_SCHEMA: JsonSchema = {
 export const DESIGN_DECISION_SCHEMA: JsonSchema = {
   type: 'object',
   properties: {
-    decided_by: { type: 'string', maxLength: 200 },
     feedback: { type: 'string', maxLength: 2000 },
   },
 };

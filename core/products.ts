@@ -1,5 +1,6 @@
 // Seed 002's HTTP shapes: what the product routes read from a request and the bodies they
 // answer with. Pure; the products node calls these and store/products for the data.
+import { whoFieldIn, whoFieldMessage } from './access';
 import type { LifecycleEvent, SwitchRejection } from './lifecycle';
 
 export const PRODUCT_ACTIONS = ['move_to_past', 'reactivate', 'update_state'] as const;
@@ -43,7 +44,8 @@ export interface ProductTransitionRequest {
 }
 
 /**
- * Reads a POST body: { productId, action?, reason?, actor? | operatorId?, state? | targetState?, jobId? }.
+ * Reads a POST body: { productId, action?, reason?, state? | targetState?, jobId? }. Who asks is
+ * not the body's to say (the node takes it from the login), so a body naming someone is refused.
  * `fixedAction` is the route's action (the dispatch and legacy move-to-past routes); without it
  * the body must name one of move_to_past, reactivate, update_state.
  */
@@ -55,6 +57,8 @@ export function readTransitionBody(
     return failure(400, 'body must be a JSON object with productId');
   }
   const fields = body as Record<string, unknown>;
+  const who = whoFieldIn(fields);
+  if (who) return failure(400, whoFieldMessage(who, undefined));
   const id = readProductId(fields);
   if ('statusCode' in id) return id;
   let action = fixedAction;
@@ -67,11 +71,9 @@ export function readTransitionBody(
   }
   const request: ProductTransitionRequest = { entityId: id.productId, action };
   const reason = text(fields.reason);
-  const actor = text(fields.actor) ?? text(fields.operatorId) ?? text(fields.userId);
   const targetState = text(fields.state) ?? text(fields.targetState);
   const jobId = text(fields.jobId);
   if (reason !== undefined) request.reason = reason;
-  if (actor !== undefined) request.actor = actor;
   if (targetState !== undefined) request.targetState = targetState.toUpperCase();
   if (jobId !== undefined) {
     if (!/^[0-9]{1,18}$/.test(jobId)) return failure(400, 'jobId must be a whole number');

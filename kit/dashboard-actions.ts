@@ -24,6 +24,8 @@ export interface ActionContext {
   services: FloorflowServices | undefined;
   pool: Pool;
   now: Date;
+  /** Who pressed the button: the login of the display connection (see core/access actorOf). */
+  actor: string;
   flowVersion?: string;
   warn(message: string): void;
 }
@@ -55,7 +57,7 @@ function changeResult(
 }
 
 export async function performAction(ctx: ActionContext, request: DashboardAction): Promise<ActionResult> {
-  const by = { at: ctx.now, actor: 'dashboard', source: 'dashboard', flowVersion: ctx.flowVersion };
+  const by = { at: ctx.now, actor: ctx.actor, source: 'dashboard', flowVersion: ctx.flowVersion };
   let result: ActionResult;
   try {
     result = await run();
@@ -73,7 +75,7 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
       case 'emboss': {
         const created = await embossing.createJob(
           ctx.pool,
-          { plateIds: request.plateIds, machineId: request.machineId, createdBy: 'dashboard' },
+          { plateIds: request.plateIds, machineId: request.machineId, createdBy: ctx.actor },
           by,
         );
         await announce(ctx, created.transitions);
@@ -118,7 +120,7 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
           entityId: request.productId,
           action: 'move_to_past',
           reason: request.reason,
-          actor: 'dashboard',
+          actor: ctx.actor,
           source: 'dispatch',
           flowVersion: ctx.flowVersion,
           at: ctx.now,
@@ -129,7 +131,7 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
       }
       case 'approve_design': {
         await engraving.approveDesign(ctx.pool, request.jobId, {
-          decidedBy: 'dashboard',
+          decidedBy: ctx.actor,
           flowVersion: ctx.flowVersion,
           now: ctx.now,
         });
@@ -142,7 +144,7 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
       }
       case 'reject_design': {
         await engraving.rejectDesign(ctx.pool, request.jobId, {
-          decidedBy: 'dashboard',
+          decidedBy: ctx.actor,
           feedback: request.feedback,
           flowVersion: ctx.flowVersion,
           now: ctx.now,

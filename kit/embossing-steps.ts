@@ -21,7 +21,7 @@ import {
   selectablePlates,
 } from '../store/embossing';
 import type { AppliedTransition } from '../store/lifecycle';
-import type { HttpRequestPart } from './http-api';
+import { type HttpRequestPart, requestActor } from './http-api';
 import type { FloorflowServices } from './services';
 
 export const EMBOSSING_EVENT = 'embossing';
@@ -56,7 +56,6 @@ export const CREATE_JOB_SCHEMA: JsonSchema = {
       },
     },
     machine_id: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,64}$' },
-    created_by: { type: 'string', maxLength: 200 },
   },
 };
 
@@ -113,9 +112,14 @@ export async function runStep(
 async function step(
   action: EmbossingAction,
   request: HttpRequestPart,
-  { pool, by }: StepContext,
+  { pool, by: node }: StepContext,
 ): Promise<StepResult> {
   const id = request.params.id ?? request.params.job_id ?? '';
+  // Who acts is the login or API token of the request; a request without one keeps the node's.
+  const acting = (): Actor => {
+    const actor = requestActor(request);
+    return actor ? { ...node, actor } : node;
+  };
   switch (action) {
     case 'plates': {
       const wanted = statusList(request.query.status);
@@ -131,11 +135,11 @@ async function step(
       return { statusCode: 200, body: { success: true, data: await selectablePlates(pool, wanted) } };
     }
     case 'create': {
+      const by = acting();
       // A copy: ajv may fill defaults in place, and the request body stays as it arrived.
       const checked = validate<{
         plate_ids: Array<string | number>;
         machine_id: string;
-        created_by?: string;
       }>(CREATE_JOB_SCHEMA, structuredClone(request.body));
       if (!checked.ok || !checked.value)
         throw new FloorflowError('FF_INPUT_INVALID', checked.error ?? 'invalid body');
@@ -144,7 +148,7 @@ async function step(
         {
           plateIds: checked.value.plate_ids.map(String),
           machineId: checked.value.machine_id,
-          createdBy: checked.value.created_by ?? by.actor,
+          createdBy: by.actor,
         },
         by,
       );
@@ -174,9 +178,9 @@ async function step(
       return { statusCode: 200, body: { success: true, data: await jobMessages(pool, id) } };
     }
     case 'retry':
-      return changeAnswer(await retryJob(pool, id, by), 202);
+      return changeAnswer(await retryJob(pool, id, acting()), 202);
     case 'cancel':
-      return changeAnswer(await cancelJob(pool, id, by), 200);
+      return changeAnswer(await cancelJob(pool, id, acting()), 200);
     case 'dead-letter':
       throw new FloorflowError('FF_INPUT_INVALID', 'dead letters are not a route');
   }

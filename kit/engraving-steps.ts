@@ -31,7 +31,7 @@ import {
   updateStock,
 } from '../store/engraving';
 import type { AppliedTransition } from '../store/lifecycle';
-import type { HttpRequestPart } from './http-api';
+import { type HttpRequestPart, requestActor } from './http-api';
 
 export type EngravingRoute = 'create' | 'get' | 'approve' | 'reject' | 'qa' | 'queue' | 'stock';
 
@@ -121,10 +121,12 @@ export async function answerRoute(
   const note = { flowVersion: ctx.flowVersion, now: ctx.now, applied: ctx.applied };
   switch (route) {
     case 'create': {
+      const actor = requestActor(request);
       const order = parsed<EngravingOrder>(ENGRAVING_ORDER_SCHEMA, request.body);
       const key = request.headers['idempotency-key'];
       const { job, created } = await createEngravingJob(ctx.pool, order, {
         ...note,
+        actor,
         idempotencyKey: typeof key === 'string' && key ? key : undefined,
       });
       return {
@@ -152,26 +154,19 @@ export async function answerRoute(
     }
     case 'approve':
     case 'reject': {
-      const decision = parsed<{ decided_by?: string; feedback?: string }>(
-        DESIGN_DECISION_SCHEMA,
-        request.body ?? {},
-      );
+      // The decision is the logged-in person's (or the API token's), never a name in the body.
+      const decidedBy = requestActor(request);
+      const decision = parsed<{ feedback?: string }>(DESIGN_DECISION_SCHEMA, request.body ?? {});
       const job =
         route === 'approve'
-          ? await approveDesign(ctx.pool, id, { ...note, decidedBy: decision.decided_by })
-          : await rejectDesign(ctx.pool, id, {
-              ...note,
-              decidedBy: decision.decided_by,
-              feedback: decision.feedback,
-            });
+          ? await approveDesign(ctx.pool, id, { ...note, decidedBy })
+          : await rejectDesign(ctx.pool, id, { ...note, decidedBy, feedback: decision.feedback });
       return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
     }
     case 'qa': {
-      const result = parsed<{ passed: boolean; inspector?: string; notes?: string }>(
-        QA_RESULT_SCHEMA,
-        request.body,
-      );
-      const { job, outcome, attempt } = await recordQa(ctx.pool, id, result, note);
+      const inspector = requestActor(request);
+      const result = parsed<{ passed: boolean; notes?: string }>(QA_RESULT_SCHEMA, request.body);
+      const { job, outcome, attempt } = await recordQa(ctx.pool, id, { ...result, inspector }, note);
       const events = [changed(job)];
       if (outcome === 'escalate') events.push(escalation(job));
       return {
@@ -192,9 +187,10 @@ export async function answerRoute(
       };
     }
     case 'stock': {
+      const actor = requestActor(request);
       const change = parsed<{ add?: number; stock_available?: number }>(STOCK_UPDATE_SCHEMA, request.body);
       const itemId = request.params.itemId ?? '';
-      const { stock_available, resumed } = await updateStock(ctx.pool, itemId, change, note);
+      const { stock_available, resumed } = await updateStock(ctx.pool, itemId, change, { ...note, actor });
       return {
         statusCode: 200,
         body: {

@@ -2,13 +2,29 @@
 // answering in the contract's shape ({"success": true, "data": ...} or {"success": false,
 // "error": ...} with the status httpStatusOf gives), never with a stack trace.
 import type { NodeMessage } from 'node-red';
+import { type Identity, actorOf, whoFieldIn, whoFieldMessage } from '../core/access';
 import { FloorflowError, httpStatusOf } from '../core/errors';
+import { identityOfRequest } from './identity';
 
 export interface HttpRequestPart {
   params: Record<string, string>;
   query: Record<string, unknown>;
   body: unknown;
   headers: Record<string, string | string[] | undefined>;
+  /** Who the runtime authenticated (login session or API token); absent outside the runtime. */
+  identity?: Identity;
+}
+
+/**
+ * Who made the request, for created_by, actor and audit rows: the authenticated identity,
+ * never the body. A body that names someone (created_by, actor, ...) is refused with
+ * FF_INPUT_INVALID, so a client learns that the field no longer decides anything.
+ */
+export function requestActor(request: HttpRequestPart): string | undefined {
+  const actor = request.identity ? actorOf(request.identity) : undefined;
+  const field = whoFieldIn(request.body);
+  if (field) throw new FloorflowError('FF_INPUT_INVALID', whoFieldMessage(field, actor));
+  return actor;
 }
 
 /** The request an `http in` node put on msg.req (empty parts when there is none). */
@@ -19,6 +35,7 @@ export function requestOf(msg: NodeMessage): HttpRequestPart {
     query: req?.query ?? {},
     body: req?.body ?? (msg as NodeMessage & { payload?: unknown }).payload,
     headers: req?.headers ?? {},
+    identity: identityOfRequest(req),
   };
 }
 

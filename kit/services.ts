@@ -5,6 +5,7 @@
 import type { EventEmitter } from 'node:events';
 import type { NodeAPI } from 'node-red';
 import type { Pool } from 'pg';
+import type { Identity } from '../core/access';
 import type { MachineTopicKind } from '../core/topics';
 
 export interface BrokerAccess {
@@ -16,6 +17,12 @@ export interface BrokerAccess {
     payload: string | Buffer,
     options?: { qos?: 0 | 1; retain?: boolean },
   ): Promise<void>;
+}
+
+/** Who is on an open dashboard connection (the runtime's access module). */
+export interface AccessLookup {
+  /** The identity of the connection that sent a message, from msg._client; never from the page's word. */
+  identityOfClient(client: unknown): Identity | undefined;
 }
 
 export interface FloorflowServices {
@@ -30,6 +37,8 @@ export interface FloorflowServices {
   flowVersion(flowId: string | undefined): string | undefined;
   /** The machine secret, for verifying callback signatures. */
   machineSecret(machineId: string): Promise<string | undefined>;
+  /** Logins of dashboard connections; absent outside the floorflow runtime. */
+  access?: AccessLookup;
   /** Time and timers. Nodes never read Date.now() or call setTimeout directly, so tests can run a 60 s backoff instantly. */
   clock: Clock;
 }

@@ -1,6 +1,6 @@
-// The HTTP front of the runtime: security headers, drain refusal, bearer-token auth for /api
-// and /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the
-// contract's JSON error shape for everything that fails.
+// The HTTP front of the runtime: security headers, drain refusal, authentication of /api and
+// /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the contract's
+// JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
 import { counter, registry } from '../kit/metrics';
@@ -106,12 +106,34 @@ export function routeLabel(req: Request): string {
   return FIXED_AREAS.has(first) ? `/${first}` : '(other)';
 }
 
+/** Checks the API token alone: the HTTP front without the runtime's logins (tests of the front). */
+function bearerOnly(apiTokenHash: string): RequestHandler {
+  return (req, res, next) => {
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)$/i.exec(header);
+    if (!match) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('missing bearer token'));
+      return;
+    }
+    if (!verifySecret(match[1], apiTokenHash)) {
+      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('invalid bearer token'));
+      return;
+    }
+    next();
+  };
+}
+
+/**
+ * `apiAuth` authenticates /api and /v1: the runtime passes its access module (runtime/access.ts:
+ * sessions and named API tokens); a string is the hash of the one API token.
+ */
 export function createFrontApp(
   state: HttpState,
-  apiTokenHash: string,
+  apiAuth: string | RequestHandler,
   checks: HealthCheck[],
   options: FrontOptions = {},
 ): express.Express {
+  const authenticate = typeof apiAuth === 'string' ? bearerOnly(apiAuth) : apiAuth;
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', false);
@@ -167,17 +189,7 @@ export function createFrontApp(
     // req.path is relative to the /api mount point; the signed routes are written in full.
     const fullPath = req.originalUrl.split('?')[0];
     if (SIGNED_ROUTES.some((r) => r.test(fullPath)) && req.method === 'POST') return next();
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)$/i.exec(header);
-    if (!match) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('missing bearer token'));
-      return;
-    }
-    if (!verifySecret(match[1], apiTokenHash)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer').json(errorBody('invalid bearer token'));
-      return;
-    }
-    next();
+    authenticate(req, res, next);
   };
   app.use('/api', requireToken);
   app.use('/v1', requireToken);

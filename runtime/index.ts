@@ -12,10 +12,12 @@ import { FloorflowConfig, nodeRedSettings } from '../settings';
 import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
+import { AccountStore } from '../store/accounts';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
 import { Database, openDatabase } from './database';
+import { AccessControl } from './access';
 import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
@@ -98,10 +100,22 @@ export async function startRuntime(
         },
       },
     ];
-    const app = createFrontApp(state, secrets.apiTokenHash, checks, {
+    const accounts = new AccountStore(database.pool);
+    // The first start's admin engineer, as before; FLOORFLOW_ADMIN_PASSWORD stays its password.
+    await accounts.ensureAdmin(secrets.adminPasswordHash, Boolean(config.adminPassword));
+    const access = new AccessControl({
+      accounts,
+      apiTokens: [{ name: config.apiTokenName, hash: secrets.apiTokenHash }],
+      log,
+    });
+    access.start();
+    cleanups.push(() => access.close());
+    const app = createFrontApp(state, access.api(), checks, {
       adminCorsOrigins: config.adminCorsOrigins,
     });
     const server = http.createServer(app);
+    // Before Node-RED's own listener: the editor's WebSocket presents the session cookie as its token.
+    server.on('upgrade', access.onUpgrade);
     // Keep-alive sockets would hold the server open after close() during a stop.
     server.keepAliveTimeout = 5000;
     // Upgraded connections (open dashboards, the editor, MQTT over WebSocket) are no longer
@@ -162,6 +176,7 @@ export async function startRuntime(
       events,
       flowVersion: (flowId) => versions.versionOf(flowId),
       machineSecret: (machineId) => machines.secretOf(machineId),
+      access,
       clock: systemClock,
     };
 
@@ -175,13 +190,18 @@ export async function startRuntime(
     const settings = nodeRedSettings({
       config,
       adminPasswordHash: secrets.adminPasswordHash,
+      adminAuth: access.adminAuth(),
+      dashboardIoMiddleware: access.socketMiddleware as (...args: never[]) => void,
       credentialSecret: secrets.credentialSecret,
       nodesDir: path.resolve(__dirname, '..', 'nodes'),
       storageModule: storage,
       services,
     });
     RED.init(server, settings);
+    app.use(access.pages());
+    app.use('/editor', access.editor());
     app.use('/editor', RED.httpAdmin);
+    app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
     app.use('/', RED.httpNode);
     addFallbacks(app);
@@ -210,7 +230,7 @@ export async function startRuntime(
     const base = `http://${config.host}:${httpPort}`;
     const lines = [
       `floorflow ready in ${Date.now() - started} ms`,
-      `  editor      ${base}/editor  (user admin)`,
+      `  editor      ${base}/editor  (user admin; more users: floorflow user add)`,
       `  dashboards  ${base}/dashboard`,
       `  database    ${database.where}`,
       broker

@@ -58,6 +58,8 @@ export interface DesignRow {
 export interface ChangeNote {
   reason?: string;
   machineId?: string | null;
+  /** The person or API token that made the change (a login's actor name); machines have machineId. */
+  actor?: string;
   details?: Record<string, unknown>;
   flowVersion?: string;
   /** Collects the transitions applied, to announce after commit (kit/lifecycle). */
@@ -103,8 +105,8 @@ async function recordEvent(
   note: ChangeNote,
 ): Promise<void> {
   await db.query(
-    `INSERT INTO engraving.job_events (job_id, from_status, to_status, reason, machine_id, details, flow_version, created_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+    `INSERT INTO engraving.job_events (job_id, from_status, to_status, reason, machine_id, details, flow_version, created_at, actor)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
     [
       jobId,
       from,
@@ -114,6 +116,7 @@ async function recordEvent(
       note.details ?? null,
       note.flowVersion ?? null,
       note.now,
+      note.actor ?? null,
     ],
   );
 }
@@ -138,7 +141,7 @@ async function transition(
     entityId: jobId,
     action,
     reason: note.reason ?? action,
-    actor: note.machineId ?? undefined,
+    actor: note.actor ?? note.machineId ?? undefined,
     source: 'engraving flow',
     flowVersion: note.flowVersion,
     at: note.now,
@@ -236,7 +239,13 @@ async function proceedWithStock(
 export async function createEngravingJob(
   pool: Pool,
   order: EngravingOrder,
-  options: { idempotencyKey?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: {
+    idempotencyKey?: string;
+    actor?: string;
+    flowVersion?: string;
+    applied?: AppliedTransition[];
+    now: Date;
+  },
 ): Promise<{ job: EngravingJobRow; created: boolean }> {
   return withTransaction(pool, async (c) => {
     if (options.idempotencyKey) {
@@ -254,8 +263,8 @@ export async function createEngravingJob(
     if (problem) throw new FloorflowError('FF_INPUT_INVALID', `rejected: ${problem}`);
     const inserted = await c.query<{ id: string }>(
       `INSERT INTO engraving.engraving_jobs (customer_id, item_id, text, font, artwork_url, requires_design, rush, priority, due_date,
-                                             status, block_reason, idempotency_key, created_at, updated_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', NULL, $10, $11, $11)
+                                             status, block_reason, idempotency_key, created_at, updated_at, created_by)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'queued', NULL, $10, $11, $11, $12)
        ON CONFLICT (idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING RETURNING id::text AS id`,
       [
         order.customer_id,
@@ -269,12 +278,18 @@ export async function createEngravingJob(
         order.due_date,
         options.idempotencyKey ?? null,
         options.now,
+        options.actor ?? null,
       ],
     );
     if (!inserted.rows[0])
       throw new FloorflowError('FF_CONFLICT', 'a request with this idempotency key is in progress');
     const jobId = inserted.rows[0].id;
-    const note: ChangeNote = { flowVersion: options.flowVersion, applied: options.applied, now: options.now };
+    const note: ChangeNote = {
+      actor: options.actor,
+      flowVersion: options.flowVersion,
+      applied: options.applied,
+      now: options.now,
+    };
     await recordEvent(c, jobId, null, 'queued', { ...note, reason: 'created' });
     if (!(await reserveStock(c, order.item_id, options.now))) {
       // INVENTORY_DEPLETED: the job waits, blocked, until stock arrives (updateStock).
@@ -296,7 +311,7 @@ export async function updateStock(
   pool: Pool,
   itemId: string,
   change: { add?: number; stock_available?: number },
-  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ stock_available: number; resumed: EngravingJobRow[] }> {
   return withTransaction(pool, async (c) => {
     const updated = await c.query<{ stock_available: number }>(
@@ -318,6 +333,7 @@ export async function updateStock(
       resumed.push(
         await proceedWithStock(c, job, {
           reason: 'stock arrived',
+          actor: options.actor,
           flowVersion: options.flowVersion,
           applied: options.applied,
           now: options.now,
@@ -377,7 +393,13 @@ export async function approveDesign(
       jobId,
       'approve',
       { queued_at: options.now },
-      { reason, flowVersion: options.flowVersion, applied: options.applied, now: options.now },
+      {
+        reason,
+        actor: options.decidedBy,
+        flowVersion: options.flowVersion,
+        applied: options.applied,
+        now: options.now,
+      },
     ))!;
   });
 }
@@ -412,6 +434,7 @@ export async function rejectDesign(
       { stock_reserved: false },
       {
         reason: 'design rejected',
+        actor: options.decidedBy,
         details: options.feedback ? { feedback: options.feedback } : undefined,
         flowVersion: options.flowVersion,
         applied: options.applied,
@@ -673,6 +696,7 @@ export async function recordQa(
     );
     const outcome = qaOutcome(attempt, result.passed);
     const note: ChangeNote = {
+      actor: result.inspector,
       details: { attempt, passed: result.passed },
       flowVersion: options.flowVersion,
       applied: options.applied,

@@ -124,6 +124,7 @@ export async function confirmOrder(
   now: Date,
   flowVersion?: string,
   applied?: AppliedTransition[],
+  actor?: string,
 ): Promise<{ job: ProcessingJobRow; created: boolean }> {
   return withTransaction(pool, async (c) => {
     const byId = /^[0-9]{1,18}$/.test(orderRef);
@@ -142,6 +143,7 @@ export async function confirmOrder(
       const confirmed = await applyTransitionIn(c, ORDER_MODEL, {
         entityId: order.id,
         action: 'confirm',
+        actor,
         source: 'processing flow',
         flowVersion,
         at: now,

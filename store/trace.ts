@@ -299,7 +299,7 @@ const PARTS: Record<TraceKind, Part[]> = {
       tables: ['engraving.engraving_jobs'],
       sql: `SELECT created_at AS at, id AS seq, 'engraving_job_created' AS type,
               jsonb_build_object('customer_id', customer_id, 'item_id', item_id, 'rush', rush, 'due_date', due_date,
-                                 'requires_design', requires_design, 'status_now', status) AS detail,
+                                 'requires_design', requires_design, 'status_now', status, 'created_by', created_by) AS detail,
               NULL::text AS flow_version
             FROM engraving.engraving_jobs WHERE id = $1::bigint
             UNION ALL
@@ -333,7 +333,7 @@ const PARTS: Record<TraceKind, Part[]> = {
       tables: ['engraving.job_events'],
       sql: `SELECT created_at AS at, id AS seq, 'status_change' AS type,
               jsonb_build_object('from', from_status, 'to', to_status, 'reason', reason, 'machine_id', machine_id,
-                                 'details', details) AS detail,
+                                 'actor', actor, 'details', details) AS detail,
               flow_version
             FROM engraving.job_events WHERE job_id = $1::bigint`,
     },

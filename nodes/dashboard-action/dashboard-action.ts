@@ -2,7 +2,10 @@
 // msg.payload holds its fields), runs it through the domain's store and sends the outcome:
 // msg.payload = {action, ok, message, data?} for a ui-notification and the page. A refusal
 // the person can act on (a plate taken meanwhile) is an outcome; a fault goes to done(err).
+// Who acts is the login of the display connection the message came from (msg._client, set by
+// Dashboard 2.0 on the server); a viewer, a display or a connection without a login is refused.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { actionRefusal, actorOf } from '../../core/access';
 import { parseDashboardAction } from '../../core/dashboard-actions';
 import type { JsonSchema } from '../../core/schema';
 import { performAction, refusalOf } from '../../kit/dashboard-actions';
@@ -39,10 +42,19 @@ export = function register(RED: NodeAPI): void {
           send({ ...msg, topic: 'action-result', payload: refusal });
           return done();
         }
+        const identity = services?.access?.identityOfClient((msg as { _client?: unknown })._client);
+        const refused = actionRefusal(identity, request.action);
+        if (refused || !identity) {
+          const message = refused ?? 'log in to use this page';
+          this.status({ fill: 'yellow', shape: 'ring', text: message.slice(0, 40) });
+          send({ ...msg, topic: 'action-result', payload: { action: request.action, ok: false, message } });
+          return done();
+        }
         const result = await performAction(
           {
             services,
             pool,
+            actor: actorOf(identity),
             now: clock.now(),
             flowVersion: services?.flowVersion(this.z),
             warn: (m) => this.warn(m),

@@ -8,6 +8,7 @@ import { type LifecycleModel, outputOf, readSwitchInput, type SwitchRejection } 
 import { pickModel, SHIPPED_MODELS } from '../../core/lifecycle-models';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
+import { actorOfMessage } from '../../kit/identity';
 import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
@@ -83,8 +84,11 @@ export = function register(RED: NodeAPI): void {
         const services = servicesOf(RED);
         const clock = services?.clock ?? systemClock;
         const request = read.input;
+        // A request that came over HTTP was made by its login or API token, whatever msg.actor says.
+        const actor = actorOfMessage(msg) ?? request.actor;
         const outcome = await applyTransition(poolFor(RED, config.db || undefined), model, {
           ...request,
+          actor,
           source: request.source ?? (config.source || undefined),
           flowVersion: services?.flowVersion(this.z),
           at: clock.now(),

@@ -6,7 +6,7 @@ import { FloorflowError } from '../../core/errors';
 import { DEFAULT_MAX_CONCURRENCY, type ProcessingStage, queueStatusOf } from '../../core/processing';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
-import { requestOf, respond, respondError } from '../../kit/http-api';
+import { requestActor, requestOf, respond, respondError } from '../../kit/http-api';
 import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type Carried, claimedJobOf, runStage } from '../../kit/processing-pipeline';
@@ -140,12 +140,20 @@ export = function register(RED: NodeAPI): void {
     });
 
     async function answer(msg: NodeMessage): Promise<NodeMessage> {
-      const { params } = requestOf(msg);
+      const request = requestOf(msg);
+      const { params } = request;
       if (config!.action === 'confirm') {
         const orderId = params.orderId ?? '';
         if (!orderId) throw new FloorflowError('FF_INPUT_INVALID', 'orderId is required');
         const applied: AppliedTransition[] = [];
-        const { job, created } = await confirmOrder(pool(), orderId, clock.now(), flowVersion(), applied);
+        const { job, created } = await confirmOrder(
+          pool(),
+          orderId,
+          clock.now(),
+          flowVersion(),
+          applied,
+          requestActor(request),
+        );
         announce(applied);
         if (created) emit('job.created', { jobId: job.id, orderNumber: job.order_number });
         return respond(msg, 200, {

@@ -15,6 +15,7 @@ import {
 } from '../../core/products';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
+import { actorOfMessage } from '../../kit/identity';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
 import {
@@ -95,6 +96,9 @@ export = function register(RED: NodeAPI): void {
           const read = readTransitionBody(msg.payload, config.transition || undefined);
           if ('statusCode' in read) return reply(read);
           const { jobId, ...request } = read.request;
+          // The login or API token of the request is who moves the product.
+          const actor = actorOfMessage(msg);
+          if (actor) request.actor = actor;
           if (jobId !== undefined && !(await jobBelongsTo(db(), request.entityId, jobId))) {
             return reply(failure(404, `job ${jobId} of product ${request.entityId} not found`));
           }

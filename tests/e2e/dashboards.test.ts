@@ -9,6 +9,7 @@ import mqtt from 'mqtt';
 import { type Browser, type Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from '../support/browser';
 import { type SeededFloor, seedFloor } from '../support/dashboard-fixtures';
+import { addUser, loginInBrowser } from '../support/logins';
 import { type TestDatabase, createTestDatabase, waitFor } from '../support/db';
 import {
   REPO_ROOT,
@@ -51,8 +52,11 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     floor = await seedFloor(db.pool, new Date());
     dataDir = tempDir();
     runtime = await startRuntimeProcess({ dataDir, env: { DATABASE_URL: db.url } });
+    // The pages act as an operator does: logged in through the login page.
+    const password = addUser(runtime.env, 'olga', 'operator');
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    await loginInBrowser(page, runtime.baseUrl, 'olga', password, '/dashboard/machines');
   });
 
   after(async () => {
@@ -139,6 +143,18 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
       30000,
     );
     assert.ok(await stillSameDocument(page), 'updated without a reload');
+    // The job and its audit rows name the operator who pressed the button, not "dashboard".
+    const job = await db.pool.query<{ plate_id: string; created_by: string }>(
+      `SELECT p.id::text AS plate_id, j.created_by FROM embossing.embossing_jobs j
+       JOIN embossing.embossing_job_plates jp ON jp.job_id = j.id JOIN embossing.plates p ON p.id = jp.plate_id
+       WHERE p.plate_number = 'AB-1001'`,
+    );
+    assert.equal(job.rows[0].created_by, 'olga');
+    const audit = await db.pool.query<{ actor: string }>(
+      `SELECT DISTINCT actor FROM floorflow.lifecycle_transitions WHERE lifecycle = 'embossing-plate' AND entity_id = $1`,
+      [job.rows[0].plate_id],
+    );
+    assert.deepEqual(audit.rows, [{ actor: 'olga' }]);
     await screenshot('embossing');
   });
 
@@ -175,6 +191,11 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     const moves = page.locator('[data-test="transitions"] tr', { hasText: product.name });
     await moves.waitFor();
     assert.match(await moves.innerText(), /ON → OFF[\s\S]*finished[\s\S]*dispatch/);
+    const moved = await db.pool.query(
+      `SELECT actor FROM trackopz.product_transitions WHERE product_id = $1`,
+      [product.id],
+    );
+    assert.deepEqual(moved.rows, [{ actor: 'olga' }]);
     assert.ok(await stillSameDocument(page), 'updated without a reload');
     await screenshot('dispatch');
   });

@@ -123,10 +123,12 @@ describe('editing a flow in the editor', function () {
 
     browser = await launchChromium();
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    // The editor sends a visitor to the one login page; an engineer comes back to the editor.
     await page.goto(`${runtime.baseUrl}/editor/`);
-    await page.fill('#node-dialog-login-username', 'admin');
-    await page.fill('#node-dialog-login-password', ADMIN_PASSWORD);
-    await page.click('#node-dialog-login-submit');
+    await page.waitForURL(/\/login\?next=/);
+    await page.fill('#username', 'admin');
+    await page.fill('#password', ADMIN_PASSWORD);
+    await Promise.all([page.waitForURL(`${runtime.baseUrl}/editor/`), page.click('[data-test="login"]')]);
     await page.waitForFunction(
       "typeof RED !== 'undefined' && RED.nodes && !!RED.nodes.node('e2e-note')",
       undefined,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import type { NodeMessage } from 'node-red';
+import type { Identity } from '../../core/access';
 import type { FlowNode } from '../../core/flow-files';
 import type { AlertEvent } from '../../kit/alert-check';
 import type { BoardMessagePayload } from '../../kit/dashboard-boards';
@@ -20,6 +21,10 @@ function collect(kit: FlowKit, id: string): Message[] {
 }
 
 const tab: FlowNode = { id: 'dash-test', type: 'tab', label: 'dashboard test' };
+
+/** The display connection an operator is logged in on (Dashboard 2.0 sets msg._client.socketId). */
+const OPERATOR = { socketId: 'operator-screen' };
+const OLGA: Identity = { kind: 'user', name: 'olga', role: 'operator', session: 'test-session' };
 
 describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', function () {
   this.timeout(60000);
@@ -136,6 +141,7 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
           { id: 'result', type: 'helper', z: 'dash-test' },
         ],
       });
+      started.loginDashboardClient(OPERATOR.socketId, OLGA);
       const lifecycle: unknown[] = [];
       started.services.events.on('lifecycle', (e) => lifecycle.push(e));
       return { kit: started, results: collect(started, 'result'), lifecycle };
@@ -149,7 +155,11 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
         `INSERT INTO embossing.plates (plate_number, batch_code, status) VALUES ('AB-1', 'B-7', 'ready_for_embossing') RETURNING id::text AS id`,
       );
       const plateId = plate.rows[0].id;
-      kit.receive('action', { topic: 'emboss', payload: { plate_ids: [plateId], machine_id: 'embosser-1' } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'emboss',
+        payload: { plate_ids: [plateId], machine_id: 'embosser-1' },
+      });
       await kit.waitFor(() => started.results.length === 1, 'the outcome');
       const ok = started.results[0].payload as ActionResult;
       assert.equal(ok.ok, true, ok.message);
@@ -157,10 +167,14 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
       const jobs = await kit.pool.query(
         `SELECT status, machine_id, created_by FROM embossing.embossing_jobs`,
       );
-      assert.deepEqual(jobs.rows, [{ status: 'queued', machine_id: 'embosser-1', created_by: 'dashboard' }]);
+      assert.deepEqual(jobs.rows, [{ status: 'queued', machine_id: 'embosser-1', created_by: 'olga' }]);
       assert.ok(started.lifecycle.length >= 1, 'the plate transition is announced');
 
-      kit.receive('action', { topic: 'emboss', payload: { plate_ids: [plateId], machine_id: 'embosser-1' } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'emboss',
+        payload: { plate_ids: [plateId], machine_id: 'embosser-1' },
+      });
       await kit.waitFor(() => started.results.length === 2, 'the second outcome');
       const refused = started.results[1].payload as ActionResult;
       assert.equal(refused.ok, false);
@@ -199,12 +213,20 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
           )
         ).rows[0].status;
 
-      kit.receive('action', { topic: 'retry_embossing', payload: { job_id: job.id } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'retry_embossing',
+        payload: { job_id: job.id },
+      });
       await kit.waitFor(() => started.results.length === 1, 'the retry outcome');
       assert.equal((started.results[0].payload as ActionResult).ok, true);
       assert.equal(await status(), 'queued');
 
-      kit.receive('action', { topic: 'embossing_logs', payload: { job_id: job.id } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'embossing_logs',
+        payload: { job_id: job.id },
+      });
       await kit.waitFor(() => started.results.length === 2, 'the logs');
       const logs = started.results[1].payload as ActionResult;
       assert.deepEqual(
@@ -215,12 +237,20 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
         [['out', 'timeout']],
       );
 
-      kit.receive('action', { topic: 'cancel_embossing', payload: { job_id: job.id } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'cancel_embossing',
+        payload: { job_id: job.id },
+      });
       await kit.waitFor(() => started.results.length === 3, 'the cancel outcome');
       assert.equal((started.results[2].payload as ActionResult).ok, true);
       assert.equal(await status(), 'cancelled');
 
-      kit.receive('action', { topic: 'retry_embossing', payload: { job_id: job.id } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'retry_embossing',
+        payload: { job_id: job.id },
+      });
       await kit.waitFor(() => started.results.length === 4, 'the refused retry');
       assert.equal(
         (started.results[3].payload as ActionResult).ok,
@@ -235,27 +265,35 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
       const seeded = await seedFloor(kit.pool, new Date());
       const product = seeded.liveProducts[0];
       kit.receive('action', {
+        _client: OPERATOR,
         topic: 'move_to_past',
         payload: { product_id: product.id, reason: 'dispatched' },
       });
-      kit.receive('action', { topic: 'approve_design', payload: { job_id: seeded.designJobs[0] } });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'approve_design',
+        payload: { job_id: seeded.designJobs[0] },
+      });
       await kit.waitFor(() => started.results.length === 2, 'two outcomes');
       assert.deepEqual(
         started.results.map((r) => (r.payload as ActionResult).ok),
         [true, true],
       );
       const moved = await kit.pool.query(
-        `SELECT to_state, reason, source FROM trackopz.product_transitions WHERE product_id = $1`,
+        `SELECT to_state, reason, actor, source FROM trackopz.product_transitions WHERE product_id = $1`,
         [product.id],
       );
-      assert.deepEqual(moved.rows, [{ to_state: 'OFF', reason: 'dispatched', source: 'dispatch' }]);
+      assert.deepEqual(moved.rows, [
+        { to_state: 'OFF', reason: 'dispatched', actor: 'olga', source: 'dispatch' },
+      ]);
       const design = await kit.pool.query(
         `SELECT status, decided_by FROM engraving.designs WHERE job_id = $1`,
         [seeded.designJobs[0]],
       );
-      assert.deepEqual(design.rows, [{ status: 'approved', decided_by: 'dashboard' }]);
+      assert.deepEqual(design.rows, [{ status: 'approved', decided_by: 'olga' }]);
 
       kit.receive('action', {
+        _client: OPERATOR,
         topic: 'move_to_past',
         payload: { product_id: product.id, reason: 'dispatched' },
       });
@@ -263,10 +301,67 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
       assert.equal((started.results[2].payload as ActionResult).ok, false);
     });
 
+    it('refuses every action from a viewer, a display or a connection without a login, and writes nothing; a viewer may still read logs', async () => {
+      const started = await start();
+      kit = started.kit;
+      await kit.addMachine('embosser-1', 'embosser');
+      const plate = await kit.pool.query<{ id: string }>(
+        `INSERT INTO embossing.plates (plate_number, status) VALUES ('AB-9', 'ready_for_embossing') RETURNING id::text AS id`,
+      );
+      kit.loginDashboardClient('viewer-screen', {
+        kind: 'user',
+        name: 'vera',
+        role: 'viewer',
+        session: 's-vera',
+      });
+      kit.loginDashboardClient('line-display', {
+        kind: 'display',
+        name: 'line-2',
+        role: 'viewer',
+        pages: ['embossing'],
+        session: 's-line',
+      });
+      const emboss = {
+        topic: 'emboss',
+        payload: { plate_ids: [plate.rows[0].id], machine_id: 'embosser-1' },
+      };
+      kit.receive('action', { ...emboss, _client: { socketId: 'viewer-screen' } });
+      kit.receive('action', { ...emboss, _client: { socketId: 'line-display' } });
+      kit.receive('action', { ...emboss, _client: { socketId: 'nobody' } });
+      // A page cannot promote itself by naming a user on the message: only the connection counts.
+      kit.receive('action', {
+        ...emboss,
+        _client: { socketId: 'nobody', user: { name: 'olga', role: 'operator' } },
+      });
+      await kit.waitFor(() => started.results.length === 4, 'four outcomes');
+      const outcomes = started.results.map((r) => r.payload as ActionResult);
+      assert.deepEqual(
+        outcomes.map((o) => o.ok),
+        [false, false, false, false],
+      );
+      assert.match(outcomes[0].message, /vera is a viewer/);
+      assert.match(outcomes[1].message, /display only shows the floor/);
+      assert.match(outcomes[2].message, /log in/);
+      assert.equal((await kit.pool.query(`SELECT 1 FROM embossing.embossing_jobs`)).rowCount, 0);
+      assert.equal((await kit.pool.query(`SELECT 1 FROM floorflow.lifecycle_transitions`)).rowCount, 0);
+
+      kit.receive('action', {
+        topic: 'embossing_logs',
+        payload: { job_id: '1' },
+        _client: { socketId: 'viewer-screen' },
+      });
+      await kit.waitFor(() => started.results.length === 5, 'the logs outcome');
+      assert.equal((started.results[4].payload as ActionResult).ok, true);
+    });
+
     it('answers an unknown action with a refusal instead of an error', async () => {
       const started = await start();
       kit = started.kit;
-      kit.receive('action', { topic: 'machines', payload: {} });
+      kit.receive('action', {
+        _client: OPERATOR,
+        topic: 'machines',
+        payload: {},
+      });
       await kit.waitFor(() => started.results.length === 1, 'the outcome');
       assert.deepEqual(started.results[0].payload, {
         action: 'unknown',

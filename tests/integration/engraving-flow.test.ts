@@ -121,16 +121,29 @@ describe('engraving flow (seed 003)', function () {
     const waiting = await job(id);
     assert.equal(waiting.status, 'pending_approval');
     assert.equal(waiting.design?.status, 'pending_approval');
-    await kit
+    const refused = await kit
       .request()
       .post(`/api/engraving-jobs/${id}/design/approve`)
       .send({ decided_by: 'customer' })
+      .expect(400);
+    assert.match(refused.body.error, /decided_by is not accepted/);
+    await kit
+      .requestAs({ kind: 'user', name: 'dana', role: 'operator', session: 's' })
+      .post(`/api/engraving-jobs/${id}/design/approve`)
+      .send({})
       .expect(200);
     await untilStatus(id, 'qa');
     await qa(id, true).expect(200);
     const done = await job(id);
     assert.equal(done.status, 'complete');
     assert.equal(done.design?.status, 'approved');
+    const decided = await kit.pool.query(`SELECT decided_by FROM engraving.designs WHERE job_id = $1`, [id]);
+    assert.deepEqual(decided.rows, [{ decided_by: 'dana' }]);
+    const audit = await kit.pool.query(
+      `SELECT actor FROM engraving.job_events WHERE job_id = $1 AND reason = 'design approved'`,
+      [id],
+    );
+    assert.deepEqual(audit.rows, [{ actor: 'dana' }]);
   });
 
   it('a rejected design ends the job as revision_requested and returns its stock; approving it then is a 409', async () => {

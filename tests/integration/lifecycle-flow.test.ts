@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import type { Identity } from '../../core/access';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI, NodeInitializer, NodeStatus } from 'node-red';
@@ -89,12 +90,13 @@ describe('seed 002 flow (flows/lifecycle.json)', function () {
   });
 
   describe('POST /api/live-products/dispatchable (dispatch)', () => {
-    it('moves a live product to past, answers 200 with the new state, and audits it with source dispatch', async () => {
+    it('moves a live product to past, answers 200 with the new state, and audits it with source dispatch and the logged-in operator', async () => {
       const id = await product('dispatch me');
+      const op3: Identity = { kind: 'user', name: 'op-3', role: 'operator', session: 's' };
       const response = await kit
-        .request()
+        .requestAs(op3)
         .post('/api/live-products/dispatchable')
-        .send({ productId: id, reason: 'dispatched', actor: 'op-3' })
+        .send({ productId: id, reason: 'dispatched' })
         .expect(200);
       assert.equal(response.body.success, true);
       assert.deepEqual(
@@ -121,6 +123,22 @@ describe('seed 002 flow (flows/lifecycle.json)', function () {
       ]);
       const list = await kit.request().get('/api/live-products/dispatchable').expect(200);
       assert.ok(!(list.body.data as Array<{ productId: string }>).some((p) => p.productId === id));
+    });
+
+    it('refuses a body that names who acts (actor, operatorId, userId) and changes nothing', async () => {
+      const id = await product('claimed by the body');
+      for (const field of ['actor', 'operatorId', 'userId']) {
+        const refused = await kit
+          .requestAs({ kind: 'user', name: 'op-3', role: 'operator', session: 's' })
+          .post('/api/live-products/dispatchable')
+          .send({ productId: id, reason: 'dispatched', [field]: 'someone-else' })
+          .expect(400);
+        assert.match(refused.body.error, new RegExp(`${field} is not accepted`));
+      }
+      const audit = await kit.pool.query('SELECT 1 FROM trackopz.product_transitions WHERE product_id = $1', [
+        id,
+      ]);
+      assert.equal(audit.rowCount, 0);
     });
 
     it('answers 409 for a product that is already past, 404 for an unknown one and 400 without productId', async () => {

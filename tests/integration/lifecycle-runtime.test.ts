@@ -86,7 +86,10 @@ describe('seed 002 in the running runtime', function () {
     for (const route of ['/api/live-products/dispatchable', STREAM, '/api/dashboard/status']) {
       const res = await fetch(runtime.baseUrl + route);
       assert.equal(res.status, 401, route);
-      assert.deepEqual(await res.json(), { success: false, error: 'missing bearer token' });
+      assert.deepEqual(await res.json(), {
+        success: false,
+        error: 'log in or send a bearer token (Authorization: Bearer <token>)',
+      });
     }
   });
 

@@ -72,7 +72,10 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
       for (const url of ['/api/job-status/1', '/v1/processing/queue']) {
         const res = await fetch(runtime.baseUrl + url);
         assert.equal(res.status, 401);
-        assert.deepEqual(await res.json(), { success: false, error: 'missing bearer token' });
+        assert.deepEqual(await res.json(), {
+          success: false,
+          error: 'log in or send a bearer token (Authorization: Bearer <token>)',
+        });
       }
       const wrong = await fetch(`${runtime.baseUrl}/api/anything`, {
         headers: { authorization: 'Bearer nope' },

@@ -12,9 +12,12 @@ import type { Node, NodeAPI, NodeInitializer, NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { Pool } from 'pg';
 import supertest from 'supertest';
+import express from 'express';
 import type { FlowNode } from '../../core/flow-files';
 import { migrateFlowNodes } from '../../core/node-migrations';
 import { FloorflowServices, ManualClock } from '../../kit/services';
+import { attachIdentity } from '../../kit/identity';
+import type { Identity } from '../../core/access';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
 import { brokerAccessOf } from '../../runtime/broker-access';
 import { FlowVersions, nextManifest, readManifest } from '../../runtime/flow-runtime';
@@ -61,6 +64,10 @@ export interface FlowKit {
   mqttPort?: number;
   /** supertest against the flows' HTTP endpoints (Node-RED's httpNode app), without auth. */
   request(): supertest.Agent;
+  /** As request(), with the identity the runtime's login would have given the request. */
+  requestAs(identity: Identity): supertest.Agent;
+  /** Makes `socketId` a dashboard connection logged in as `identity` (msg._client.socketId names it). */
+  loginDashboardClient(socketId: string, identity: Identity): void;
   /** Registers a machine (floorflow.machines) and returns its MQTT secret. */
   addMachine(machineId: string, kind: MachineKind): Promise<string>;
   /** An MQTT client logged in as the machine; closed by stop(). */
@@ -191,6 +198,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   // every `mqtt in` node can actually receive before the test publishes.
   const internalSubscriptions = new Set<string>();
   let services: FloorflowServices | undefined;
+  const dashboardClients = new Map<string, Identity>();
   let httpNode: HttpApp | undefined;
 
   const stop = async () => {
@@ -237,6 +245,12 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     const events = new EventEmitter();
     events.setMaxListeners(100);
     services = {
+      access: {
+        identityOfClient: (client) => {
+          const socketId = (client as { socketId?: unknown } | undefined)?.socketId;
+          return typeof socketId === 'string' ? dashboardClients.get(socketId) : undefined;
+        },
+      },
       pool: db.pool,
       topicPrefix: TOPIC_PREFIX,
       runtimeId: 'flow-kit',
@@ -322,6 +336,19 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     request() {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
       return supertest.agent(httpNode);
+    },
+    requestAs(identity) {
+      if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
+      const app = express();
+      app.use((req, _res, next) => {
+        attachIdentity(req, identity);
+        next();
+      });
+      app.use(httpNode as unknown as express.RequestHandler);
+      return supertest.agent(app);
+    },
+    loginDashboardClient(socketId, identity) {
+      dashboardClients.set(socketId, identity);
     },
     addMachine: (machineId, kind) => machines.add(machineId, kind),
     async connectMachine(machineId, secret) {

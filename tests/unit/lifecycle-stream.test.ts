@@ -97,14 +97,19 @@ describe('core/products', () => {
     assert.deepEqual(readProductId({ productId: 12 }), { productId: '12' });
   });
 
-  it('reads a lifecycle body: the route action wins, operatorId is the actor, state is the target', () => {
+  it('reads a lifecycle body: the route action wins, state is the target, and a body naming who acts is refused', () => {
     assert.deepEqual(
-      readTransitionBody(
-        { productId: '3', action: 'reactivate', operatorId: 'op-1', reason: 'dispatched' },
-        'move_to_past',
-      ),
-      { request: { entityId: '3', action: 'move_to_past', actor: 'op-1', reason: 'dispatched' } },
+      readTransitionBody({ productId: '3', action: 'reactivate', reason: 'dispatched' }, 'move_to_past'),
+      { request: { entityId: '3', action: 'move_to_past', reason: 'dispatched' } },
     );
+    assert.deepEqual(readTransitionBody({ productId: '3', operatorId: 'op-1' }, 'move_to_past'), {
+      statusCode: 400,
+      body: {
+        success: false,
+        error:
+          'operatorId is not accepted: floorflow records who made the request from the login or API token',
+      },
+    });
     assert.deepEqual(readTransitionBody({ productId: 3, action: 'update_state', state: 'off' }, undefined), {
       request: { entityId: '3', action: 'update_state', targetState: 'OFF' },
     });
