@@ -1,6 +1,7 @@
 // Starts and stops floorflow in one process: database, migrations, broker, HTTP, Node-RED.
 // Stopping drains first: new input is refused (HTTP 503, MQTT publishes not acknowledged),
 // work in flight gets FLOORFLOW_DRAIN_TIMEOUT_MS to finish, then flows, broker and database stop.
+// A stop during the start (its AbortSignal) stops whatever the start had started so far.
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
@@ -31,6 +32,28 @@ export interface RuntimeHandle {
 
 export type Logger = (line: string) => void;
 
+/** The start was stopped (a signal during it); everything it had started is stopped again. */
+export class StartAborted extends Error {
+  constructor(readonly reason: string) {
+    super(`start stopped (${reason})`);
+  }
+}
+
+export interface StartOptions {
+  /** Aborting it stops the start at once; `signal.reason` names why (e.g. SIGTERM). */
+  signal?: AbortSignal;
+}
+
+/** Why the flows are not running, from Node-RED's runtime-state event (missing types, stopped in the editor). */
+function flowsNotRunning(payload: { state?: string; error?: string; types?: string[] }): string | undefined {
+  if (payload.state === 'safe') return 'Node-RED is in safe mode';
+  if (payload.state !== 'stop') return undefined;
+  if (payload.error === 'missing-types')
+    return `node types not installed: ${(payload.types ?? []).join(', ')}`;
+  if (payload.error === 'missing-modules') return 'node modules the flows need are not installed';
+  return 'the flows were stopped in the editor';
+}
+
 async function listenHttp(server: http.Server, port: number, host: string): Promise<number> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -56,26 +79,51 @@ function portError(err: unknown, port: number, variable: string): Error {
 export async function startRuntime(
   config: FloorflowConfig,
   log: Logger = (l) => console.log(l),
+  options: StartOptions = {},
 ): Promise<RuntimeHandle> {
   const started = Date.now();
+  const { signal } = options;
   // A flow file that does not parse stops the start here, naming the file.
   readFlowFiles(config);
   const runtimeId = crypto.randomBytes(4).toString('hex');
-  const { secrets, generated } = loadSecrets(config.dataDir, {
+  const { secrets, generated, keep } = loadSecrets(config.dataDir, {
     adminPassword: config.adminPassword,
     apiToken: config.apiToken,
   });
 
-  const database = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    password: secrets.databasePassword,
-  });
-  const cleanups: Array<() => Promise<void>> = [() => database.close()];
+  const cleanups: Array<() => Promise<void>> = [];
   const cleanup = async () => {
     for (const fn of cleanups.reverse()) await fn().catch(() => undefined);
   };
+  // Between the steps of the start: a stop asked for meanwhile ends the start here.
+  const checkpoint = () => signal?.throwIfAborted();
+  let database: Database | undefined;
   try {
+    database = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      password: secrets.databasePassword,
+      log,
+      signal,
+    });
+    const db = database;
+    cleanups.push(() => db.close());
+    checkpoint();
+    return await startOnDatabase(db);
+  } catch (err) {
+    if (!signal?.aborted) {
+      await cleanup();
+      throw err;
+    }
+    const reason = String(signal.reason instanceof Error ? signal.reason.message : signal.reason);
+    log(`floorflow stopping (${reason}) during start`);
+    await cleanup();
+    if (database?.embedded) log('embedded database stopped');
+    log('floorflow stopped');
+    throw new StartAborted(reason);
+  }
+
+  async function startOnDatabase(database: Database): Promise<RuntimeHandle> {
     const migrated = await migrate(database.pool);
     if (migrated.applied.length > 0) log(`database migrated: ${migrated.applied.join(', ')}`);
     const machines = new MachineStore(database.pool, secrets.machineSealKey);
@@ -85,7 +133,8 @@ export async function startRuntime(
     registerFloorMetrics({ pool: database.pool, clock: systemClock });
     cleanups.push(async () => unregisterFloorMetricsSource());
 
-    const state: HttpState = { draining: false, inFlight: 0 };
+    checkpoint();
+    const state: HttpState = { draining: false, inFlight: 0, starting: true };
     let broker: EmbeddedBroker | undefined;
     let externalMqtt: mqtt.MqttClient | undefined;
     const checks = [
@@ -179,6 +228,35 @@ export async function startRuntime(
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
+    // The flows' http-in routes exist from Node-RED's flows:started on; RED.start() resolves
+    // before that, and a deploy stops and starts them again. Until they are there, /api and
+    // /v1 answer 503 with Retry-After (runtime/http.ts) instead of a 404 read as "not found".
+    let flowsStarting = false;
+    const onFlowsStopping = () => (state.starting = true);
+    const onFlowsStarting = () => (flowsStarting = true);
+    const onFlowsStarted = () => (state.starting = false);
+    let settleFlows: (outcome: { running: true } | { running: false; why: string }) => void = () => undefined;
+    const flowsSettled = new Promise<{ running: true } | { running: false; why: string }>(
+      (resolve) => (settleFlows = resolve),
+    );
+    const onFlowsStartedOnce = () => settleFlows({ running: true });
+    const onRuntimeEvent = (event: { id?: string; payload?: Record<string, unknown> }) => {
+      const why = event.id === 'runtime-state' && event.payload ? flowsNotRunning(event.payload) : undefined;
+      if (why) settleFlows({ running: false, why });
+    };
+    RED.events.on('flows:stopping', onFlowsStopping);
+    RED.events.on('flows:starting', onFlowsStarting);
+    RED.events.on('flows:started', onFlowsStarted);
+    RED.events.once('flows:started', onFlowsStartedOnce);
+    RED.events.on('runtime-event', onRuntimeEvent);
+    cleanups.push(async () => {
+      RED.events.off('flows:stopping', onFlowsStopping);
+      RED.events.off('flows:starting', onFlowsStarting);
+      RED.events.off('flows:started', onFlowsStarted);
+      RED.events.off('flows:started', onFlowsStartedOnce);
+      RED.events.off('runtime-event', onRuntimeEvent);
+    });
+
     let httpPort: number;
     try {
       httpPort = await listenHttp(server, config.port, config.host);
@@ -193,16 +271,32 @@ export async function startRuntime(
           for (const socket of upgraded) socket.destroy();
         }),
     );
-    // RED.start() resolves before the flows have started; "ready" must mean the flows'
-    // routes answer, so wait for Node-RED's flows:started event.
-    const flowsStarted = new Promise<void>((resolve) => RED.events.once('flows:started', () => resolve()));
+    checkpoint();
+    // Loading the palette cannot be interrupted; a stop asked for meanwhile is seen right after.
     await RED.start();
     cleanups.push(async () => void (await RED.stop()));
-    await Promise.race([flowsStarted, new Promise((r) => setTimeout(r, 30000).unref())]);
+    checkpoint();
+    const aborted = new Promise<'aborted'>((resolve) => {
+      if (signal?.aborted) resolve('aborted');
+      signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
+    });
+    const flows = await Promise.race([flowsSettled, aborted]);
+    if (flows === 'aborted') {
+      // Stopping flows that are still being started would leave the nodes started after the
+      // stop running: let the start finish (bounded), then stop them.
+      if (flowsStarting) await Promise.race([flowsSettled, new Promise((r) => setTimeout(r, 15000).unref())]);
+    }
+    checkpoint();
+    // Printed now, the generated admin password and API token are kept from now on.
+    keep();
 
     const base = `http://${config.host}:${httpPort}`;
+    const heading =
+      flows !== 'aborted' && !flows.running
+        ? `floorflow started, but the flows are not running (${flows.why}): /api and /v1 answer 503 until they run; start or fix them in the editor`
+        : `floorflow ready in ${Date.now() - started} ms`;
     const lines = [
-      `floorflow ready in ${Date.now() - started} ms`,
+      heading,
       `  editor      ${base}/editor  (user admin)`,
       `  dashboards  ${base}/dashboard`,
       `  database    ${database.where}`,
@@ -236,8 +330,5 @@ export async function startRuntime(
       return stopping;
     };
     return { httpPort, mqttPort, database, stop };
-  } catch (err) {
-    await cleanup();
-    throw err;
   }
 }

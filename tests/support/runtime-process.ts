@@ -1,6 +1,7 @@
 // Starts the real runtime (`node bin/floorflow.js start`) as a child process, the way a
-// plant runs it, and waits for its "floorflow ready" line. Tests use it for what only a
-// whole process shows: start-up errors, signals, drain, kill -9.
+// plant runs it, and waits for its "floorflow ready" line (or only for /healthz, as a load
+// balancer does, or for nothing). Tests use it for what only a whole process shows: start-up
+// errors, signals, drain, kill -9.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -34,6 +35,10 @@ export interface RuntimeProcess {
   adminPassword?: string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Sends a signal to the runtime's whole process group (with `detached`), as a service manager does. */
+  signalGroup(signal: NodeJS.Signals): void;
+  /** Resolves with the exit code when the process has exited. */
+  exited: Promise<number | null>;
   /** Waits until a line matching `pattern` appears. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
@@ -45,6 +50,14 @@ export interface RuntimeOptions {
   /** Copy the repository's flows/ and dashboards/ into the data dir and run from the copies (default true). */
   copyFlows?: boolean;
   timeoutMs?: number;
+  /**
+   * What to wait for before resolving: the "floorflow ready" block (default), /healthz
+   * answering 200 (nothing printed is read: set FLOORFLOW_API_TOKEN to call the API), or
+   * nothing (the process was spawned).
+   */
+  until?: 'ready' | 'healthz' | 'spawned';
+  /** Its own process group, so signalGroup reaches it and whatever it runs in its group. */
+  detached?: boolean;
 }
 
 export function tempDir(prefix = 'floorflow-test-'): string {
@@ -108,6 +121,7 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
     env,
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true,
   });
   let text = '';
   const waiters: Array<() => void> = [];
@@ -141,7 +155,10 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
       check();
     });
 
-  await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+  const baseUrl = `http://127.0.0.1:${httpPort}`;
+  const until = options.until ?? 'ready';
+  if (until === 'ready') await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+  if (until === 'healthz') await waitForHealthy(baseUrl, child, () => text, options.timeoutMs ?? 60000);
   const mqtt = text.match(/mqtt:\/\/[^:\s]+:(\d+)/);
   const token = text.match(/API token \(shown once, stored hashed\): (\S+)/);
   const password = text.match(/admin password \(shown once, stored hashed\): (\S+)/);
@@ -149,18 +166,42 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
     child,
     httpPort,
     mqttPort: mqtt ? Number(mqtt[1]) : 0,
-    baseUrl: `http://127.0.0.1:${httpPort}`,
+    baseUrl,
     env,
     output: () => text,
     apiToken: token?.[1],
     adminPassword: password?.[1],
     waitForOutput,
+    exited,
+    signalGroup: (signal: NodeJS.Signals) => {
+      if (child.exitCode === null) process.kill(options.detached ? -child.pid! : child.pid!, signal);
+    },
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
       return exited;
     },
   };
+}
+
+/** Polls /healthz until it answers 200, as a load balancer or a service manager's probe does. */
+async function waitForHealthy(
+  baseUrl: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`runtime exited with ${child.exitCode} before /healthz answered 200:\n${output()}`);
+    const res = await fetch(`${baseUrl}/healthz`).catch(() => undefined);
+    if (res?.status === 200) return;
+    await res?.body?.cancel();
+    if (Date.now() > deadline)
+      throw new Error(`/healthz did not answer 200 within ${timeoutMs} ms:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Logs in to the editor's admin API as a browser does; resolves with the HTTP response. */
