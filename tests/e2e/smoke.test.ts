@@ -48,6 +48,19 @@ const list =
     if (itemShape) for (const item of value as unknown as Json[]) itemShape(item);
   };
 
+/** Waits for `promise`, failing with `what` after `ms`: a lost acknowledgement names itself. */
+async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 async function connectMachine(url: string, machineId: string, secret: string): Promise<MqttClient> {
   const client = mqtt.connect(url, {
     clientId: machineId,
@@ -109,6 +122,15 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
     return body;
   }
 
+  /** Runs one MQTT check; a failure is collected with the others. */
+  async function check(work: () => Promise<void>): Promise<void> {
+    try {
+      await work();
+    } catch (err) {
+      failures.push(`MQTT: ${(err as Error).message}`);
+    }
+  }
+
   before(async () => {
     db = await createTestDatabase();
     floor = await seedFloor(db.pool, new Date());
@@ -146,42 +168,40 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
     });
     const broker = `mqtt://127.0.0.1:${mqttPort}`;
 
-    // --- MQTT: status (retained), cmd (subscribed), scan; event below, once a command arrived.
+    // --- MQTT first, without waiting on anything the flows do: machines connect and
+    // subscribe; the retained status and a scan go out now, their acknowledgements are
+    // awaited after the HTTP calls, which must come at once after /healthz said 200.
     const embosser = await connectMachine(broker, EMBOSSER, secrets[EMBOSSER]);
     clients.push(embosser);
     const commands: Json[] = [];
     embosser.on('message', (_topic, payload) => commands.push(JSON.parse(payload.toString()) as Json));
-    await embosser.subscribeAsync(`floorflow/machines/${EMBOSSER}/cmd`, { qos: 1 });
-    await embosser.publishAsync(`floorflow/machines/${EMBOSSER}/status`, JSON.stringify({ state: 'idle' }), {
-      qos: 1,
-      retain: true,
-    });
+    await within(
+      embosser.subscribeAsync(`floorflow/machines/${EMBOSSER}/cmd`, { qos: 1 }),
+      20000,
+      "SUBACK for the embosser's cmd topic",
+    );
     const scanner = await connectMachine(broker, SCANNER, secrets[SCANNER]);
     clients.push(scanner);
+    const statusAck = embosser.publishAsync(
+      `floorflow/machines/${EMBOSSER}/status`,
+      JSON.stringify({ state: 'idle' }),
+      { qos: 1, retain: true },
+    );
     // QoS 1: the PUBACK comes only once the scan is stored.
-    await scanner.publishAsync(
+    const scanAck = scanner.publishAsync(
       `floorflow/machines/${SCANNER}/scan`,
       JSON.stringify({ code: '4604_5889_1', operations: ['coating'], msg_id: 'smoke-1' }),
       { qos: 1 },
     );
-    const stored = await db.pool.query('SELECT machine_id FROM jobmanager.scanned_codes WHERE msg_id = $1', [
-      'smoke-1',
-    ]);
-    assert.deepEqual(
-      stored.rows,
-      [{ machine_id: SCANNER }],
-      'the acknowledged scan is stored, with its machine',
-    );
 
     // --- Embossing (seed 000)
-    const plates = await call(
+    await call(
       'GET',
       '/api/plates?status=in_production,ready_for_embossing',
       200,
       ok(list(has('id', 'plate_number', 'status'))),
     );
-    const plateIds = ((plates.data as Json[] | undefined) ?? []).slice(0, 2).map((p) => Number(p.id));
-    assert.equal(plateIds.length, 2, 'selectable plates are listed');
+    const plateIds = floor.plates.slice(0, 2).map((p) => Number(p.id));
     const created = await call('POST', '/api/embossing-jobs', 202, ok(has('id', 'status', 'machine_id')), {
       body: { plate_ids: plateIds, machine_id: EMBOSSER },
     });
@@ -202,18 +222,6 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
       auth: false,
       body: { status: 'completed', attempt: 1, response: {} },
     });
-    // The command reaches the machine on its cmd topic; its event answers it.
-    const command = await waitFor(
-      () => commands.find((c) => String(c.job_id) === String(jobId)),
-      'the emboss command',
-    );
-    assert.equal(command.type, 'emboss');
-    await embosser.publishAsync(
-      `floorflow/machines/${EMBOSSER}/event`,
-      JSON.stringify({ job_id: command.job_id, status: 'completed', response: { serial: 'SMOKE-1' } }),
-      { qos: 1 },
-    );
-
     // --- Job status (seed 001)
     await call('POST', '/api/process-print-os', 200, has('processed_count', 'jobs_updated', 'last_marker'), {
       body: {},
@@ -345,22 +353,55 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
         failures.push(`GET ${path}: ${res.status} ${res.headers.get('content-type')}`);
     }
 
-    // The machine's event completed its job; its status reached the machine registry.
-    await waitFor(
-      async () =>
-        (
-          await db.pool.query(
-            `SELECT 1 FROM embossing.embossing_jobs WHERE id = $1 AND status = 'completed'`,
-            [jobId],
-          )
-        ).rowCount === 1,
-      'the embossing job to be completed by the machine event',
-    );
-    const machine = await db.pool.query(
-      `SELECT last_status->>'state' AS state FROM floorflow.machines WHERE machine_id = $1`,
-      [EMBOSSER],
-    );
-    assert.equal(machine.rows[0].state, 'idle', 'the retained status is recorded');
+    // --- MQTT answers: the status and the scan acknowledged, the scan stored with the machine
+    // that sent it, the emboss command on the machine's cmd topic and its event applied.
+    await check(async () => {
+      await within(statusAck, 20000, "PUBACK for the embosser's retained status");
+      const machine = await db.pool.query(
+        `SELECT last_status->>'state' AS state FROM floorflow.machines WHERE machine_id = $1`,
+        [EMBOSSER],
+      );
+      assert.equal(machine.rows[0].state, 'idle', 'the retained status is recorded');
+    });
+    await check(async () => {
+      await within(scanAck, 20000, 'PUBACK for a scan');
+      const stored = await db.pool.query(
+        'SELECT machine_id FROM jobmanager.scanned_codes WHERE msg_id = $1',
+        ['smoke-1'],
+      );
+      assert.deepEqual(
+        stored.rows,
+        [{ machine_id: SCANNER }],
+        'the acknowledged scan is stored, with its machine',
+      );
+    });
+    await check(async () => {
+      const command = await waitFor(
+        () => commands.find((c) => String(c.job_id) === String(jobId)),
+        "the emboss command on the machine's cmd topic",
+        30000,
+      );
+      assert.equal(command.type, 'emboss');
+      await within(
+        embosser.publishAsync(
+          `floorflow/machines/${EMBOSSER}/event`,
+          JSON.stringify({ job_id: command.job_id, status: 'completed', response: { serial: 'SMOKE-1' } }),
+          { qos: 1 },
+        ),
+        20000,
+        "PUBACK for the embosser's event",
+      );
+      await waitFor(
+        async () =>
+          (
+            await db.pool.query(
+              `SELECT 1 FROM embossing.embossing_jobs WHERE id = $1 AND status = 'completed'`,
+              [jobId],
+            )
+          ).rowCount === 1,
+        'the embossing job to be completed by the machine event',
+      );
+    });
 
     assert.deepEqual(failures, [], `routes that did not answer as documented:\n${failures.join('\n')}`);
   });

@@ -30,16 +30,18 @@ describe('print OS poller LISTEN connection', function () {
     await kit?.stop();
   });
 
-  /** Ends a backend from a connection of its own (the pool might hand out the very one to end). */
-  async function terminate(pid: number): Promise<void> {
+  /** A query on a connection of its own: the pool might hand out the very connection looked at. */
+  async function aside<T extends Record<string, unknown>>(sql: string, params: unknown[]): Promise<T[]> {
     const admin = new Client({ connectionString: kit.databaseUrl });
     await admin.connect();
     try {
-      await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+      return (await admin.query<T>(sql, params)).rows;
     } finally {
       await admin.end();
     }
   }
+
+  const terminate = (pid: number) => aside('SELECT pg_terminate_backend($1)', [pid]);
 
   /** Backend pids of the connections listening for new print OS rows. */
   async function listeners(): Promise<number[]> {
@@ -89,7 +91,9 @@ describe('print OS poller LISTEN connection', function () {
       return pids.length === 1 && pids;
     }, 'the poller to LISTEN');
     await kit.node('listen-poller').close(false);
-    // The connection now idles in the pool; the server ends it.
+    // The connection now idles in the pool (UNLISTENed); the server ends it.
+    const [idle] = await aside<{ query: string }>('SELECT query FROM pg_stat_activity WHERE pid = $1', [pid]);
+    assert.match(idle?.query ?? '', /UNLISTEN/, 'the connection went back to the pool');
     await terminate(pid);
     await kit.waitFor(
       async () =>

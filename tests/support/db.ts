@@ -41,11 +41,22 @@ async function startTestServer(): Promise<TestServer> {
     });
     fs.rmSync(dir, { recursive: true, force: true });
   };
+  // A run ended by a signal (Ctrl-C, a CI time limit) runs no 'exit' handler: stop the
+  // server, then let the signal do what it would have done.
+  const onSignal = (signal: NodeJS.Signals) => {
+    onExit();
+    process.off('exit', onExit);
+    process.kill(process.pid, signal);
+  };
   process.once('exit', onExit);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   return {
     adminUrl: server.url.replace(/\/floorflow$/, '/postgres'),
     async stop() {
       process.off('exit', onExit);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
       await server.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     },
