@@ -155,7 +155,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-function pidAlive(pid: number): boolean {
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

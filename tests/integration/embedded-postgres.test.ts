@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { EmbeddedServer, startEmbeddedPostgres } from '../../runtime/embedded-postgres';
+import { EmbeddedServer, pidAlive, startEmbeddedPostgres } from '../../runtime/embedded-postgres';
 
 const PASSWORD = 'embedded-test-password';
 const asRoot = os.userInfo().uid === 0;
@@ -17,15 +17,6 @@ function privateDir(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-private-'));
   fs.chmodSync(dir, 0o700);
   return dir;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function selectOne(server: EmbeddedServer): Promise<void> {
@@ -65,7 +56,7 @@ describe('embedded PostgreSQL on the data directory', function () {
     const pid = server.pid;
     await server.stop();
     server = undefined;
-    assert.equal(alive(pid), false, 'the server process is gone');
+    assert.equal(pidAlive(pid), false, 'the server process is gone');
     // A second start on the same files finds the database it made.
     server = await startEmbeddedPostgres({ dataDir, password: PASSWORD });
     await selectOne(server);

@@ -52,26 +52,29 @@ describe('print OS poller LISTEN connection', function () {
     return rows.rows.map((r) => r.pid);
   }
 
+  /** The one listening connection's pid, once there is one. */
+  async function listening(what: string): Promise<number> {
+    const [pid] = await kit.waitFor(async () => {
+      const pids = await listeners();
+      return pids.length === 1 && pids;
+    }, what);
+    return pid;
+  }
+
   it('a LISTEN connection the server terminates is released once, and the poller listens again at its next run', async () => {
     kit = await startFlowKit({
       flows: [],
       broker: false,
       extraNodes: [{ id: 'listen-tab', type: 'tab', label: 'listen' }, POLLER],
     });
-    const [first] = await kit.waitFor(async () => {
-      const pids = await listeners();
-      return pids.length === 1 && pids;
-    }, 'the poller to LISTEN');
+    const first = await listening('the poller to LISTEN');
 
     await terminate(first);
     await kit.waitFor(async () => (await listeners()).length === 0, 'the LISTEN connection to end');
 
     // The interval run listens again on a new connection.
     await kit.clock.advance(60000);
-    const [second] = await kit.waitFor(async () => {
-      const pids = await listeners();
-      return pids.length === 1 && pids;
-    }, 'the poller to LISTEN again');
+    const second = await listening('the poller to LISTEN again');
     assert.notEqual(second, first);
     assert.deepEqual(
       kit.loggedErrors().filter((e) => /released/.test(e.msg)),
@@ -86,10 +89,7 @@ describe('print OS poller LISTEN connection', function () {
       broker: false,
       extraNodes: [{ id: 'listen-tab', type: 'tab', label: 'listen' }, POLLER],
     });
-    const [pid] = await kit.waitFor(async () => {
-      const pids = await listeners();
-      return pids.length === 1 && pids;
-    }, 'the poller to LISTEN');
+    const pid = await listening('the poller to LISTEN');
     await kit.node('listen-poller').close(false);
     // The connection now idles in the pool (UNLISTENed); the server ends it.
     const [idle] = await aside<{ query: string }>('SELECT query FROM pg_stat_activity WHERE pid = $1', [pid]);
