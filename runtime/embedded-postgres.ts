@@ -111,7 +111,8 @@ export function chooseRunMode(pgDir: string, programDir: string, wish: RootMode 
       'running as root without user namespaces, the embedded database needs an OS user "postgres" (useradd -r postgres), or set DATABASE_URL',
     );
   }
-  for (const target of [programDir, path.dirname(pgDir)]) {
+  // The data directory first: it is the one a user chooses.
+  for (const target of [path.dirname(pgDir), programDir]) {
     const blocked = blockedDirectory(target, postgres);
     if (blocked) {
       throw new Error(

@@ -62,7 +62,7 @@ function unpackPackagedChromium(): { executable: string; env: Record<string, str
   return { executable, env: missing ? { LD_LIBRARY_PATH: path.join(dir, 'lib') } : {} };
 }
 
-/** Which browser the tests use, and why: printed by the browser suites. */
+/** Which browser the tests use, and why (launchChromium prints it once). */
 export function chromiumChoice(): { executable: string; env: Record<string, string>; source: string } {
   const given = process.env.FLOORFLOW_CHROMIUM;
   if (given) return { executable: given, env: {}, source: 'FLOORFLOW_CHROMIUM' };
@@ -71,8 +71,13 @@ export function chromiumChoice(): { executable: string; env: Record<string, stri
   return { ...unpackPackagedChromium(), source: '@sparticuz/chromium' };
 }
 
+let announced = false;
+
 export async function launchChromium(): Promise<Browser> {
   const choice = chromiumChoice();
+  // Once per run, so a test log shows which browser the browser tests ran in.
+  if (!announced) console.log(`    browser: ${choice.source} (${choice.executable})`);
+  announced = true;
   return chromium.launch({
     executablePath: choice.executable,
     env: { ...process.env, ...choice.env },

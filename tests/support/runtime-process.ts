@@ -62,7 +62,8 @@ export interface RuntimeOptions {
 
 export function tempDir(prefix = 'floorflow-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  // PostgreSQL runs as the postgres OS user when we are root; it must reach the data dir.
+  // Where user namespaces are forbidden, PostgreSQL (run by root) runs as the postgres OS user, which
+  // must reach the data dir.
   fs.chmodSync(dir, 0o755);
   return dir;
 }
@@ -113,6 +114,23 @@ export function runtimeEnv(
   return env;
 }
 
+/** Runtimes started and not yet exited: stopped when the test process exits, so none outlives the run. */
+const running = new Map<ChildProcess, string>();
+
+process.on('exit', () => {
+  for (const [child, dataDir] of running) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // A test that forgot its runtime is named, and the runtime stopped the way a user stops it.
+    process.stderr.write(
+      `runtime process ${child.pid} (data in ${dataDir}) was left running by a test: stopping it\n`,
+    );
+    child.kill('SIGINT');
+    spawnSync('sh', ['-c', `while kill -0 ${child.pid} 2>/dev/null; do sleep 0.05; done`], {
+      timeout: 20000,
+    });
+  }
+});
+
 export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise<RuntimeProcess> {
   const dataDir = options.dataDir ?? tempDir();
   const httpPort = await freePort();
@@ -131,7 +149,13 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.set(child, dataDir);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   exited.then(() => waiters.splice(0).forEach((w) => w()));
 
   const waitForOutput = (pattern: RegExp, timeoutMs = options.timeoutMs ?? 60000) =>
