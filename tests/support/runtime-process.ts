@@ -118,11 +118,11 @@ export function runtimeEnv(
 const running = new Map<ChildProcess, string>();
 
 process.on('exit', () => {
-  for (const [child, dataDir] of running) {
+  for (const [child, startedBy] of running) {
     if (child.exitCode !== null || child.signalCode !== null) continue;
     // A test that forgot its runtime is named, and the runtime stopped the way a user stops it.
     process.stderr.write(
-      `runtime process ${child.pid} (data in ${dataDir}) was left running by a test: stopping it\n`,
+      `runtime process ${child.pid} (data in ${startedBy}) was left running: stopping it\n`,
     );
     child.kill('SIGINT');
     spawnSync('sh', ['-c', `while kill -0 ${child.pid} 2>/dev/null; do sleep 0.05; done`], {
@@ -149,7 +149,9 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  running.set(child, dataDir);
+  // Which test started it, for the message if it is left running.
+  const startedBy = new Error().stack?.split('\n').find((l) => /tests\/(integration|e2e|faults)\//.test(l));
+  running.set(child, `${dataDir}, started ${startedBy?.trim() ?? 'by a test'}`);
   const exited = new Promise<number | null>((resolve) =>
     child.once('exit', (code) => {
       running.delete(child);
@@ -181,8 +183,17 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
 
   const baseUrl = `http://127.0.0.1:${httpPort}`;
   const until = options.until ?? 'ready';
-  if (until === 'ready') await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
-  if (until === 'healthz') await waitForHealthy(baseUrl, child, () => text, options.timeoutMs ?? 60000);
+  try {
+    if (until === 'ready') await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+    if (until === 'healthz') await waitForHealthy(baseUrl, child, () => text, options.timeoutMs ?? 60000);
+  } catch (err) {
+    // A start that did not come up is stopped here: the caller has no handle to stop it with.
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      await exited;
+    }
+    throw err;
+  }
   const mqtt = text.match(/mqtt:\/\/[^:\s]+:(\d+)/);
   const token = text.match(/API token \(shown once, stored hashed\): (\S+)/);
   const password = text.match(/admin password \(shown once, stored hashed\): (\S+)/);
