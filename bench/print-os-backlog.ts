@@ -12,7 +12,7 @@ import { Client, Pool } from 'pg';
 import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
 import { createPool } from '../store/db';
 import { catchUp } from '../store/job-status';
-import { ADMIN_URL, createTestDatabase } from '../tests/support/db';
+import { createTestDatabase, testServerUrl } from '../tests/support/db';
 import { argValue, ratio } from './support/stats';
 
 const quick = process.argv.includes('--quick');
@@ -88,11 +88,12 @@ async function cloneDatabase(
   template: string,
 ): Promise<{ url: string; pool: Pool; drop: () => Promise<void> }> {
   const name = `ff_bench_${crypto.randomBytes(4).toString('hex')}`;
-  const admin = new Client({ connectionString: ADMIN_URL });
+  const adminUrl = await testServerUrl();
+  const admin = new Client({ connectionString: adminUrl });
   await admin.connect();
   await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
   await admin.end();
-  const u = new URL(ADMIN_URL);
+  const u = new URL(adminUrl);
   u.pathname = `/${name}`;
   const pool = createPool(u.toString(), { max: 4 });
   return {
@@ -100,7 +101,7 @@ async function cloneDatabase(
     pool,
     drop: async () => {
       await pool.end();
-      const c = new Client({ connectionString: ADMIN_URL });
+      const c = new Client({ connectionString: adminUrl });
       await c.connect();
       await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await c.end();

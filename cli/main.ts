@@ -5,7 +5,7 @@ import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
 import { AccountsUsageError, accountsCommand } from './accounts';
 import { migrate } from '../store/migrate';
 import { openDatabase } from '../runtime/database';
-import { startRuntime } from '../runtime/index';
+import { RuntimeHandle, StartAborted, startRuntime } from '../runtime/index';
 import { loadSecrets } from '../runtime/secrets';
 
 const USAGE = `usage:
@@ -110,28 +110,45 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
 }
 
 async function start(config: FloorflowConfig): Promise<number> {
-  const runtime = await startRuntime(config);
-  return new Promise<number>((resolve) => {
-    let firstSignalAt = 0;
-    const onSignal = (signal: NodeJS.Signals) => {
-      // npm and the terminal may both deliver one Ctrl-C; only a later second one forces.
-      if (firstSignalAt > 0) {
-        if (Date.now() - firstSignalAt < 1500) return;
-        console.log(`${signal} again: stopping without waiting`);
-        process.exit(130);
-      }
-      firstSignalAt = Date.now();
-      runtime.stop(signal).then(
-        () => resolve(0),
-        (err: Error) => {
-          console.error(`stop failed: ${err.message}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
+  // The handlers are there before anything starts: a service manager may stop the runtime
+  // while it is still starting, and without them that signal would end the process at once
+  // and leave the embedded database running on the data directory.
+  const starting = new AbortController();
+  let runtime: RuntimeHandle | undefined;
+  let resolveStopped: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((resolve) => (resolveStopped = resolve));
+  const stopRuntime = (reason: string) =>
+    runtime!.stop(reason).then(
+      () => resolveStopped(0),
+      (err: Error) => {
+        console.error(`stop failed: ${err.message}`);
+        resolveStopped(1);
+      },
+    );
+  let firstSignalAt = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    // npm and the terminal may both deliver one Ctrl-C; only a later second one forces.
+    if (firstSignalAt > 0) {
+      if (Date.now() - firstSignalAt < 1500) return;
+      console.log(`${signal} again: stopping without waiting`);
+      process.exit(130);
+    }
+    firstSignalAt = Date.now();
+    if (runtime) void stopRuntime(signal);
+    else starting.abort(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    runtime = await startRuntime(config, undefined, { signal: starting.signal });
+  } catch (err) {
+    // A stop during the start is a clean stop: everything started was stopped again.
+    if (err instanceof StartAborted) return 0;
+    throw err;
+  }
+  // A signal between the start's last step and this line aborted nothing: stop now.
+  if (starting.signal.aborted) void stopRuntime(String(starting.signal.reason));
+  return stopped;
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -172,7 +172,9 @@ export function isSameOrigin(headers: { origin?: string; host?: string; secFetch
     }
     return host === headers.host;
   }
-  if (headers.origin === 'null') return false;
+  // A browser sends `Origin: null` under some referrer policies even for its own pages; then the
+  // Sec-Fetch-Site header, which no page script can set, decides.
+  if (headers.origin === 'null') return headers.secFetchSite === 'same-origin';
   if (headers.secFetchSite !== undefined) return ['same-origin', 'none'].includes(headers.secFetchSite);
   return true;
 }

@@ -28,11 +28,20 @@ export async function openDatabase(options: {
   dataDir: string;
   password: string;
   poolSize?: number;
+  /** Progress lines of the embedded database (creating, starting). */
+  log?: (line: string) => void;
+  /** Stops a start in progress; what it started is stopped again. */
+  signal?: AbortSignal;
 }): Promise<Database> {
   let embedded: EmbeddedServer | undefined;
   let url = options.databaseUrl;
   if (!url) {
-    embedded = await startEmbeddedPostgres({ dataDir: options.dataDir, password: options.password });
+    embedded = await startEmbeddedPostgres({
+      dataDir: options.dataDir,
+      password: options.password,
+      onProgress: options.log,
+      signal: options.signal,
+    });
     url = embedded.url;
   }
   const pool = createPool(url, { max: options.poolSize ?? 20, connectionTimeoutMillis: 5000 });

@@ -35,7 +35,9 @@ function securityHeaders(req: Request, res: Response): void {
   res.setHeader('Content-Security-Policy', data ? DATA_POLICY : PAGE_POLICY);
   res.setHeader('X-Content-Type-Options', 'nosniff');
   res.setHeader('X-Frame-Options', data ? 'DENY' : 'SAMEORIGIN');
-  res.setHeader('Referrer-Policy', 'no-referrer');
+  // same-origin, not no-referrer: with no-referrer a browser sends `Origin: null` on a same-origin form
+  // POST (the login page), which the cross-site check must then refuse.
+  res.setHeader('Referrer-Policy', 'same-origin');
 }
 
 /**
@@ -67,6 +69,19 @@ export interface FrontOptions {
 export interface HttpState {
   draining: boolean;
   inFlight: number;
+  /**
+   * True while the flows' routes are not (or not yet) registered: at start and during a
+   * deploy. /api and /v1 then answer 503 with Retry-After, never a 404 a client would read
+   * as "not found"; /healthz answers 503. Left undefined, nothing is gated (an app without flows).
+   */
+  starting?: boolean;
+}
+
+/** Seconds a client is asked to wait while the flows start. */
+export const STARTING_RETRY_AFTER_S = 1;
+
+function isApiPath(path: string): boolean {
+  return /^\/(api|v1)(\/|$)/.test(path);
 }
 
 export interface HealthCheck {
@@ -158,12 +173,17 @@ export function createFrontApp(
       res.status(503).json(errorBody('floorflow is stopping; retry shortly'));
       return;
     }
+    if (state.starting && isApiPath(req.path)) {
+      res.set('Retry-After', String(STARTING_RETRY_AFTER_S));
+      res.status(503).json(errorBody('floorflow is starting; retry shortly'));
+      return;
+    }
     next();
   });
 
   app.get('/healthz', async (_req, res) => {
     const results: Record<string, string> = {};
-    let ok = !state.draining;
+    let ok = !state.draining && !state.starting;
     await Promise.all(
       checks.map(async (c) => {
         try {
@@ -175,9 +195,10 @@ export function createFrontApp(
         }
       }),
     );
-    res
-      .status(ok ? 200 : 503)
-      .json({ status: ok ? 'ok' : state.draining ? 'stopping' : 'degraded', ...results });
+    if (state.starting !== undefined) results.flows = state.starting ? 'starting' : 'up';
+    const status = ok ? 'ok' : state.draining ? 'stopping' : state.starting ? 'starting' : 'degraded';
+    if (!ok && state.starting) res.set('Retry-After', String(STARTING_RETRY_AFTER_S));
+    res.status(ok ? 200 : 503).json({ status, ...results });
   });
 
   app.get('/metrics', async (_req, res) => {

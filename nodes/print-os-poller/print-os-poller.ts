@@ -46,6 +46,7 @@ export = function register(RED: NodeAPI): void {
       const source = config.source;
       let timer: TimerHandle | undefined;
       let listener: PoolClient | undefined;
+      let releaseListener: ((destroy: boolean) => void) | undefined;
       let listening: Promise<void> | undefined;
       let running: Promise<BatchResult> | undefined;
       let again = false;
@@ -148,21 +149,35 @@ export = function register(RED: NodeAPI): void {
         if (!config!.listen || listener || closing) return Promise.resolve();
         listening ??= (async () => {
           const client = await pool().connect();
-          client.on('notification', () => void tick());
-          client.on('error', () => {
-            // The connection broke: forget it; the next tick listens again, the interval covers the gap.
+          const onNotification = () => void tick();
+          // pg reports a connection the server ends twice (its message, then the closed socket),
+          // and a connection given back to the pool is the pool's: release once, and stop
+          // listening to it when it goes back, or a later error releases it a second time.
+          let released = false;
+          const release = (destroy: boolean) => {
+            if (released) return;
+            released = true;
+            client.off('notification', onNotification);
+            client.off('error', onError);
             if (listener === client) listener = undefined;
-            client.release(true);
-          });
+            client.release(destroy);
+          };
+          // The connection broke: forget it; the next tick listens again, the interval covers the gap.
+          const onError = () => release(true);
+          client.on('notification', onNotification);
+          client.on('error', onError);
           try {
             await client.query(`LISTEN ${SOURCES[source].channel}`);
           } catch (err) {
-            client.release(true);
+            release(true);
             throw err;
           }
           // Closed while connecting: this client must not outlive the node.
-          if (closing) client.release(true);
-          else listener = client;
+          if (closing) release(true);
+          else if (!released) {
+            listener = client;
+            releaseListener = release;
+          }
         })().finally(() => {
           listening = undefined;
         });
@@ -185,10 +200,12 @@ export = function register(RED: NodeAPI): void {
         await running?.catch(() => undefined);
         await listening?.catch(() => undefined);
         const client = listener;
+        const release = releaseListener;
         listener = undefined;
-        if (client) {
+        releaseListener = undefined;
+        if (client && release) {
           await client.query(`UNLISTEN ${SOURCES[source].channel}`).catch(() => undefined);
-          client.release();
+          release(false);
         }
       });
 

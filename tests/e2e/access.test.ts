@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../support/browser';
+import { launchChromium } from '../support/browser';
 import { type SeededFloor, seedFloor } from '../support/dashboard-fixtures';
 import { type TestDatabase, createTestDatabase } from '../support/db';
 import { addDisplay, addUser, loginInBrowser } from '../support/logins';
@@ -23,10 +23,6 @@ describe('logins in a browser: the login page, display links and the live stream
   const pages: Page[] = [];
 
   before(async () => {
-    assert.ok(
-      fs.existsSync(CHROMIUM),
-      `${CHROMIUM} is missing: apt-get install chromium to run the browser tests`,
-    );
     fs.mkdirSync(SHOTS, { recursive: true });
     db = await createTestDatabase();
     floor = await seedFloor(db.pool, new Date());

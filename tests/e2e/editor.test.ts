@@ -1,5 +1,5 @@
 // The editing cycle end to end: the real runtime as a child process on copies of the shipped
-// flows, the Node-RED editor in headless Debian chromium, one property changed and deployed.
+// flows, the Node-RED editor in headless Chromium, one property changed and deployed.
 // The deploy must come back as a few-line change in one flow file (plus the manifest) and a
 // flow_deployments row, which is what makes flows reviewable in git.
 import assert from 'node:assert/strict';
@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Browser } from 'playwright-core';
-import { CHROMIUM, launchChromium } from '../support/browser';
+import { launchChromium } from '../support/browser';
 import { stringifyFlowFile } from '../../core/flow-files';
 import { nextManifest, readFlowFiles, readManifest, writeManifest } from '../../runtime/flow-runtime';
 import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
@@ -75,15 +75,6 @@ describe('editing a flow in the editor', function () {
   let db: TestDatabase | undefined;
   let runtime: RuntimeProcess | undefined;
   let browser: Browser | undefined;
-
-  before(function () {
-    if (!fs.existsSync(CHROMIUM)) {
-      console.log(
-        `    skipped: ${CHROMIUM} is missing (install it with: apt-get update && apt-get install -y chromium)`,
-      );
-      this.skip();
-    }
-  });
 
   afterEach(async () => {
     await browser?.close().catch(() => undefined);

@@ -3,10 +3,11 @@
 // files and port. While it is down /healthz says so, node status shows it, and no scan is
 // acknowledged; afterwards the runtime reconnects by itself and nothing acknowledged is lost.
 import assert from 'node:assert/strict';
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Pool } from 'pg';
+import { chooseRunMode, commandFor } from '../../runtime/embedded-postgres';
 import { waitFor } from '../support/db';
 import { registerMachines } from '../support/machines';
 import { NodeStatusWatch, watchEditorStatus } from '../support/editor-status';
@@ -34,12 +35,8 @@ async function startPostgres(dataDir: string, port: number): Promise<ChildProces
   const { postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
     postgres: string;
   };
-  const ids: { uid?: number; gid?: number } = {};
-  if (process.getuid?.() === 0) {
-    ids.uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-    ids.gid = Number(spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  }
-  const args = ['-D', path.join(dataDir, 'postgres'), '-p', String(port)];
+  const pgDir = path.join(dataDir, 'postgres');
+  const args = ['-D', pgDir, '-p', String(port)];
   args.push(
     '-c',
     'listen_addresses=127.0.0.1',
@@ -48,7 +45,8 @@ async function startPostgres(dataDir: string, port: number): Promise<ChildProces
     '-c',
     'max_connections=200',
   );
-  return spawn(postgres, args, { ...ids, stdio: 'ignore', detached: true });
+  const run = commandFor(chooseRunMode(pgDir, path.dirname(postgres)), postgres, args);
+  return spawn(run.command, run.args, { ...run.options, stdio: 'ignore', detached: true });
 }
 
 /** Runs `step`; if it fails, the error carries the runtime's last output lines. */

@@ -395,7 +395,11 @@ describe('fault: security', function () {
         body: '{}',
       });
       assert.equal(res.status, 401, path);
-      assert.deepEqual(await res.json(), { success: false, error: 'missing bearer token' }, path);
+      assert.deepEqual(
+        await res.json(),
+        { success: false, error: 'log in or send a bearer token (Authorization: Bearer <token>)' },
+        path,
+      );
     }
     for (const path of ['/editor/', '/dashboard/', '/api/plates', '/metrics', '/healthz', '/no-such-page']) {
       const res = await fetch(runtime.baseUrl + path);

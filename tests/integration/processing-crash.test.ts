@@ -17,8 +17,13 @@ describe('processing after kill -9 of the runtime (seed 004)', function () {
     db = await createTestDatabase();
   });
 
-  after(async () => {
+  // Each test's last runtime is stopped after it: the next test starts its own.
+  afterEach(async () => {
     await runtime?.stop('SIGKILL');
+    runtime = undefined;
+  });
+
+  after(async () => {
     await db.drop();
   });
 

@@ -62,10 +62,10 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
       await db?.drop();
     });
 
-    it('answers /healthz with 200 when the database and broker are up', async () => {
+    it('answers /healthz with 200 when the database, the broker and the flows are up', async () => {
       const res = await fetch(`${runtime.baseUrl}/healthz`);
       assert.equal(res.status, 200);
-      assert.deepEqual(await res.json(), { status: 'ok', database: 'up', broker: 'up' });
+      assert.deepEqual(await res.json(), { status: 'ok', database: 'up', broker: 'up', flows: 'up' });
     });
 
     it('refuses /api and /v1 without the bearer token, in the contract error shape', async () => {

@@ -1,6 +1,7 @@
 // Starts the real runtime (`node bin/floorflow.js start`) as a child process, the way a
-// plant runs it, and waits for its "floorflow ready" line. Tests use it for what only a
-// whole process shows: start-up errors, signals, drain, kill -9.
+// plant runs it, and waits for its "floorflow ready" line (or only for /healthz, as a load
+// balancer does, or for nothing). Tests use it for what only a whole process shows: start-up
+// errors, signals, drain, kill -9.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -34,6 +35,10 @@ export interface RuntimeProcess {
   adminPassword?: string;
   /** Sends a signal and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Sends a signal to the runtime's whole process group (with `detached`), as a service manager does. */
+  signalGroup(signal: NodeJS.Signals): void;
+  /** Resolves with the exit code when the process has exited. */
+  exited: Promise<number | null>;
   /** Waits until a line matching `pattern` appears. */
   waitForOutput(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
 }
@@ -45,11 +50,20 @@ export interface RuntimeOptions {
   /** Copy the repository's flows/ and dashboards/ into the data dir and run from the copies (default true). */
   copyFlows?: boolean;
   timeoutMs?: number;
+  /**
+   * What to wait for before resolving: the "floorflow ready" block (default), /healthz
+   * answering 200 (nothing printed is read: set FLOORFLOW_API_TOKEN to call the API), or
+   * nothing (the process was spawned).
+   */
+  until?: 'ready' | 'healthz' | 'spawned';
+  /** Its own process group, so signalGroup reaches it and whatever it runs in its group. */
+  detached?: boolean;
 }
 
 export function tempDir(prefix = 'floorflow-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  // PostgreSQL runs as the postgres OS user when we are root; it must reach the data dir.
+  // Where user namespaces are forbidden, PostgreSQL (run by root) runs as the postgres OS user, which
+  // must reach the data dir.
   fs.chmodSync(dir, 0o755);
   return dir;
 }
@@ -100,6 +114,23 @@ export function runtimeEnv(
   return env;
 }
 
+/** Runtimes started and not yet exited: stopped when the test process exits, so none outlives the run. */
+const running = new Map<ChildProcess, string>();
+
+process.on('exit', () => {
+  for (const [child, startedBy] of running) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    // A test that forgot its runtime is named, and the runtime stopped the way a user stops it.
+    process.stderr.write(
+      `runtime process ${child.pid} (data in ${startedBy}) was left running: stopping it\n`,
+    );
+    child.kill('SIGINT');
+    spawnSync('sh', ['-c', `while kill -0 ${child.pid} 2>/dev/null; do sleep 0.05; done`], {
+      timeout: 20000,
+    });
+  }
+});
+
 export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise<RuntimeProcess> {
   const dataDir = options.dataDir ?? tempDir();
   const httpPort = await freePort();
@@ -108,6 +139,7 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
     env,
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached === true,
   });
   let text = '';
   const waiters: Array<() => void> = [];
@@ -117,7 +149,15 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // Which test started it, for the message if it is left running.
+  const startedBy = new Error().stack?.split('\n').find((l) => /tests\/(integration|e2e|faults)\//.test(l));
+  running.set(child, `${dataDir}, started ${startedBy?.trim() ?? 'by a test'}`);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   exited.then(() => waiters.splice(0).forEach((w) => w()));
 
   const waitForOutput = (pattern: RegExp, timeoutMs = options.timeoutMs ?? 60000) =>
@@ -141,7 +181,19 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
       check();
     });
 
-  await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+  const baseUrl = `http://127.0.0.1:${httpPort}`;
+  const until = options.until ?? 'ready';
+  try {
+    if (until === 'ready') await waitForOutput(/floorflow ready[\s\S]*stop\s+Ctrl-C/);
+    if (until === 'healthz') await waitForHealthy(baseUrl, child, () => text, options.timeoutMs ?? 60000);
+  } catch (err) {
+    // A start that did not come up is stopped here: the caller has no handle to stop it with.
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGINT');
+      await exited;
+    }
+    throw err;
+  }
   const mqtt = text.match(/mqtt:\/\/[^:\s]+:(\d+)/);
   const token = text.match(/API token \(shown once, stored hashed\): (\S+)/);
   const password = text.match(/admin password \(shown once, stored hashed\): (\S+)/);
@@ -149,18 +201,42 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
     child,
     httpPort,
     mqttPort: mqtt ? Number(mqtt[1]) : 0,
-    baseUrl: `http://127.0.0.1:${httpPort}`,
+    baseUrl,
     env,
     output: () => text,
     apiToken: token?.[1],
     adminPassword: password?.[1],
     waitForOutput,
+    exited,
+    signalGroup: (signal: NodeJS.Signals) => {
+      if (child.exitCode === null) process.kill(options.detached ? -child.pid! : child.pid!, signal);
+    },
     stop: async (signal: NodeJS.Signals = 'SIGTERM') => {
       if (child.exitCode !== null) return child.exitCode;
       child.kill(signal);
       return exited;
     },
   };
+}
+
+/** Polls /healthz until it answers 200, as a load balancer or a service manager's probe does. */
+async function waitForHealthy(
+  baseUrl: string,
+  child: ChildProcess,
+  output: () => string,
+  timeoutMs: number,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null)
+      throw new Error(`runtime exited with ${child.exitCode} before /healthz answered 200:\n${output()}`);
+    const res = await fetch(`${baseUrl}/healthz`).catch(() => undefined);
+    if (res?.status === 200) return;
+    await res?.body?.cancel();
+    if (Date.now() > deadline)
+      throw new Error(`/healthz did not answer 200 within ${timeoutMs} ms:\n${output()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Logs in to the editor's admin API as a browser does; resolves with the HTTP response. */

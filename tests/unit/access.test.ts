@@ -89,6 +89,12 @@ describe('access rules', () => {
     assert.equal(isSameOrigin({ origin: 'http://floor:1880', host: 'floor:1880' }), true);
     assert.equal(isSameOrigin({ origin: 'http://floor:1881', host: 'floor:1880' }), false, 'another port');
     assert.equal(isSameOrigin({ origin: 'null', host: 'floor:1880' }), false);
+    assert.equal(isSameOrigin({ origin: 'null', host: 'floor:1880', secFetchSite: 'cross-site' }), false);
+    assert.equal(
+      isSameOrigin({ origin: 'null', host: 'floor:1880', secFetchSite: 'same-origin' }),
+      true,
+      'a form on its own page under a strict referrer policy',
+    );
     assert.equal(isSameOrigin({ host: 'floor:1880', secFetchSite: 'cross-site' }), false);
     assert.equal(isSameOrigin({ host: 'floor:1880', secFetchSite: 'same-origin' }), true);
     assert.equal(isSameOrigin({ host: 'floor:1880' }), true, 'not a browser: no cookie rides along unasked');

@@ -82,7 +82,7 @@ describe('HTTP front', () => {
       assert.equal(res.headers['x-content-type-options'], 'nosniff', where);
       assert.match(res.headers['x-frame-options'], /^(DENY|SAMEORIGIN)$/, where);
       assert.match(res.headers['content-security-policy'], /frame-ancestors/, where);
-      assert.equal(res.headers['referrer-policy'], 'no-referrer', where);
+      assert.equal(res.headers['referrer-policy'], 'same-origin', where);
     }
     assert.match(answers[0].headers['content-security-policy'], /default-src 'none'/);
   });
@@ -170,6 +170,25 @@ describe('HTTP front', () => {
     const health = await request(app).get('/healthz');
     assert.equal(health.status, 503);
     assert.equal(health.body.status, 'stopping');
+  });
+
+  it('answers /api and /v1 with 503 and Retry-After while the flows start, never 404, and /healthz says starting', async () => {
+    state.starting = true;
+    for (const url of ['/api/echo', '/api', '/v1/nothing']) {
+      const res = await request(app).get(url).set('Authorization', `Bearer ${token}`);
+      assert.equal(res.status, 503, url);
+      assert.equal(res.headers['retry-after'], '1');
+      assert.deepEqual(res.body, { success: false, error: 'floorflow is starting; retry shortly' });
+    }
+    const health = await request(app).get('/healthz');
+    assert.equal(health.status, 503);
+    assert.deepEqual(health.body, { status: 'starting', database: 'up', flows: 'starting' });
+    // Paths that only begin like the API are not held back.
+    assert.equal((await request(app).get('/apiary')).status, 404);
+    state.starting = false;
+    const ready = await request(app).get('/healthz');
+    assert.equal(ready.status, 200);
+    assert.deepEqual(ready.body, { status: 'ok', database: 'up', flows: 'up' });
   });
 
   it('reports a failing health check as 503 with the reason', async () => {
