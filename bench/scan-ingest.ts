@@ -129,6 +129,8 @@ async function runFloorflow(jobIds: string[]): Promise<Result> {
   const runtime = await startRuntimeProcess({
     dataDir,
     copyFlows: false,
+    // e.g. BENCH_RUNTIME_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" for a CPU profile of the runtime.
+    nodeArgs: process.env.BENCH_RUNTIME_NODE_ARGS?.split(' ').filter(Boolean),
     env: {
       DATABASE_URL: db.url,
       MQTT_PORT: '0',

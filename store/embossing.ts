@@ -7,6 +7,7 @@ import type { LifecycleModel } from '../core/lifecycle';
 import { requireShippedModel } from '../core/lifecycle-models';
 import type { Queryable } from './db';
 import { withTransaction } from './db';
+import { claimRecord, type LedgerEntry } from './ledger';
 import { AppliedTransition, applyTransitionIn } from './lifecycle';
 
 const JOB_MODEL: LifecycleModel = requireShippedModel('embossing-job');
@@ -425,8 +426,13 @@ export async function applyMachineReport(
   jobId: string,
   report: { status: MachineJobStatus; response?: Record<string, unknown>; error?: string },
   by: Actor & { plateDoneState?: 'embossed' | 'in_storage' },
+  /** The inbox record the report came from: its ledger row commits with the change, or nothing does. */
+  record?: LedgerEntry,
 ): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
+    if (record && !(await claimRecord(client, record, { now: by.at, flowVersion: by.flowVersion }))) {
+      throw new FloorflowError('FF_CONFLICT', 'this machine message was applied before');
+    }
     const transitions: AppliedTransition[] = [];
     switch (report.status) {
       case 'accepted':

@@ -45,6 +45,8 @@ export interface RuntimeOptions {
   /** Copy the repository's flows/ and dashboards/ into the data dir and run from the copies (default true). */
   copyFlows?: boolean;
   timeoutMs?: number;
+  /** Arguments for node before the script, e.g. `--cpu-prof` for a bench's profile. */
+  nodeArgs?: string[];
 }
 
 export function tempDir(prefix = 'floorflow-test-'): string {
@@ -104,7 +106,7 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   const dataDir = options.dataDir ?? tempDir();
   const httpPort = await freePort();
   const env = runtimeEnv(dataDir, httpPort, options.env, options.copyFlows !== false);
-  const child = spawn(process.execPath, [BIN, 'start'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, 'start'], {
     env,
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,280 @@
+// What the two job-status appliers share (store/job-status-print.ts for "print OS" records,
+// store/job-status-scans.ts for scans): the batch's working tables, the ledger claim and outcome,
+// the file index, and the precedence of claims (core/claims) computed inside PostgreSQL.
+//
+// A batch is applied inside PostgreSQL: its records go into session-local working tables, and each
+// step (claim, resolve, judge, resolve claims, write) is one set-based statement over all of them,
+// so a batch costs the same dozen round trips whether it holds one record or a thousand. The working
+// tables are temporary, created once per connection and emptied by every COMMIT (ON COMMIT DELETE
+// ROWS), so they leave no dead rows behind and never mix two sessions' batches.
+import type { PoolClient } from 'pg';
+import { jobIdOfFile } from '../core/job-status';
+import type { ScanPatterns } from '../core/scan-code';
+
+export type Client = Pick<PoolClient, 'query'>;
+
+export interface ApplyContext {
+  /** The clock's time: completed_at and updated_at of every row written. */
+  now: Date;
+  flowVersion?: string;
+  /** File-id pattern (core/scan-code DEFAULT_SCAN_PATTERNS.file when absent). */
+  filePattern?: string;
+  /** Patterns for classifying scanned codes read back from scanned_codes. */
+  scanPatterns?: ScanPatterns;
+}
+
+/** What became of one record of a batch. */
+export interface RecordResult {
+  source_id: number;
+  /** seen: another transaction had processed it already, so it took no effect here. */
+  outcome: 'applied' | 'skipped' | 'seen';
+  reason: string | null;
+  /** Jobs whose status rows the record wrote. */
+  jobs: number;
+}
+
+export interface ApplyResult {
+  /** Source records claimed by this call (applied + skipped); records seen before are not counted. */
+  processed: number;
+  applied: number;
+  skipped: number;
+  /** Distinct jobs whose status rows were written. */
+  jobs_updated: number;
+  skips: Array<{ source_id: number; reason: string }>;
+  /** Per record, in batch order (records seen before included). */
+  records: RecordResult[];
+}
+
+export const EMPTY_RESULT: Readonly<ApplyResult> = Object.freeze({
+  processed: 0,
+  applied: 0,
+  skipped: 0,
+  jobs_updated: 0,
+  skips: [],
+  records: [],
+});
+
+const WORKING_TABLES = `
+  CREATE TEMP TABLE IF NOT EXISTS ff_print_batch (
+    pos int PRIMARY KEY, source_id bigint NOT NULL, marker bigint NOT NULL, imposition_id text NOT NULL,
+    printed boolean NOT NULL, effective_at timestamptz NOT NULL,
+    outcome text, reason text, notes text, jobs int NOT NULL DEFAULT 0) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_print_jobs (
+    pos int NOT NULL, job_id text NOT NULL, version_tag text, status text NOT NULL, print boolean,
+    note text NOT NULL, PRIMARY KEY (pos, job_id)) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_scan_batch (
+    pos int PRIMARY KEY, source_id bigint NOT NULL, effective_at timestamptz NOT NULL,
+    target_kind text NOT NULL, runlist_id text, job_id text, version_tag text, operations text[],
+    invalid_reason text, via text, outcome text, reason text, note text, jobs int NOT NULL DEFAULT 0)
+    ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_scan_ops (
+    pos int NOT NULL, ord int NOT NULL, name text NOT NULL, operation_id text, PRIMARY KEY (pos, ord))
+    ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_scan_runlists (
+    pos int NOT NULL, runlist_id text NOT NULL, PRIMARY KEY (pos, runlist_id)) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_scan_jobs (
+    pos int NOT NULL, job_id text NOT NULL, known boolean NOT NULL, version_tag text,
+    PRIMARY KEY (pos, job_id)) ON COMMIT DELETE ROWS;
+  CREATE TEMP TABLE IF NOT EXISTS ff_claims (
+    pos int NOT NULL, job_id text NOT NULL, operation text NOT NULL, value boolean NOT NULL,
+    source_type text NOT NULL, source_id bigint, effective_at timestamptz NOT NULL,
+    applies boolean, against_type text, against_id bigint, PRIMARY KEY (job_id, operation, pos))
+    ON COMMIT DELETE ROWS;`;
+
+const prepared = new WeakSet<object>();
+
+/**
+ * Creates the working tables on this connection if it has none, and returns the call that marks
+ * them created once the transaction committed (a rolled-back CREATE leaves nothing).
+ */
+export async function workingTables(client: Client): Promise<() => void> {
+  if (prepared.has(client)) return () => undefined;
+  await client.query(WORKING_TABLES);
+  return () => prepared.add(client);
+}
+
+/**
+ * Claims the batch's records in the ledger (outcome applied until finished) and drops from the
+ * batch table those another transaction has processed; returns the source ids claimed.
+ */
+export async function claimBatch(
+  client: Client,
+  table: 'ff_print_batch' | 'ff_scan_batch',
+  source: 'print_os' | 'scanner',
+  ctx: ApplyContext,
+): Promise<Set<number>> {
+  const marker = table === 'ff_print_batch' ? 'b.marker' : 'b.source_id';
+  const result = await client.query<{ source_id: string }>(
+    `WITH claimed AS (
+       INSERT INTO jobmanager.processed_source_records (source_type, source_id, marker, outcome, flow_version, processed_at)
+       SELECT $1, b.source_id, ${marker}, 'applied', $2, $3 FROM pg_temp.${table} b ORDER BY b.pos
+       ON CONFLICT (source_type, source_id) DO NOTHING
+       RETURNING source_id),
+     dropped AS (
+       DELETE FROM pg_temp.${table} b WHERE NOT EXISTS (SELECT 1 FROM claimed c WHERE c.source_id = b.source_id))
+     SELECT source_id FROM claimed`,
+    [source, ctx.flowVersion ?? null, ctx.now],
+  );
+  return new Set(result.rows.map((r) => Number(r.source_id)));
+}
+
+/**
+ * Writes each claimed record's outcome (from the batch table's outcome, reason and jobs) and reads
+ * the batch's results back: per record, and the distinct jobs `jobsTable` holds.
+ */
+export async function finishBatch(
+  client: Client,
+  table: 'ff_print_batch' | 'ff_scan_batch',
+  source: 'print_os' | 'scanner',
+  jobsTable: 'ff_print_jobs' | 'ff_scan_jobs',
+  order: number[],
+): Promise<ApplyResult> {
+  const known = jobsTable === 'ff_scan_jobs' ? "WHERE j.known AND b.outcome = 'applied'" : '';
+  const result = await client.query<{
+    source_id: string;
+    outcome: 'applied' | 'skipped';
+    reason: string | null;
+    jobs: number;
+    touched: number;
+  }>(
+    `WITH finished AS (
+       UPDATE jobmanager.processed_source_records r SET outcome = b.outcome, reason = b.reason, jobs_updated = b.jobs
+       FROM pg_temp.${table} b
+       WHERE r.source_type = $1 AND r.source_id = b.source_id
+       RETURNING r.source_id, r.outcome, r.reason, r.jobs_updated AS jobs)
+     SELECT f.*, (SELECT count(DISTINCT j.job_id)::int FROM pg_temp.${jobsTable} j
+                  JOIN pg_temp.${table} b ON b.pos = j.pos ${known}) AS touched
+     FROM finished f`,
+    [source],
+  );
+  const bySource = new Map(result.rows.map((r) => [Number(r.source_id), r]));
+  const records = order.map((sourceId): RecordResult => {
+    const row = bySource.get(sourceId);
+    return row
+      ? { source_id: sourceId, outcome: row.outcome, reason: row.reason, jobs: row.jobs }
+      : { source_id: sourceId, outcome: 'seen', reason: null, jobs: 0 };
+  });
+  const skips = records.flatMap((r) =>
+    r.outcome === 'skipped' ? [{ source_id: r.source_id, reason: r.reason ?? '' }] : [],
+  );
+  const processed = result.rows.length;
+  return {
+    processed,
+    applied: processed - skips.length,
+    skipped: skips.length,
+    jobs_updated: result.rows[0]?.touched ?? 0,
+    skips,
+    records,
+  };
+}
+
+/** The result of a batch none of whose records this transaction claimed. */
+export function allSeen(order: number[]): ApplyResult {
+  return {
+    ...EMPTY_RESULT,
+    skips: [],
+    records: order.map((source_id) => ({ source_id, outcome: 'seen', reason: null, jobs: 0 })),
+  };
+}
+
+/** Parses the job id of every mapping row not parsed yet (migration 010's trigger queues them). */
+export async function indexNewFiles(client: Client, filePattern: string | undefined): Promise<void> {
+  const pending = await client.query<{ imposition_id: string; file_id: string }>(
+    `SELECT imposition_id, file_id FROM jobmanager.job_files
+     WHERE job_id IS NULL AND parse_error IS NULL ORDER BY imposition_id, file_id FOR UPDATE SKIP LOCKED`,
+  );
+  if (pending.rows.length === 0) return;
+  const jobIds: Array<string | null> = [];
+  const errors: Array<string | null> = [];
+  for (const row of pending.rows) {
+    const parsed = jobIdOfFile(row.file_id, filePattern);
+    jobIds.push(parsed.ok ? parsed.job_id : null);
+    errors.push(parsed.ok ? null : parsed.reason);
+  }
+  await client.query(
+    `UPDATE jobmanager.job_files j SET job_id = u.job_id, parse_error = u.parse_error
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(imposition_id, file_id, job_id, parse_error)
+     WHERE j.imposition_id = u.imposition_id AND j.file_id = u.file_id AND j.imposition_id = ANY($1::text[])`,
+    [pending.rows.map((r) => r.imposition_id), pending.rows.map((r) => r.file_id), jobIds, errors],
+  );
+}
+
+/**
+ * Locks the jobs a batch will write, in job order, so two transactions touching the same jobs
+ * queue instead of deadlocking. `jobs` is a query yielding job_id.
+ */
+export async function lockJobs(client: Client, jobs: string): Promise<void> {
+  await client.query(
+    `SELECT count(*) FROM (SELECT 1 FROM jobmanager.jobs j WHERE j.job_id IN (${jobs})
+                            ORDER BY j.job_id FOR UPDATE) AS locked`,
+  );
+}
+
+/**
+ * Judges every claim in ff_claims (pos = record order) against the claim its predecessors left,
+ * as core/claims resolveClaims does one at a time: an authoritative claim (core/claims
+ * authorityFor) beats any other, so once one stands no other source wins again; between claims of
+ * the same standing the later time wins, on a tie the later record. So a claim applies when it is
+ * at least as late as the latest claim of its standing before it (and the stored claim, when that
+ * one has its standing), which a running max over the preceding rows gives without a loop.
+ * `against` is the claim it was judged against: the last that applied before it, or the stored one.
+ */
+export async function resolveClaims(client: Client): Promise<void> {
+  await client.query(
+    `WITH judged AS (
+       SELECT f.job_id, f.operation, f.pos, f.effective_at,
+              f.source_type = CASE WHEN f.operation = 'print' THEN 'print_os' ELSE 'scanner' END AS auth,
+              cur.source_type AS cur_type, cur.source_id AS cur_id, cur.effective_at AS cur_at,
+              cur.source_type = CASE WHEN f.operation = 'print' THEN 'print_os' ELSE 'scanner' END AS cur_auth
+       FROM pg_temp.ff_claims f
+       LEFT JOIN jobmanager.job_operation_claims cur ON cur.job_id = f.job_id AND cur.operation_name = f.operation),
+     windowed AS (
+       SELECT j.*,
+              min(j.pos) FILTER (WHERE j.auth) OVER (PARTITION BY j.job_id, j.operation) AS first_auth,
+              max(j.effective_at) OVER (PARTITION BY j.job_id, j.operation, j.auth ORDER BY j.pos
+                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_max
+       FROM judged j),
+     decided AS (
+       SELECT w.*,
+              CASE WHEN w.auth
+                THEN w.effective_at >= GREATEST(CASE WHEN w.cur_auth THEN w.cur_at END, w.before_max)
+                     OR GREATEST(CASE WHEN w.cur_auth THEN w.cur_at END, w.before_max) IS NULL
+                ELSE NOT coalesce(w.cur_auth, false) AND (w.first_auth IS NULL OR w.first_auth > w.pos)
+                     AND (w.effective_at >= GREATEST(w.cur_at, w.before_max)
+                          OR GREATEST(w.cur_at, w.before_max) IS NULL)
+              END AS applies
+       FROM windowed w),
+     placed AS (
+       SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER (PARTITION BY d.job_id, d.operation ORDER BY d.pos
+                                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_win
+       FROM decided d)
+     UPDATE pg_temp.ff_claims f
+     SET applies = p.applies,
+         against_type = CASE WHEN p.last_win IS NULL THEN p.cur_type ELSE w.source_type END,
+         against_id = CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE w.source_id END
+     FROM placed p
+     LEFT JOIN pg_temp.ff_claims w ON w.job_id = p.job_id AND w.operation = p.operation AND w.pos = p.last_win
+     WHERE f.job_id = p.job_id AND f.operation = p.operation AND f.pos = p.pos`,
+  );
+}
+
+/** Writes the claim left standing per job and operation, and the jobs.operations flags they set. */
+export async function writeClaims(client: Client, ctx: ApplyContext): Promise<void> {
+  await client.query(
+    `WITH standing AS (
+       SELECT DISTINCT ON (job_id, operation) job_id, operation, value, source_type, source_id, effective_at
+       FROM pg_temp.ff_claims WHERE applies ORDER BY job_id, operation, pos DESC),
+     claims AS (
+       INSERT INTO jobmanager.job_operation_claims
+         (job_id, operation_name, value, source_type, source_id, effective_at, updated_at)
+       SELECT job_id, operation, value, source_type, source_id, effective_at, $1 FROM standing
+       ORDER BY job_id, operation
+       ON CONFLICT (job_id, operation_name) DO UPDATE
+       SET value = excluded.value, source_type = excluded.source_type, source_id = excluded.source_id,
+           effective_at = excluded.effective_at, updated_at = excluded.updated_at)
+     UPDATE jobmanager.jobs j SET operations = j.operations || p.patch, updated_at = $1
+     FROM (SELECT job_id, jsonb_object_agg(operation, value) AS patch FROM standing GROUP BY job_id) p
+     WHERE j.job_id = p.job_id`,
+    [ctx.now],
+  );
+}
