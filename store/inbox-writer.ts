@@ -12,19 +12,21 @@
 // raw with the reason and acknowledged, so no machine is blocked by one bad message. Any other
 // failure (the database down, a connection lost) rejects every message of the flush: none is
 // acknowledged, and the machines resend them.
-import type { Pool, PoolClient } from 'pg';
+import type { Pool } from 'pg';
 import { type InboxKind, rawExcerpt, readMachineEvent, readMachineStatus } from '../core/inbox';
 import { isDoubleSend, readIncomingScan } from '../core/job-status';
-import { isConnectionError, withTransaction } from './db';
-import { insertEvents, recordStatuses, type EventToStore, type StoredEvent } from './machine-inbox';
+import { isConnectionError, type Queryable, withTransaction } from './db';
 import {
-  insertRejectedScans,
-  insertScansWithMsgId,
-  insertScansWithoutMsgId,
+  storeMessages,
+  type EventToStore,
   type RejectedScan,
+  type RejectedScanToStore,
   type ScanToStore,
+  type StatusToStore,
+  type StoredEvent,
   type StoredScan,
-} from './scan-ingest';
+} from './machine-inbox';
+import { insertScansWithoutMsgId } from './scan-ingest';
 
 export interface InboxMessage {
   /** The authenticated machine: never taken from the payload. */
@@ -81,9 +83,18 @@ export interface InboxWriterStats {
 
 type Prepared =
   | { kind: 'scan'; row: ScanToStore }
-  | { kind: 'rejected'; row: { machineId: string; payload: string; reason: string; receivedAt: Date } }
+  | { kind: 'rejected'; row: RejectedScanToStore }
   | { kind: 'event'; row: EventToStore }
-  | { kind: 'status'; row: { machineId: string; status: Record<string, unknown>; receivedAt: Date } };
+  | { kind: 'status'; row: StatusToStore };
+
+interface FlushPlan {
+  receipts: Array<ReceiptBody | undefined>;
+  withId: Array<{ index: number; row: ScanToStore }>;
+  withoutId: Array<{ index: number; row: ScanToStore }>;
+  rejected: Array<{ index: number; row: RejectedScanToStore }>;
+  events: Array<{ index: number; row: EventToStore }>;
+  statuses: StatusToStore[];
+}
 
 interface Pending {
   message: InboxMessage;
@@ -232,8 +243,7 @@ export class InboxWriter {
         this.stats.messages += batch.length;
         this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
         try {
-          const receipts = await withTransaction(this.pool, (client) => this.store(client, batch));
-          this.settle(batch, receipts);
+          this.settle(batch, await this.store(batch));
         } catch (err) {
           this.stats.failedFlushes += 1;
           if (isDataError(err)) await this.oneByOne(batch);
@@ -249,8 +259,7 @@ export class InboxWriter {
   private async oneByOne(batch: Pending[]): Promise<void> {
     for (const pending of batch) {
       try {
-        const [receipt] = await withTransaction(this.pool, (client) => this.store(client, [pending]));
-        this.settle([pending], [receipt]);
+        this.settle([pending], await this.store([pending]));
       } catch (err) {
         if (!isDataError(err)) {
           this.refuse([pending], err);
@@ -258,9 +267,9 @@ export class InboxWriter {
         }
         const kept: Pending = { ...pending, prepared: quarantine(pending, err) };
         try {
-          const [receipt] = await withTransaction(this.pool, (client) => this.store(client, [kept]));
+          const receipts = await this.store([kept]);
           this.stats.quarantined += 1;
-          this.settle([pending], [receipt]);
+          this.settle([pending], receipts);
         } catch (again) {
           this.refuse([pending], again);
         }
@@ -298,21 +307,44 @@ export class InboxWriter {
     }
   }
 
-  /** One flush: one statement per table, the receipts in batch order. */
-  private async store(client: PoolClient, batch: Pending[]): Promise<ReceiptBody[]> {
+  /**
+   * One flush in one transaction, the receipts in batch order: one statement for all of it, or,
+   * when it holds scans without a msg_id, their repeat check first (it needs a per-machine lock).
+   */
+  private async store(batch: Pending[]): Promise<ReceiptBody[]> {
+    const plan = this.plan(batch);
+    if (plan.withoutId.length === 0) return this.writePlan(this.pool, plan);
+    return withTransaction(this.pool, async (client) => {
+      const stored = await insertScansWithoutMsgId(
+        client,
+        plan.withoutId.map((w) => w.row),
+        this.repeatWindowMs,
+      );
+      plan.withoutId.forEach((w, i) => {
+        const scan = stored.get(i);
+        plan.receipts[w.index] = scan
+          ? { kind: 'scan', machineId: w.row.machineId, outcome: 'stored', scan }
+          : { kind: 'scan', machineId: w.row.machineId, outcome: 'duplicate', duplicate: 'double_send' };
+      });
+      return this.writePlan(client, plan);
+    });
+  }
+
+  /** What goes to which table, and the receipts known without the database. */
+  private plan(batch: Pending[]): FlushPlan {
     const receipts: Array<ReceiptBody | undefined> = new Array(batch.length);
 
     // Scans with a msg_id: the first copy of a (machine, msg_id) is the one stored; later copies
-    // are repeats without asking the database. Rows go in key order (see insertScansWithMsgId).
+    // are repeats without asking the database. Rows go in key order (see storeMessages).
     const withId: Array<{ index: number; row: ScanToStore }> = [];
     const firstOfKey = new Map<string, number>();
     // Scans without one: a copy of a scan kept earlier in this flush is a repeat by the same rule
     // the database applies to earlier flushes.
     const withoutId: Array<{ index: number; row: ScanToStore }> = [];
     const keptAt = new Map<string, Date[]>();
-    const rejected: Array<{ index: number; row: Extract<Prepared, { kind: 'rejected' }>['row'] }> = [];
+    const rejected: Array<{ index: number; row: RejectedScanToStore }> = [];
     const events: Array<{ index: number; row: EventToStore }> = [];
-    const statuses = new Map<string, Extract<Prepared, { kind: 'status' }>['row']>();
+    const statuses = new Map<string, StatusToStore>();
 
     batch.forEach(({ prepared, message }, index) => {
       const machineId = message.machineId;
@@ -358,52 +390,40 @@ export class InboxWriter {
       const kb = scanKey(b.row);
       return ka < kb ? -1 : ka > kb ? 1 : 0;
     });
-    const storedWithId = await insertScansWithMsgId(
-      client,
-      withId.map((w) => w.row),
-    );
-    withId.forEach((w, i) => {
-      const scan = storedWithId.get(i);
+    return { receipts, withId, withoutId, rejected, events, statuses: [...statuses.values()] };
+  }
+
+  /** The flush's one statement (scans with msg_id, rejected scans, events, statuses). */
+  private async writePlan(db: Queryable, plan: FlushPlan): Promise<ReceiptBody[]> {
+    const { receipts } = plan;
+    const stored = await storeMessages(db, {
+      scans: plan.withId.map((w) => w.row),
+      rejected: plan.rejected.map((r) => r.row),
+      events: plan.events.map((e) => e.row),
+      statuses: plan.statuses,
+    });
+    plan.withId.forEach((w, i) => {
+      const scan = stored.scans.get(i);
       receipts[w.index] = scan
         ? { kind: 'scan', machineId: w.row.machineId, outcome: 'stored', scan }
         : { kind: 'scan', machineId: w.row.machineId, outcome: 'duplicate', duplicate: 'msg_id' };
     });
-    const storedWithoutId = await insertScansWithoutMsgId(
-      client,
-      withoutId.map((w) => w.row),
-      this.repeatWindowMs,
-    );
-    withoutId.forEach((w, i) => {
-      const scan = storedWithoutId.get(i);
-      receipts[w.index] = scan
-        ? { kind: 'scan', machineId: w.row.machineId, outcome: 'stored', scan }
-        : { kind: 'scan', machineId: w.row.machineId, outcome: 'duplicate', duplicate: 'double_send' };
-    });
-    const keptRejected = await insertRejectedScans(
-      client,
-      rejected.map((r) => r.row),
-    );
-    rejected.forEach((r, i) => {
+    plan.rejected.forEach((r, i) => {
       receipts[r.index] = {
         kind: 'scan',
         machineId: r.row.machineId,
         outcome: 'rejected',
-        rejected: keptRejected[i],
+        rejected: stored.rejected[i],
       };
     });
-    const storedEvents = await insertEvents(
-      client,
-      events.map((e) => e.row),
-    );
-    events.forEach((e, i) => {
+    plan.events.forEach((e, i) => {
       receipts[e.index] = {
         kind: 'event',
         machineId: e.row.machineId,
         outcome: 'stored',
-        event: storedEvents[i],
+        event: stored.events[i],
       };
     });
-    await recordStatuses(client, [...statuses.values()]);
     return receipts as ReceiptBody[];
   }
 }

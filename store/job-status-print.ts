@@ -8,11 +8,14 @@ import type { PrintStatus } from '../core/job-status';
 import { withTransaction } from './db';
 import {
   allSeen,
-  claimBatch,
-  finishBatch,
+  batchResult,
+  dropProcessed,
   indexNewFiles,
   lockJobs,
+  recordBatch,
   resolveClaims,
+  retryRaced,
+  run,
   workingTables,
   writeClaims,
   type ApplyContext,
@@ -38,14 +41,16 @@ export async function loadPrintRows(
   floor: number,
   upper: number,
 ): Promise<{ read: number; maxMarker: number | null; order: number[] }> {
-  const result = await client.query<{ source_id: string; marker: string }>(
+  const result = await run<{ source_id: string; marker: string }>(
+    client,
+    'ff-print-load-rows',
     `INSERT INTO pg_temp.ff_print_batch (pos, source_id, marker, imposition_id, printed, effective_at)
      SELECT row_number() OVER (ORDER BY p.marker, p.id), p.id, p.marker, p.name, p.status = 'PRINTED',
             COALESCE(p.job_complete_time, p.created_at)
      FROM jobmanager."print OS" p
      WHERE p.marker > $1 AND p.marker <= $2
        AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                       WHERE r.source_type = 'print_os' AND r.source_id = p.id)
+                       WHERE r.source_type = 'print_os' AND r.source_id = p.id OFFSET 0)
      RETURNING source_id, marker`,
     [floor, upper],
   );
@@ -66,7 +71,9 @@ export async function loadPrintRecords(
 ): Promise<number[]> {
   const seen = new Set<number>();
   const unique = records.filter((r) => !seen.has(r.id) && seen.add(r.id));
-  await client.query(
+  await run(
+    client,
+    'ff-print-load-records',
     `INSERT INTO pg_temp.ff_print_batch (pos, source_id, marker, imposition_id, printed, effective_at)
      SELECT row_number() OVER (ORDER BY u.marker, u.id), u.id, u.marker, u.name, u.status = 'PRINTED', u.effective_at
      FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::timestamptz[])
@@ -82,9 +89,10 @@ export async function loadPrintRecords(
   return unique.map((r) => r.id);
 }
 
-/** The parsed files of each record's imposition (a record's files, the jobs they name). */
+/** Step: the files of each record's imposition, with the jobs their ids name. */
 const RECORD_FILES = `
-  SELECT b.pos, jf.file_id, jf.job_id FROM pg_temp.ff_print_batch b
+  INSERT INTO pg_temp.ff_print_files (pos, file_id, job_id, parse_error)
+  SELECT b.pos, jf.file_id, jf.job_id, jf.parse_error FROM pg_temp.ff_print_batch b
   JOIN jobmanager.job_files jf ON jf.imposition_id = b.imposition_id`;
 
 /** Step: why a record is skipped, or the notes of an applied one (files and jobs left out). */
@@ -97,87 +105,88 @@ const JUDGE_RECORDS = `
                      THEN 'unknown jobs skipped: ' || array_to_string(v.unknown, ', ') END), '') END,
       jobs = CASE WHEN v.verdict IS NULL THEN v.known ELSE 0 END
   FROM (
-    SELECT f.pos,
+    SELECT b.pos,
       CASE
-        WHEN f.files = 0 THEN 'unknown imposition ' || to_json(f.imposition_id)::text || ': no files in imposition_file_mapping'
-        WHEN f.parsed = 0 THEN 'no parseable file id in imposition ' || f.imposition_id || ': ' || f.file_notes
+        WHEN f.pos IS NULL THEN 'unknown imposition ' || to_json(b.imposition_id)::text || ': no files in imposition_file_mapping'
+        WHEN f.parsed = 0 THEN 'no parseable file id in imposition ' || b.imposition_id || ': ' || f.file_notes
         WHEN f.known = 0 THEN 'unknown job' || CASE WHEN cardinality(f.unknown) > 1 THEN 's' ELSE '' END || ' '
                               || array_to_string(f.unknown, ', ') || ': not in jobmanager.jobs'
       END AS verdict,
-      f.file_notes, f.unknown, f.known
-    FROM (
-      SELECT b.pos, b.imposition_id, count(jf.file_id) AS files, count(jf.job_id) AS parsed,
-             string_agg('file ' || jf.file_id || ' skipped: ' || coalesce(jf.parse_error, 'not parsed'), '; '
-                        ORDER BY jf.file_id) FILTER (WHERE jf.file_id IS NOT NULL AND jf.job_id IS NULL) AS file_notes,
-             coalesce(array_agg(DISTINCT jf.job_id ORDER BY jf.job_id)
-                        FILTER (WHERE jf.job_id IS NOT NULL AND j.job_id IS NULL), '{}') AS unknown,
+      f.file_notes, coalesce(f.unknown, '{}') AS unknown, coalesce(f.known, 0) AS known
+    FROM pg_temp.ff_print_batch b
+    LEFT JOIN (
+      SELECT f.pos, count(f.job_id) AS parsed,
+             string_agg('file ' || f.file_id || ' skipped: ' || coalesce(f.parse_error, 'not parsed'), '; '
+                        ORDER BY f.file_id) FILTER (WHERE f.job_id IS NULL) AS file_notes,
+             coalesce(array_agg(DISTINCT f.job_id ORDER BY f.job_id)
+                        FILTER (WHERE f.job_id IS NOT NULL AND j.job_id IS NULL), '{}') AS unknown,
              count(DISTINCT j.job_id)::int AS known
-      FROM pg_temp.ff_print_batch b
-      LEFT JOIN jobmanager.job_files jf ON jf.imposition_id = b.imposition_id
-      LEFT JOIN jobmanager.jobs j ON j.job_id = jf.job_id
-      GROUP BY b.pos, b.imposition_id) f) v
+      FROM pg_temp.ff_print_files f LEFT JOIN jobmanager.jobs j ON j.job_id = f.job_id
+      GROUP BY f.pos) f ON f.pos = b.pos) v
   WHERE b.pos = v.pos`;
 
 /**
+ * Step: where in the batch each file is first printed and first aborted. Files change for every
+ * record with parsed files (also one skipped for unknown jobs), as one record at a time would.
+ */
+const FILE_CHANGES = `
+  INSERT INTO pg_temp.ff_file_change (file_id, printed_at, aborted_at)
+  SELECT f.file_id, min(f.pos) FILTER (WHERE b.printed), min(f.pos) FILTER (WHERE NOT b.printed)
+  FROM pg_temp.ff_print_files f JOIN pg_temp.ff_print_batch b ON b.pos = f.pos
+  WHERE f.job_id IS NOT NULL GROUP BY f.file_id`;
+
+/**
  * Step: each (applied record, known job) with the job's print verdict after the record (seed §3.3,
- * core/job-status judgeJobPrint). A file's state after record r: printed when it was before the
- * batch or some record up to r printed it; aborted likewise. Files change for every record with
- * parsed files (also one skipped for unknown jobs), as one record at a time would.
+ * core/job-status judgeJobPrint). A file of the job is printed after record r when it was before
+ * the batch or a record up to r printed it; aborted likewise.
  */
 const JUDGE_JOBS = `
-  WITH touched AS (${RECORD_FILES} WHERE jf.job_id IS NOT NULL),
-  first_change AS (
-    SELECT t.file_id, min(t.pos) FILTER (WHERE b.printed) AS printed_at, min(t.pos) FILTER (WHERE NOT b.printed) AS aborted_at
-    FROM touched t JOIN pg_temp.ff_print_batch b ON b.pos = t.pos GROUP BY t.file_id),
-  pairs AS (
-    SELECT DISTINCT t.pos, t.job_id, j.version_tag FROM touched t
-    JOIN pg_temp.ff_print_batch b ON b.pos = t.pos AND b.outcome = 'applied'
-    JOIN jobmanager.jobs j ON j.job_id = t.job_id),
-  job_files AS (
-    SELECT DISTINCT jf.job_id, jf.file_id FROM jobmanager.job_files jf
+  WITH pairs AS MATERIALIZED (
+    SELECT DISTINCT f.pos, f.job_id, j.version_tag FROM pg_temp.ff_print_files f
+    JOIN pg_temp.ff_print_batch b ON b.pos = f.pos AND b.outcome = 'applied'
+    JOIN jobmanager.jobs j ON j.job_id = f.job_id),
+  job_files AS MATERIALIZED (
+    SELECT DISTINCT jf.job_id, jf.file_id, coalesce(st.printed, false) AS printed, coalesce(st.aborted, false) AS aborted,
+           fc.printed_at, fc.aborted_at
+    FROM jobmanager.job_files jf
+    LEFT JOIN jobmanager.print_file_states st ON st.file_id = jf.file_id
+    LEFT JOIN pg_temp.ff_file_change fc ON fc.file_id = jf.file_id
     WHERE jf.job_id IN (SELECT job_id FROM pairs)),
   counts AS (
     SELECT p.pos, p.job_id, p.version_tag, count(*)::int AS total,
-           count(*) FILTER (WHERE s.printed_now)::int AS printed,
-           count(*) FILTER (WHERE NOT s.printed_now AND s.aborted_now)::int AS aborted
+           count(*) FILTER (WHERE f.printed OR f.printed_at <= p.pos)::int AS printed,
+           count(*) FILTER (WHERE NOT (f.printed OR coalesce(f.printed_at <= p.pos, false))
+                              AND (f.aborted OR f.aborted_at <= p.pos))::int AS aborted
     FROM pairs p JOIN job_files f ON f.job_id = p.job_id
-    CROSS JOIN LATERAL (
-      SELECT coalesce(st.printed, false) OR coalesce(fc.printed_at <= p.pos, false) AS printed_now,
-             coalesce(st.aborted, false) OR coalesce(fc.aborted_at <= p.pos, false) AS aborted_now
-      FROM (SELECT 1) one
-      LEFT JOIN jobmanager.print_file_states st ON st.file_id = f.file_id
-      LEFT JOIN first_change fc ON fc.file_id = f.file_id) s
     GROUP BY p.pos, p.job_id, p.version_tag)
   INSERT INTO pg_temp.ff_print_jobs (pos, job_id, version_tag, status, print, note)
-  SELECT c.pos, c.job_id, c.version_tag, v.status, v.print,
-         v.note || coalesce('; ' || b.notes, '')
+  SELECT c.pos, c.job_id, c.version_tag, v.status, v.print, v.note || coalesce('; ' || b.notes, '')
   FROM counts c JOIN pg_temp.ff_print_batch b ON b.pos = c.pos
   CROSS JOIN LATERAL (
-    SELECT * FROM (VALUES
-      (c.total > 0 AND c.printed >= c.total, 'completed', true, 'all ' || c.total || ' files printed'),
-      (c.printed > 0, 'partial', false, 'partially printed: ' || c.printed || ' of ' || c.total || ' files'
-                                        || CASE WHEN c.aborted > 0 THEN ', ' || c.aborted || ' aborted' ELSE '' END),
-      (c.total > 0 AND c.aborted >= c.total, 'aborted', false, 'all ' || c.total || ' files aborted'),
-      (true, 'aborted', NULL, c.aborted || ' of ' || c.total || ' files aborted, none printed')
-    ) AS rule(holds, status, print, note)
-    WHERE rule.holds LIMIT 1) v`;
+    SELECT CASE WHEN c.total > 0 AND c.printed >= c.total THEN 'completed'
+                WHEN c.printed > 0 THEN 'partial' ELSE 'aborted' END AS status,
+           CASE WHEN c.total > 0 AND c.printed >= c.total THEN true
+                WHEN c.printed > 0 OR (c.total > 0 AND c.aborted >= c.total) THEN false END AS print,
+           CASE WHEN c.total > 0 AND c.printed >= c.total THEN 'all ' || c.total || ' files printed'
+                WHEN c.printed > 0 THEN 'partially printed: ' || c.printed || ' of ' || c.total || ' files'
+                                        || CASE WHEN c.aborted > 0 THEN ', ' || c.aborted || ' aborted' ELSE '' END
+                WHEN c.total > 0 AND c.aborted >= c.total THEN 'all ' || c.total || ' files aborted'
+                ELSE c.aborted || ' of ' || c.total || ' files aborted, none printed' END AS note) v`;
 
 /** Step: the file states the batch leaves (printed and aborted only ever become true). */
 const WRITE_FILE_STATES = `
   INSERT INTO jobmanager.print_file_states (file_id, printed, aborted, updated_at)
-  SELECT t.file_id, bool_or(b.printed), bool_or(NOT b.printed), $1
-  FROM (${RECORD_FILES} WHERE jf.job_id IS NOT NULL) t JOIN pg_temp.ff_print_batch b ON b.pos = t.pos
-  GROUP BY t.file_id ORDER BY t.file_id
+  SELECT file_id, printed_at IS NOT NULL, aborted_at IS NOT NULL, $1 FROM pg_temp.ff_file_change ORDER BY file_id
   ON CONFLICT (file_id) DO UPDATE
   SET printed = print_file_states.printed OR excluded.printed,
       aborted = print_file_states.aborted OR excluded.aborted,
       updated_at = excluded.updated_at
   WHERE (NOT print_file_states.printed AND excluded.printed) OR (NOT print_file_states.aborted AND excluded.aborted)`;
 
-/** Step: the print claims, in record order (a verdict that leaves print as it is claims nothing). */
-const CLAIM_PRINT = `
-  INSERT INTO pg_temp.ff_claims (pos, job_id, operation, value, source_type, source_id, effective_at)
-  SELECT j.pos, j.job_id, 'print', j.print, 'print_os', b.source_id, b.effective_at
+/** The print claims, in record order (a verdict that leaves print as it is claims nothing). */
+const PRINT_CLAIMS = `
+  SELECT j.pos, j.job_id, 'print'::text AS operation, j.print AS value, 'print_os'::text AS source_type,
+         b.source_id, b.effective_at
   FROM pg_temp.ff_print_jobs j JOIN pg_temp.ff_print_batch b ON b.pos = j.pos
   WHERE j.print IS NOT NULL`;
 
@@ -229,8 +238,8 @@ const WRITE_STATUS_ROWS = `
   ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING`;
 
 /**
- * Applies the batch table's records: claims them in the ledger, judges them and writes every
- * effect and outcome. The caller's transaction commits or rolls back all of it.
+ * Applies the batch table's records: judges them, records them in the ledger and writes every
+ * effect. The caller's transaction commits or rolls back all of it (BatchRaced: try again).
  */
 export async function applyLoadedPrintRecords(
   client: Client,
@@ -238,21 +247,22 @@ export async function applyLoadedPrintRecords(
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
   if (order.length === 0) return allSeen(order);
-  const claimed = await claimBatch(client, 'ff_print_batch', 'print_os', ctx);
-  if (claimed.size === 0) return allSeen(order);
+  await dropProcessed(client, 'ff_print_batch', 'print_os');
   await indexNewFiles(client, ctx.filePattern);
-  await lockJobs(client, `SELECT jf.job_id FROM (${RECORD_FILES}) jf`);
-  await client.query(JUDGE_RECORDS);
-  await client.query(JUDGE_JOBS);
-  await client.query(WRITE_FILE_STATES, [ctx.now]);
-  await client.query(CLAIM_PRINT);
-  await resolveClaims(client);
+  await run(client, 'ff-print-files', RECORD_FILES);
+  await lockJobs(client, 'ff-print-lock', 'SELECT f.job_id FROM pg_temp.ff_print_files f');
+  await run(client, 'ff-print-judge-records', JUDGE_RECORDS);
+  await run(client, 'ff-print-file-changes', FILE_CHANGES);
+  await run(client, 'ff-print-judge-jobs', JUDGE_JOBS);
+  await resolveClaims(client, 'ff-print-claims', PRINT_CLAIMS);
+  await recordBatch(client, 'ff_print_batch', 'print_os', ctx);
   const params = [ctx.now, ctx.flowVersion ?? null];
-  await client.query(WRITE_IMPOSITION_LOGS, params);
-  await client.query(WRITE_JOB_LOGS, params);
+  await run(client, 'ff-print-file-states', WRITE_FILE_STATES, [ctx.now]);
+  await run(client, 'ff-print-imposition-logs', WRITE_IMPOSITION_LOGS, params);
+  await run(client, 'ff-print-job-logs', WRITE_JOB_LOGS, params);
   await writeClaims(client, ctx);
-  await client.query(WRITE_STATUS_ROWS, params);
-  return finishBatch(client, 'ff_print_batch', 'print_os', 'ff_print_jobs', order);
+  await run(client, 'ff-print-status-rows', WRITE_STATUS_ROWS, params);
+  return batchResult(client, 'ff_print_batch', order);
 }
 
 /** Applies "print OS" records given as values, in one transaction. */
@@ -261,14 +271,16 @@ export async function applyPrintOsRecords(
   records: PrintOsRecordInput[],
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
-  let created = () => undefined as void;
-  const result = await withTransaction(pool, async (client) => {
-    created = await workingTables(client);
-    const order = await loadPrintRecords(client, records, ctx.now);
-    return applyLoadedPrintRecords(client, order, ctx);
+  return retryRaced(async () => {
+    let created = () => undefined as void;
+    const result = await withTransaction(pool, async (client) => {
+      created = await workingTables(client);
+      const order = await loadPrintRecords(client, records, ctx.now);
+      return applyLoadedPrintRecords(client, order, ctx);
+    });
+    created();
+    return result;
   });
-  created();
-  return result;
 }
 
 /** One "print OS" record in its own transaction. */

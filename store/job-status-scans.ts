@@ -10,11 +10,14 @@ import { normaliseOperations } from '../core/scan-code';
 import { withTransaction } from './db';
 import {
   allSeen,
-  claimBatch,
-  finishBatch,
+  batchResult,
+  dropProcessed,
   indexNewFiles,
   lockJobs,
+  recordBatch,
   resolveClaims,
+  retryRaced,
+  run,
   workingTables,
   writeClaims,
   type ApplyContext,
@@ -59,7 +62,9 @@ export async function loadScans(
       invalid,
     };
   });
-  await client.query(
+  await run(
+    client,
+    'ff-scan-load',
     `INSERT INTO pg_temp.ff_scan_batch
        (pos, source_id, effective_at, target_kind, runlist_id, job_id, version_tag, operations, invalid_reason)
      SELECT u.pos, u.id, u.at, u.kind, u.runlist, u.job, u.tag,
@@ -133,10 +138,11 @@ const JUDGE_SCANS = `
     SELECT b.pos,
       CASE
         WHEN b.invalid_reason IS NOT NULL THEN b.invalid_reason
-        WHEN o.known = 0 THEN 'unknown operation' || CASE WHEN o.total > 1 THEN 's' ELSE '' END || ' ' || o.names
+        WHEN coalesce(o.known, 0) = 0
+          THEN 'unknown operation' || CASE WHEN o.total > 1 THEN 's' ELSE '' END || ' ' || o.names
         WHEN r.runlists IS NULL AND b.job_id IS NULL
           THEN 'unknown runlist ' || b.runlist_id || ': not in production_planner_paths'
-        WHEN j.total = 0 THEN 'runlist ' || array_to_string(r.runlists, ', ') || ' has no jobs'
+        WHEN coalesce(j.total, 0) = 0 THEN 'runlist ' || array_to_string(r.runlists, ', ') || ' has no jobs'
         WHEN j.known = 0 THEN 'unknown job ' || array_to_string(j.unknown, ', ')
       END AS reason,
       CASE WHEN r.runlists IS NULL THEN 'job' ELSE 'runlist' END AS via,
@@ -146,20 +152,20 @@ const JUDGE_SCANS = `
         o.unknown_notes,
         CASE WHEN cardinality(j.unknown) > 0 THEN 'unknown jobs skipped: ' || array_to_string(j.unknown, ', ') END
       ) AS note,
-      j.known
+      coalesce(j.known, 0) AS known
     FROM pg_temp.ff_scan_batch b
-    CROSS JOIN LATERAL (
-      SELECT count(o.operation_id) AS known, count(*) AS total, string_agg(o.name, ', ' ORDER BY o.ord) AS names,
+    LEFT JOIN (
+      SELECT o.pos, count(o.operation_id) AS known, count(*) AS total, string_agg(o.name, ', ' ORDER BY o.ord) AS names,
              string_agg('unknown operation ' || o.name || ' skipped', '; ' ORDER BY o.ord)
                FILTER (WHERE o.operation_id IS NULL) AS unknown_notes
-      FROM pg_temp.ff_scan_ops o WHERE o.pos = b.pos) o
-    CROSS JOIN LATERAL (
-      SELECT array_agg(r.runlist_id ORDER BY r.runlist_id) AS runlists
-      FROM pg_temp.ff_scan_runlists r WHERE r.pos = b.pos) r
-    CROSS JOIN LATERAL (
-      SELECT count(*) AS total, count(*) FILTER (WHERE j.known)::int AS known,
+      FROM pg_temp.ff_scan_ops o GROUP BY o.pos) o ON o.pos = b.pos
+    LEFT JOIN (
+      SELECT r.pos, array_agg(r.runlist_id ORDER BY r.runlist_id) AS runlists
+      FROM pg_temp.ff_scan_runlists r GROUP BY r.pos) r ON r.pos = b.pos
+    LEFT JOIN (
+      SELECT j.pos, count(*) AS total, count(*) FILTER (WHERE j.known)::int AS known,
              coalesce(array_agg(j.job_id ORDER BY j.job_id) FILTER (WHERE NOT j.known), '{}') AS unknown
-      FROM pg_temp.ff_scan_jobs j WHERE j.pos = b.pos) j) v
+      FROM pg_temp.ff_scan_jobs j GROUP BY j.pos) j ON j.pos = b.pos) v
   WHERE b.pos = v.pos`;
 
 /** Step: logs.imposition_operations of a runlist scan's impositions, the last scan per imposition and operation. */
@@ -177,10 +183,10 @@ const WRITE_IMPOSITION_LOGS = `
     ORDER BY p.imposition_id, o.operation_id, b.pos DESC) l
   WHERE t.imposition_id = l.imposition_id AND t.operation_id = l.operation_id`;
 
-/** Step: a claim per (applied scan, known job, known operation), in scan order. */
-const CLAIM_OPERATIONS = `
-  INSERT INTO pg_temp.ff_claims (pos, job_id, operation, value, source_type, source_id, effective_at)
-  SELECT b.pos, j.job_id, o.name, true, 'scanner', b.source_id, b.effective_at
+/** A claim per (applied scan, known job, known operation), in scan order. */
+const SCAN_CLAIMS = `
+  SELECT b.pos, j.job_id, o.name AS operation, true AS value, 'scanner'::text AS source_type, b.source_id,
+         b.effective_at
   FROM pg_temp.ff_scan_batch b
   JOIN pg_temp.ff_scan_jobs j ON j.pos = b.pos AND j.known
   JOIN pg_temp.ff_scan_ops o ON o.pos = b.pos AND o.operation_id IS NOT NULL
@@ -214,29 +220,28 @@ const WRITE_STATUS_ROWS = `
   ORDER BY c.pos, c.job_id, c.operation
   ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING`;
 
-/** Applies the batch table's scans: ledger claim, verdicts, effects and outcomes. */
+/** Applies the batch table's scans: verdicts, ledger, effects (BatchRaced: try again). */
 export async function applyLoadedScans(
   client: Client,
   order: number[],
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
   if (order.length === 0) return allSeen(order);
-  const claimed = await claimBatch(client, 'ff_scan_batch', 'scanner', ctx);
-  if (claimed.size === 0) return allSeen(order);
+  await dropProcessed(client, 'ff_scan_batch', 'scanner');
   await indexNewFiles(client, ctx.filePattern);
-  await client.query(RESOLVE_OPERATIONS);
-  await client.query(RESOLVE_RUNLISTS);
-  await client.query(RESOLVE_JOBS);
-  await lockJobs(client, 'SELECT job_id FROM pg_temp.ff_scan_jobs WHERE known');
-  await client.query(JUDGE_SCANS);
+  await run(client, 'ff-scan-operations', RESOLVE_OPERATIONS);
+  await run(client, 'ff-scan-runlists', RESOLVE_RUNLISTS);
+  await run(client, 'ff-scan-jobs', RESOLVE_JOBS);
+  await lockJobs(client, 'ff-scan-lock', 'SELECT job_id FROM pg_temp.ff_scan_jobs WHERE known');
+  await run(client, 'ff-scan-judge', JUDGE_SCANS);
+  await resolveClaims(client, 'ff-scan-claims', SCAN_CLAIMS);
+  await recordBatch(client, 'ff_scan_batch', 'scanner', ctx);
   const params = [ctx.now, ctx.flowVersion ?? null];
-  await client.query(WRITE_IMPOSITION_LOGS, params);
-  await client.query(CLAIM_OPERATIONS);
-  await resolveClaims(client);
-  await client.query(WRITE_JOB_LOGS, params);
+  await run(client, 'ff-scan-imposition-logs', WRITE_IMPOSITION_LOGS, params);
+  await run(client, 'ff-scan-job-logs', WRITE_JOB_LOGS, params);
   await writeClaims(client, ctx);
-  await client.query(WRITE_STATUS_ROWS, params);
-  return finishBatch(client, 'ff_scan_batch', 'scanner', 'ff_scan_jobs', order);
+  await run(client, 'ff-scan-status-rows', WRITE_STATUS_ROWS, params);
+  return batchResult(client, 'ff_scan_batch', order);
 }
 
 /** Applies stored scans (scanned_codes rows) in one transaction. */
@@ -245,14 +250,16 @@ export async function applyScanRecords(
   scans: ScanRecordInput[],
   ctx: ApplyContext,
 ): Promise<ApplyResult> {
-  let created = () => undefined as void;
-  const result = await withTransaction(pool, async (client) => {
-    created = await workingTables(client);
-    const order = await loadScans(client, scans, ctx);
-    return applyLoadedScans(client, order, ctx);
+  return retryRaced(async () => {
+    let created = () => undefined as void;
+    const result = await withTransaction(pool, async (client) => {
+      created = await workingTables(client);
+      const order = await loadScans(client, scans, ctx);
+      return applyLoadedScans(client, order, ctx);
+    });
+    created();
+    return result;
   });
-  created();
-  return result;
 }
 
 /** One stored scan in its own transaction. */

@@ -7,6 +7,7 @@ import { findGaps, lookBackFrom, type MarkerGap, type SourceType } from '../core
 import { withTransaction } from './db';
 import {
   EMPTY_RESULT,
+  retryRaced,
   workingTables,
   type ApplyContext,
   type ApplyResult,
@@ -105,6 +106,12 @@ async function writeMarker(client: Client, source: SourceType, marker: number, n
   );
 }
 
+// "NOT EXISTS (... OFFSET 0)" keeps the ledger check a probe of its primary key per source row:
+// without OFFSET 0 the planner may turn it into an anti-join, and with the ledger's statistics
+// behind its growth (it grows by a batch a transaction) it picks one that rescans the whole ledger
+// for every row (measured: 0.5 s per batch of 1000 at 10,000 rows). The same in
+// store/job-status-print.ts and store/machine-inbox.ts.
+//
 // A batch is every unprocessed row above the look-back floor up to the marker of the `limit`-th
 // one, so rows that share that marker stay together ("print OS".marker is not unique; a batch must
 // not split one). Two statements: with the upper marker known, the planner walks the marker index
@@ -114,7 +121,7 @@ const PRINT_OS_BATCH_END = `
     SELECT p.marker FROM jobmanager."print OS" p
     WHERE p.marker > $1
       AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                      WHERE r.source_type = 'print_os' AND r.source_id = p.id)
+                      WHERE r.source_type = 'print_os' AND r.source_id = p.id OFFSET 0)
     ORDER BY p.marker LIMIT $2) AS candidates`;
 
 const READ_SCANS = `
@@ -122,7 +129,7 @@ const READ_SCANS = `
   FROM jobmanager.scanned_codes s
   WHERE s.scan_id > $1
     AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                    WHERE r.source_type = 'scanner' AND r.source_id = s.scan_id)
+                    WHERE r.source_type = 'scanner' AND r.source_id = s.scan_id OFFSET 0)
   ORDER BY s.scan_id LIMIT $2`;
 
 const MAX_MARKER: Record<SourceType, string> = {
@@ -141,6 +148,10 @@ export async function processBatch(
   source: SourceType,
   options: BatchOptions,
 ): Promise<BatchResult> {
+  return retryRaced(() => processBatchOnce(pool, source, options));
+}
+
+async function processBatchOnce(pool: Pool, source: SourceType, options: BatchOptions): Promise<BatchResult> {
   let created = (): void => undefined;
   const result = await withTransaction(pool, async (client): Promise<BatchResult> => {
     if (!(await lockSource(client, source, options.waitMs))) {

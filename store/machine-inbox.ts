@@ -1,8 +1,44 @@
-// All SQL of the machine inbox besides scans (store/scan-ingest.ts): machine events
-// (floorflow.machine_events, migration 011), the latest status of each machine
-// (floorflow.machines.last_status), and what a consumer has not applied yet, in event order.
+// All SQL of the machine inbox: one statement that stores a flush of machine messages (scans in
+// jobmanager.scanned_codes, rejected ones in rejected_scans, events in floorflow.machine_events,
+// the latest status in floorflow.machines.last_status), and what a consumer has not applied yet,
+// in event order. The repeat window of scans without a msg_id is store/scan-ingest.ts.
+import type { IncomingScan } from '../core/job-status';
 import type { Queryable } from './db';
 import type { LedgerSource } from './ledger';
+
+export interface StoredScan {
+  scan_id: number;
+  machine_id: string;
+  code_text: string;
+  operations: IncomingScan['operations'];
+  scanned_at: Date;
+  user_id: string | null;
+  msg_id: string | null;
+}
+
+/** A scan to store, as the connection (machine) and the runtime's clock (receipt) give it. */
+export interface ScanToStore {
+  machineId: string;
+  scan: IncomingScan;
+  receivedAt: Date;
+  metadata?: Record<string, unknown>;
+}
+
+export interface RejectedScan {
+  id: number;
+  machine_id: string;
+  /** The payload as it arrived (escaped where PostgreSQL could not hold it). */
+  payload: string;
+  reason: string;
+  received_at: Date;
+}
+
+export interface RejectedScanToStore {
+  machineId: string;
+  payload: string;
+  reason: string;
+  receivedAt: Date;
+}
 
 export interface StoredEvent {
   event_id: number;
@@ -26,6 +62,169 @@ export interface EventToStore {
   receivedAt: Date;
 }
 
+export interface StatusToStore {
+  machineId: string;
+  status: Record<string, unknown>;
+  receivedAt: Date;
+}
+
+export interface MessagesToStore {
+  /** Scans with a msg_id, in (machine_id, msg_id) order (see storeMessages). */
+  scans?: ScanToStore[];
+  rejected?: RejectedScanToStore[];
+  /** In the order received. */
+  events?: EventToStore[];
+  /** One per machine (the latest). */
+  statuses?: StatusToStore[];
+}
+
+export interface StoredMessages {
+  /** The stored scan per index of `scans`; a repeated (machine, msg_id) has none. */
+  scans: Map<number, StoredScan>;
+  rejected: RejectedScan[];
+  /** In the order of `events`. */
+  events: StoredEvent[];
+}
+
+export function storedScan(row: ScanToStore, scanId: string | number, scannedAt: Date): StoredScan {
+  return {
+    scan_id: Number(scanId),
+    machine_id: row.machineId,
+    code_text: row.scan.code_text,
+    operations: row.scan.operations,
+    scanned_at: scannedAt,
+    user_id: row.scan.user_id ?? null,
+    msg_id: row.scan.msg_id ?? null,
+  };
+}
+
+/** The columns of scanned_codes a scan fills, as parameter arrays (8 of them). */
+export function scanArrays(rows: ScanToStore[]): unknown[] {
+  return [
+    rows.map((r) => r.scan.code_text),
+    rows.map((r) => r.scan.scanned_at ?? r.receivedAt),
+    rows.map((r) => r.machineId),
+    rows.map((r) => r.scan.user_id ?? null),
+    rows.map((r) => JSON.stringify(r.scan.operations)),
+    rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null)),
+    rows.map((r) => r.scan.msg_id ?? null),
+    rows.map((r) => r.receivedAt),
+  ];
+}
+
+// One statement, so a flush is one round trip and commits atomically on its own. Ids are drawn in
+// the CTEs, in input order, so each stored row is matched to its input and a machine's events keep
+// the order they arrived in. Every data-modifying CTE runs whether or not the result reads it.
+const STORE_MESSAGES = `
+  WITH scan_in AS (
+    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[],
+                         $7::text[], $8::timestamptz[]) WITH ORDINALITY
+           AS u(code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at, ord)),
+  scans AS (
+    INSERT INTO jobmanager.scanned_codes (code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at)
+    SELECT code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at FROM scan_in ORDER BY ord
+    ON CONFLICT (machine_id, msg_id) WHERE msg_id IS NOT NULL DO NOTHING
+    RETURNING scan_id, machine_id, msg_id, scanned_at),
+  rejected_in AS MATERIALIZED (
+    SELECT u.*, nextval(pg_get_serial_sequence('jobmanager.rejected_scans', 'id')) AS id
+    FROM unnest($9::text[], $10::text[], $11::text[], $12::timestamptz[]) WITH ORDINALITY
+         AS u(machine_id, payload, reason, received_at, ord)
+    ORDER BY u.ord),
+  rejected AS (
+    INSERT INTO jobmanager.rejected_scans (id, machine_id, payload, reason, received_at)
+    SELECT id, machine_id, payload, reason, received_at FROM rejected_in ORDER BY ord),
+  event_in AS MATERIALIZED (
+    SELECT o.*, nextval(pg_get_serial_sequence('floorflow.machine_events', 'event_id')) AS event_id
+    FROM (SELECT u.*, m.kind AS machine_kind
+          FROM unnest($13::text[], $14::text[], $15::jsonb[], $16::text[], $17::text[], $18::timestamptz[])
+               WITH ORDINALITY AS u(machine_id, topic, payload, raw, reason, received_at, ord)
+          LEFT JOIN floorflow.machines m ON m.machine_id = u.machine_id
+          ORDER BY u.ord) o),
+  events AS (
+    INSERT INTO floorflow.machine_events (event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at)
+    SELECT event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at FROM event_in ORDER BY ord),
+  statuses AS (
+    UPDATE floorflow.machines m
+    SET last_status = u.status, last_status_at = u.received_at,
+        last_seen_at = GREATEST(m.last_seen_at, u.received_at)
+    FROM unnest($19::text[], $20::jsonb[], $21::timestamptz[]) AS u(machine_id, status, received_at)
+    WHERE m.machine_id = u.machine_id AND m.machine_id = ANY($19::text[]))
+  SELECT 's' AS kind, i.ord, s.scan_id AS id, s.scanned_at, NULL AS machine_kind
+  FROM scans s JOIN scan_in i ON i.machine_id = s.machine_id AND i.msg_id = s.msg_id
+  UNION ALL SELECT 'r', ord, id, NULL, NULL FROM rejected_in
+  UNION ALL SELECT 'e', ord, event_id, NULL, machine_kind FROM event_in`;
+
+/**
+ * Stores a flush of machine messages in one statement. Scans with a msg_id go in (machine_id,
+ * msg_id) order, so two runtimes storing overlapping keys wait for each other instead of
+ * deadlocking; the unique (machine_id, msg_id) index keeps a repeat out. Each event is stored with
+ * its machine's kind as registered now.
+ */
+export async function storeMessages(db: Queryable, messages: MessagesToStore): Promise<StoredMessages> {
+  const scans = messages.scans ?? [];
+  const rejected = messages.rejected ?? [];
+  const events = messages.events ?? [];
+  const statuses = messages.statuses ?? [];
+  const result = await db.query<{
+    kind: 's' | 'r' | 'e';
+    ord: string;
+    id: string;
+    scanned_at: Date | null;
+    machine_kind: string | null;
+  }>({
+    name: 'ff-inbox-store',
+    text: STORE_MESSAGES,
+    values: [
+      ...scanArrays(scans),
+      rejected.map((r) => r.machineId),
+      rejected.map((r) => r.payload),
+      rejected.map((r) => r.reason),
+      rejected.map((r) => r.receivedAt),
+      events.map((e) => e.machineId),
+      events.map((e) => e.topic),
+      events.map((e) => (e.payload === undefined ? null : JSON.stringify(e.payload))),
+      events.map((e) => e.raw ?? null),
+      events.map((e) => e.reason ?? null),
+      events.map((e) => e.receivedAt),
+      statuses.map((s) => s.machineId),
+      statuses.map((s) => JSON.stringify(s.status)),
+      statuses.map((s) => s.receivedAt),
+    ],
+  });
+  const stored: StoredMessages = {
+    scans: new Map(),
+    rejected: new Array<RejectedScan>(rejected.length),
+    events: new Array<StoredEvent>(events.length),
+  };
+  for (const row of result.rows) {
+    const i = Number(row.ord) - 1;
+    if (row.kind === 's') stored.scans.set(i, storedScan(scans[i], row.id, row.scanned_at!));
+    else if (row.kind === 'r') {
+      const r = rejected[i];
+      stored.rejected[i] = {
+        id: Number(row.id),
+        machine_id: r.machineId,
+        payload: r.payload,
+        reason: r.reason,
+        received_at: r.receivedAt,
+      };
+    } else {
+      const e = events[i];
+      stored.events[i] = {
+        event_id: Number(row.id),
+        machine_id: e.machineId,
+        machine_kind: row.machine_kind,
+        topic: e.topic,
+        payload: e.payload ?? null,
+        raw: e.raw ?? null,
+        reason: e.reason ?? null,
+        received_at: e.receivedAt,
+      };
+    }
+  }
+  return stored;
+}
+
 interface EventRow {
   event_id: string;
   machine_id: string;
@@ -41,53 +240,6 @@ function eventOf(row: EventRow): StoredEvent {
   return { ...row, event_id: Number(row.event_id) };
 }
 
-/**
- * Stores events in input order (event ids follow it, so a machine's burst keeps its order), each
- * with its machine's kind as registered now. Returns them in input order.
- */
-export async function insertEvents(db: Queryable, rows: EventToStore[]): Promise<StoredEvent[]> {
-  if (rows.length === 0) return [];
-  const result = await db.query<EventRow & { ord: string }>(
-    `WITH input AS MATERIALIZED (
-       SELECT u.*, m.kind AS machine_kind,
-              nextval(pg_get_serial_sequence('floorflow.machine_events', 'event_id')) AS event_id
-       FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::timestamptz[]) WITH ORDINALITY
-            AS u(machine_id, topic, payload, raw, reason, received_at, ord)
-       LEFT JOIN floorflow.machines m ON m.machine_id = u.machine_id
-       ORDER BY u.ord),
-     inserted AS (
-       INSERT INTO floorflow.machine_events (event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at)
-       SELECT event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at FROM input ORDER BY ord
-       RETURNING event_id)
-     SELECT input.* FROM inserted JOIN input USING (event_id) ORDER BY input.ord`,
-    [
-      rows.map((r) => r.machineId),
-      rows.map((r) => r.topic),
-      rows.map((r) => (r.payload === undefined ? null : JSON.stringify(r.payload))),
-      rows.map((r) => r.raw ?? null),
-      rows.map((r) => r.reason ?? null),
-      rows.map((r) => r.receivedAt),
-    ],
-  );
-  return result.rows.map(eventOf);
-}
-
-/** Records each machine's latest status (one row per machine: the caller keeps the last of a batch). */
-export async function recordStatuses(
-  db: Queryable,
-  rows: Array<{ machineId: string; status: Record<string, unknown>; receivedAt: Date }>,
-): Promise<void> {
-  if (rows.length === 0) return;
-  await db.query(
-    `UPDATE floorflow.machines m
-     SET last_status = u.status, last_status_at = u.received_at,
-         last_seen_at = GREATEST(m.last_seen_at, u.received_at)
-     FROM unnest($1::text[], $2::jsonb[], $3::timestamptz[]) AS u(machine_id, status, received_at)
-     WHERE m.machine_id = u.machine_id AND m.machine_id = ANY($1::text[])`,
-    [rows.map((r) => r.machineId), rows.map((r) => JSON.stringify(r.status)), rows.map((r) => r.receivedAt)],
-  );
-}
-
 export interface EventQuery {
   /** The consumer's ledger source ('<consumer>_event'). */
   source: LedgerSource;
@@ -100,25 +252,17 @@ export interface EventQuery {
 
 /** Events of the consumer's machine kinds it has not processed yet, in event order. */
 export async function unprocessedEvents(db: Queryable, query: EventQuery): Promise<StoredEvent[]> {
+  // OFFSET 0: the ledger check stays a probe of its key per event (see store/job-status.ts).
   const result = await db.query<EventRow>(
     `SELECT e.event_id, e.machine_id, e.machine_kind, e.topic, e.payload, e.raw, e.reason, e.received_at
      FROM floorflow.machine_events e
      WHERE e.machine_kind = ANY($2::text[]) AND e.event_id > $3
        AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                       WHERE r.source_type = $1 AND r.source_id = e.event_id)
+                       WHERE r.source_type = $1 AND r.source_id = e.event_id OFFSET 0)
      ORDER BY e.event_id LIMIT $4`,
     [query.source, [...query.machineKinds], query.after, query.limit],
   );
   return result.rows.map(eventOf);
-}
-
-/** The consumer's marker: every event of its machines up to it is processed (0 at first). */
-export async function eventMarker(db: Queryable, source: LedgerSource): Promise<number> {
-  const result = await db.query<{ last: string }>(
-    'SELECT last_processed_id AS last FROM jobmanager.processing_markers WHERE marker_type = $1',
-    [source],
-  );
-  return Number(result.rows[0]?.last ?? 0);
 }
 
 /**
@@ -138,7 +282,7 @@ export async function advanceEventMarker(
        SELECT min(e.event_id) AS id FROM floorflow.machine_events e, floor
        WHERE e.machine_kind = ANY($2::text[]) AND e.event_id > floor.id
          AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                         WHERE r.source_type = $1 AND r.source_id = e.event_id)),
+                         WHERE r.source_type = $1 AND r.source_id = e.event_id OFFSET 0)),
      highest AS (SELECT max(event_id) AS id FROM floorflow.machine_events)
      INSERT INTO jobmanager.processing_markers (marker_type, last_processed_id, last_processed_at, updated_at)
      SELECT $1, GREATEST(current.last, coalesce(first_open.id - 1, highest.id, 0)), $4, $4
