@@ -335,7 +335,7 @@ export class InboxWriter {
     const receipts: Array<ReceiptBody | undefined> = new Array(batch.length);
 
     // Scans with a msg_id: the first copy of a (machine, msg_id) is the one stored; later copies
-    // are repeats without asking the database. Rows go in key order (see storeMessages).
+    // are repeats without asking the database.
     const withId: Array<{ index: number; row: ScanToStore }> = [];
     const firstOfKey = new Map<string, number>();
     // Scans without one: a copy of a scan kept earlier in this flush is a repeat by the same rule
@@ -385,11 +385,11 @@ export class InboxWriter {
       }
     });
 
-    withId.sort((a, b) => {
-      const ka = scanKey(a.row);
-      const kb = scanKey(b.row);
-      return ka < kb ? -1 : ka > kb ? 1 : 0;
-    });
+    // By machine, and in arrival order within a machine: a scanner's scans keep its order, and two
+    // runtimes storing one machine's overlapping scans lock them in the same order.
+    withId.sort((a, b) =>
+      a.row.machineId < b.row.machineId ? -1 : a.row.machineId > b.row.machineId ? 1 : a.index - b.index,
+    );
     return { receipts, withId, withoutId, rejected, events, statuses: [...statuses.values()] };
   }
 

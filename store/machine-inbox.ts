@@ -69,7 +69,7 @@ export interface StatusToStore {
 }
 
 export interface MessagesToStore {
-  /** Scans with a msg_id, in (machine_id, msg_id) order (see storeMessages). */
+  /** Scans with a msg_id, in machine order (see storeMessages). */
   scans?: ScanToStore[];
   rejected?: RejectedScanToStore[];
   /** In the order received. */
@@ -155,8 +155,8 @@ const STORE_MESSAGES = `
   UNION ALL SELECT 'e', ord, event_id, NULL, machine_kind FROM event_in`;
 
 /**
- * Stores a flush of machine messages in one statement. Scans with a msg_id go in (machine_id,
- * msg_id) order, so two runtimes storing overlapping keys wait for each other instead of
+ * Stores a flush of machine messages in one statement. Scans with a msg_id are given grouped by
+ * machine, so two runtimes storing one machine's overlapping scans wait for each other instead of
  * deadlocking; the unique (machine_id, msg_id) index keeps a repeat out. Each event is stored with
  * its machine's kind as registered now.
  */
