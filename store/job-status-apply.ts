@@ -14,7 +14,7 @@
 // is read; the ledger rows, with each record's final outcome, are inserted before any effect is
 // written. A record another transaction processed in the meantime makes that insert come up short:
 // the batch then throws BatchRaced, rolls back, and is tried again without it.
-import type { PoolClient, QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
 import { jobIdOfFile } from '../core/job-status';
 import type { ScanPatterns } from '../core/scan-code';
 
@@ -282,7 +282,12 @@ export async function lockJobs(client: Client, name: string, jobs: string): Prom
  * without a loop. `against` is the claim it was judged against: the last that applied before it,
  * or the stored one.
  */
-export async function resolveClaims(client: Client, name: string, incoming: string): Promise<void> {
+export async function resolveClaims(
+  client: Client,
+  name: string,
+  incoming: string,
+  values: unknown[] = [],
+): Promise<void> {
   await run(
     client,
     name,
@@ -321,6 +326,7 @@ export async function resolveClaims(client: Client, name: string, incoming: stri
             CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE w.source_id END
      FROM placed p
      LEFT JOIN incoming w ON w.job_id = p.job_id AND w.operation = p.operation AND w.pos = p.last_win`,
+    values,
   );
 }
 
@@ -348,4 +354,66 @@ export async function writeClaims(client: Client, ctx: ApplyContext): Promise<vo
      WHERE j.job_id = p.job_id AND NOT j.operations @> p.patch`,
     [ctx.now],
   );
+}
+
+export interface ClaimToJudge {
+  pos: number;
+  job_id: string;
+  operation: string;
+  value: boolean;
+  source_type: string;
+  source_id: number | null;
+  effective_at: Date;
+}
+
+/**
+ * Judges `claims` with the appliers' statement against the stored claims, without writing
+ * anything: how the rule's SQL is held to core/claims resolveClaims.
+ */
+export async function judgeClaims(
+  pool: Pool,
+  claims: ClaimToJudge[],
+): Promise<Array<ClaimToJudge & { applies: boolean; against_type: string | null; against_id: number | null }>> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(WORKING_TABLES);
+    await resolveClaims(
+      client,
+      'ff-judge-claims',
+      `SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::timestamptz[])
+         AS u(pos, job_id, operation, value, source_type, source_id, effective_at)`,
+      [
+        claims.map((c) => c.pos),
+        claims.map((c) => c.job_id),
+        claims.map((c) => c.operation),
+        claims.map((c) => c.value),
+        claims.map((c) => c.source_type),
+        claims.map((c) => c.source_id),
+        claims.map((c) => c.effective_at),
+      ],
+    );
+    const result = await client.query<{
+      pos: number;
+      job_id: string;
+      operation: string;
+      applies: boolean;
+      against_type: string | null;
+      against_id: string | null;
+    }>('SELECT pos, job_id, operation, applies, against_type, against_id FROM pg_temp.ff_claims');
+    const byKey = new Map(result.rows.map((r) => [`${r.job_id}\u0000${r.operation}\u0000${r.pos}`, r]));
+    return claims.map((c) => {
+      const r = byKey.get(`${c.job_id}\u0000${c.operation}\u0000${c.pos}`)!;
+      return {
+        ...c,
+        applies: r.applies,
+        against_type: r.against_type,
+        against_id: r.against_id === null ? null : Number(r.against_id),
+      };
+    });
+  } finally {
+    // Nothing of the judgement is kept: ROLLBACK also drops the working tables made here.
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
 }
