@@ -1,22 +1,12 @@
 // What the two job-status appliers share (store/job-status-print.ts for "print OS" records,
-// store/job-status-scans.ts for scans): the batch's working tables, the ledger, the file index,
-// and the precedence of claims (core/claims) computed inside PostgreSQL.
-//
-// A batch is applied inside PostgreSQL: its records go into session-local working tables, and each
-// step (resolve, judge, resolve claims, write) is one set-based statement over all of them, so a
-// batch costs the same dozen round trips whether it holds one record or a thousand. The working
-// tables are temporary, created once per connection and emptied by every COMMIT (ON COMMIT DELETE
-// ROWS), so they leave no dead rows behind and never mix two sessions' batches. The statements are
-// prepared once per connection.
-//
-// The order of the steps is what makes a batch exactly-once: records already in the ledger are
-// left out first; the jobs are locked (in job order) before anything that depends on their state
-// is read; the ledger rows, with each record's final outcome, are inserted before any effect is
-// written. A record another transaction processed in the meantime makes that insert come up short:
-// the batch then throws BatchRaced, rolls back, and is tried again without it.
-import type { Pool, PoolClient, QueryResult, QueryResultRow } from 'pg';
+// store/job-status-scans.ts for scans). The batch itself is applied inside PostgreSQL by the
+// functions of migration 012 (one set-based statement per step over the whole batch, one round
+// trip per batch); here are the calls around them: parsing new file ids, trying a batch again that
+// lost a race for its records, and reading the results back.
+import type { Pool, PoolClient } from 'pg';
 import { jobIdOfFile } from '../core/job-status';
 import type { ScanPatterns } from '../core/scan-code';
+import { withTransaction } from './db';
 
 export type Client = Pick<PoolClient, 'query'>;
 
@@ -61,166 +51,71 @@ export const EMPTY_RESULT: Readonly<ApplyResult> = Object.freeze({
   records: [],
 });
 
-/** Another transaction processed some of the batch's records while it was being judged. */
-export class BatchRaced extends Error {
-  constructor() {
-    super('another transaction processed records of this batch meanwhile; the batch is tried again');
-    this.name = 'BatchRaced';
-  }
+/** A row the apply functions return per record still in the batch. */
+export interface AppliedRow {
+  r_source_id: string;
+  r_outcome: 'applied' | 'skipped';
+  r_reason: string | null;
+  r_jobs: number;
+  r_touched: number;
 }
 
-/** Runs `attempt` (one transaction) again while it loses a race for its records. */
-export async function retryRaced<T>(attempt: () => Promise<T>, tries = 5): Promise<T> {
+/** SQLSTATE of a batch that lost a race: another transaction processed some of its records meanwhile. */
+const RACED = 'FFR01';
+/** SQLSTATE of a batch that found mapping rows whose file ids are not parsed yet. */
+const FILES_TO_PARSE = 'FFP01';
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * Runs `attempt` (one apply call, its own transaction) until it neither loses a race for its
+ * records (then it is tried again without them) nor finds file ids to parse (then they are parsed,
+ * in a transaction of their own, and it is tried again).
+ */
+export async function applyWithRetries<T>(
+  pool: Pool,
+  ctx: ApplyContext,
+  attempt: (checkFiles: boolean) => Promise<T>,
+  tries = 5,
+): Promise<T> {
+  let checkFiles = true;
   for (let i = 1; ; i += 1) {
     try {
-      return await attempt();
+      return await attempt(checkFiles);
     } catch (err) {
-      if (!(err instanceof BatchRaced) || i >= tries) throw err;
+      const state = sqlState(err);
+      if (i >= tries || (state !== RACED && state !== FILES_TO_PARSE)) throw err;
+      if (state === FILES_TO_PARSE) {
+        await withTransaction(pool, (client) => indexNewFiles(client, ctx.filePattern));
+        // Rows another transaction is parsing right now would raise again: the batch goes on.
+        checkFiles = false;
+      }
     }
   }
 }
 
-/** A statement prepared once per connection under `name` (the text must never change for a name). */
-export function run<R extends QueryResultRow = QueryResultRow>(
-  client: Client,
-  name: string,
-  text: string,
-  values: unknown[] = [],
-): Promise<QueryResult<R>> {
-  return client.query<R>({ name, text, values });
-}
-
-const WORKING_TABLES = `
-  CREATE TEMP TABLE IF NOT EXISTS ff_print_batch (
-    pos int PRIMARY KEY, source_id bigint NOT NULL, marker bigint NOT NULL, imposition_id text NOT NULL,
-    printed boolean NOT NULL, effective_at timestamptz NOT NULL,
-    outcome text, reason text, notes text, jobs int NOT NULL DEFAULT 0) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_print_files (
-    pos int NOT NULL, file_id text NOT NULL, job_id text, parse_error text) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_file_change (
-    file_id text PRIMARY KEY, printed_at int, aborted_at int) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_print_jobs (
-    pos int NOT NULL, job_id text NOT NULL, version_tag text, status text NOT NULL, print boolean,
-    note text NOT NULL, PRIMARY KEY (pos, job_id)) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_scan_batch (
-    pos int PRIMARY KEY, source_id bigint NOT NULL, effective_at timestamptz NOT NULL,
-    target_kind text NOT NULL, runlist_id text, job_id text, version_tag text, operations text[],
-    invalid_reason text, via text, outcome text, reason text, note text, jobs int NOT NULL DEFAULT 0)
-    ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_scan_ops (
-    pos int NOT NULL, ord int NOT NULL, name text NOT NULL, operation_id text) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_scan_runlists (
-    pos int NOT NULL, runlist_id text NOT NULL) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_scan_jobs (
-    pos int NOT NULL, job_id text NOT NULL, known boolean NOT NULL, version_tag text) ON COMMIT DELETE ROWS;
-  CREATE TEMP TABLE IF NOT EXISTS ff_claims (
-    pos int NOT NULL, job_id text NOT NULL, operation text NOT NULL, value boolean NOT NULL,
-    source_type text NOT NULL, source_id bigint, effective_at timestamptz NOT NULL,
-    applies boolean NOT NULL, against_type text, against_id bigint) ON COMMIT DELETE ROWS;`;
-
-const prepared = new WeakSet<object>();
-
-/**
- * Creates the working tables on this connection if it has none, and returns the call that marks
- * them created once the transaction committed (a rolled-back CREATE leaves nothing).
- */
-export async function workingTables(client: Client): Promise<() => void> {
-  if (prepared.has(client)) return () => undefined;
-  await client.query(WORKING_TABLES);
-  return () => prepared.add(client);
-}
-
-type BatchTable = 'ff_print_batch' | 'ff_scan_batch';
-
-/** Leaves out of the batch the records another transaction has processed (committed) already. */
-export async function dropProcessed(
-  client: Client,
-  table: BatchTable,
-  source: 'print_os' | 'scanner',
-): Promise<void> {
-  await run(
-    client,
-    `ff-drop-processed-${table}`,
-    `DELETE FROM pg_temp.${table} b
-     WHERE EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
-                   WHERE r.source_type = $1 AND r.source_id = b.source_id OFFSET 0)`,
-    [source],
-  );
-}
-
-/**
- * Inserts the ledger rows of the batch's records with their final outcome (the batch table's
- * outcome, reason and jobs). Throws BatchRaced when another transaction processed some of them
- * meanwhile: then nothing of this batch may be written.
- */
-export async function recordBatch(
-  client: Client,
-  table: BatchTable,
-  source: 'print_os' | 'scanner',
-  ctx: ApplyContext,
-): Promise<void> {
-  const marker = table === 'ff_print_batch' ? 'b.marker' : 'b.source_id';
-  const result = await run<{ inserted: number; expected: number }>(
-    client,
-    `ff-record-${table}`,
-    `WITH inserted AS (
-       INSERT INTO jobmanager.processed_source_records
-         (source_type, source_id, marker, outcome, reason, jobs_updated, flow_version, processed_at)
-       SELECT $1, b.source_id, ${marker}, b.outcome, b.reason, b.jobs, $2, $3 FROM pg_temp.${table} b ORDER BY b.pos
-       ON CONFLICT (source_type, source_id) DO NOTHING
-       RETURNING 1)
-     SELECT (SELECT count(*)::int FROM inserted) AS inserted, (SELECT count(*)::int FROM pg_temp.${table}) AS expected`,
-    [source, ctx.flowVersion ?? null, ctx.now],
-  );
-  const { inserted, expected } = result.rows[0];
-  if (inserted !== expected) throw new BatchRaced();
-}
-
-/** Reads the batch's results back: per record, and the distinct jobs the applied records wrote. */
-export async function batchResult(client: Client, table: BatchTable, order: number[]): Promise<ApplyResult> {
-  const jobs =
-    table === 'ff_print_batch'
-      ? 'SELECT count(DISTINCT job_id)::int FROM pg_temp.ff_print_jobs'
-      : `SELECT count(DISTINCT j.job_id)::int FROM pg_temp.ff_scan_jobs j
-         JOIN pg_temp.ff_scan_batch b ON b.pos = j.pos WHERE j.known AND b.outcome = 'applied'`;
-  const result = await run<{
-    source_id: string;
-    outcome: 'applied' | 'skipped';
-    reason: string | null;
-    jobs: number;
-    touched: number;
-  }>(
-    client,
-    `ff-result-${table}`,
-    `SELECT b.source_id, b.outcome, b.reason, b.jobs, (${jobs}) AS touched FROM pg_temp.${table} b`,
-  );
-  const bySource = new Map(result.rows.map((r) => [Number(r.source_id), r]));
+/** The results of an apply call, per record in `order` (records left out were processed before). */
+export function resultOf(rows: AppliedRow[], order: number[]): ApplyResult {
+  const bySource = new Map(rows.map((r) => [Number(r.r_source_id), r]));
   const records = order.map((sourceId): RecordResult => {
     const row = bySource.get(sourceId);
     return row
-      ? { source_id: sourceId, outcome: row.outcome, reason: row.reason, jobs: row.jobs }
+      ? { source_id: sourceId, outcome: row.r_outcome, reason: row.r_reason, jobs: row.r_jobs }
       : { source_id: sourceId, outcome: 'seen', reason: null, jobs: 0 };
   });
   const skips = records.flatMap((r) =>
     r.outcome === 'skipped' ? [{ source_id: r.source_id, reason: r.reason ?? '' }] : [],
   );
-  const processed = result.rows.length;
   return {
-    processed,
-    applied: processed - skips.length,
+    processed: rows.length,
+    applied: rows.length - skips.length,
     skipped: skips.length,
-    jobs_updated: result.rows[0]?.touched ?? 0,
+    jobs_updated: rows[0]?.r_touched ?? 0,
     skips,
     records,
-  };
-}
-
-/** The result of a batch whose records were all processed before. */
-export function allSeen(order: number[]): ApplyResult {
-  return {
-    ...EMPTY_RESULT,
-    skips: [],
-    records: order.map((source_id) => ({ source_id, outcome: 'seen', reason: null, jobs: 0 })),
   };
 }
 
@@ -233,12 +128,11 @@ const ANALYZE_AFTER = 1000;
  * batch's joins are planned on it, and with job ids it still believes NULL they go badly wrong.
  */
 export async function indexNewFiles(client: Client, filePattern: string | undefined): Promise<void> {
-  const pending = await run<{ imposition_id: string; file_id: string }>(
-    client,
-    'ff-unparsed-files',
-    `SELECT imposition_id, file_id FROM jobmanager.job_files
-     WHERE job_id IS NULL AND parse_error IS NULL ORDER BY imposition_id, file_id FOR UPDATE SKIP LOCKED`,
-  );
+  const pending = await client.query<{ imposition_id: string; file_id: string }>({
+    name: 'ff-unparsed-files',
+    text: `SELECT imposition_id, file_id FROM jobmanager.job_files
+           WHERE job_id IS NULL AND parse_error IS NULL ORDER BY imposition_id, file_id FOR UPDATE SKIP LOCKED`,
+  });
   if (pending.rows.length === 0) return;
   const jobIds: Array<string | null> = [];
   const errors: Array<string | null> = [];
@@ -247,113 +141,13 @@ export async function indexNewFiles(client: Client, filePattern: string | undefi
     jobIds.push(parsed.ok ? parsed.job_id : null);
     errors.push(parsed.ok ? null : parsed.reason);
   }
-  await run(
-    client,
-    'ff-parse-files',
+  await client.query(
     `UPDATE jobmanager.job_files j SET job_id = u.job_id, parse_error = u.parse_error
      FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(imposition_id, file_id, job_id, parse_error)
      WHERE j.imposition_id = u.imposition_id AND j.file_id = u.file_id AND j.imposition_id = ANY($1::text[])`,
     [pending.rows.map((r) => r.imposition_id), pending.rows.map((r) => r.file_id), jobIds, errors],
   );
   if (pending.rows.length >= ANALYZE_AFTER) await client.query('ANALYZE jobmanager.job_files');
-}
-
-/**
- * Locks the jobs a batch will write, in job order, so two transactions touching the same jobs
- * queue instead of deadlocking. `jobs` is a query yielding job_id; `name` prepares it.
- */
-export async function lockJobs(client: Client, name: string, jobs: string): Promise<void> {
-  await run(
-    client,
-    name,
-    `SELECT count(*) FROM (SELECT 1 FROM jobmanager.jobs j WHERE j.job_id IN (${jobs})
-                            ORDER BY j.job_id FOR UPDATE) AS locked`,
-  );
-}
-
-/**
- * Judges the claims `incoming` yields (pos = record order; columns pos, job_id, operation, value,
- * source_type, source_id, effective_at) against the claim their predecessors left, as
- * core/claims resolveClaims does one at a time, and keeps them in ff_claims. An authoritative
- * claim (core/claims authorityFor) beats any other, so once one stands no other source wins again;
- * between claims of the same standing the later time wins, on a tie the later record. So a claim
- * applies when it is at least as late as the latest claim of its standing before it (and as the
- * stored claim, when that one has its standing), which a running max over the preceding rows gives
- * without a loop. `against` is the claim it was judged against: the last that applied before it,
- * or the stored one.
- */
-export async function resolveClaims(
-  client: Client,
-  name: string,
-  incoming: string,
-  values: unknown[] = [],
-): Promise<void> {
-  await run(
-    client,
-    name,
-    `WITH incoming AS MATERIALIZED (${incoming}),
-     judged AS (
-       SELECT i.*,
-              i.source_type = CASE WHEN i.operation = 'print' THEN 'print_os' ELSE 'scanner' END AS auth,
-              cur.source_type AS cur_type, cur.source_id AS cur_id, cur.effective_at AS cur_at,
-              cur.source_type = CASE WHEN i.operation = 'print' THEN 'print_os' ELSE 'scanner' END AS cur_auth
-       FROM incoming i
-       LEFT JOIN jobmanager.job_operation_claims cur ON cur.job_id = i.job_id AND cur.operation_name = i.operation),
-     windowed AS (
-       SELECT j.*,
-              min(j.pos) FILTER (WHERE j.auth) OVER (PARTITION BY j.job_id, j.operation) AS first_auth,
-              max(j.effective_at) OVER (PARTITION BY j.job_id, j.operation, j.auth ORDER BY j.pos
-                                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before_max
-       FROM judged j),
-     decided AS (
-       SELECT w.*,
-              CASE WHEN w.auth
-                THEN w.effective_at >= GREATEST(CASE WHEN w.cur_auth THEN w.cur_at END, w.before_max)
-                     OR GREATEST(CASE WHEN w.cur_auth THEN w.cur_at END, w.before_max) IS NULL
-                ELSE NOT coalesce(w.cur_auth, false) AND (w.first_auth IS NULL OR w.first_auth > w.pos)
-                     AND (w.effective_at >= GREATEST(w.cur_at, w.before_max)
-                          OR GREATEST(w.cur_at, w.before_max) IS NULL)
-              END AS applies
-       FROM windowed w),
-     placed AS (
-       SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER (PARTITION BY d.job_id, d.operation ORDER BY d.pos
-                                                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_win
-       FROM decided d)
-     INSERT INTO pg_temp.ff_claims
-       (pos, job_id, operation, value, source_type, source_id, effective_at, applies, against_type, against_id)
-     SELECT p.pos, p.job_id, p.operation, p.value, p.source_type, p.source_id, p.effective_at, p.applies,
-            CASE WHEN p.last_win IS NULL THEN p.cur_type ELSE w.source_type END,
-            CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE w.source_id END
-     FROM placed p
-     LEFT JOIN incoming w ON w.job_id = p.job_id AND w.operation = p.operation AND w.pos = p.last_win`,
-    values,
-  );
-}
-
-/**
- * Writes the claim left standing per job and operation, and the jobs.operations flags they set
- * (a job whose flags would not change is not written).
- */
-export async function writeClaims(client: Client, ctx: ApplyContext): Promise<void> {
-  await run(
-    client,
-    'ff-write-claims',
-    `WITH standing AS (
-       SELECT DISTINCT ON (job_id, operation) job_id, operation, value, source_type, source_id, effective_at
-       FROM pg_temp.ff_claims WHERE applies ORDER BY job_id, operation, pos DESC),
-     claims AS (
-       INSERT INTO jobmanager.job_operation_claims
-         (job_id, operation_name, value, source_type, source_id, effective_at, updated_at)
-       SELECT job_id, operation, value, source_type, source_id, effective_at, $1 FROM standing
-       ORDER BY job_id, operation
-       ON CONFLICT (job_id, operation_name) DO UPDATE
-       SET value = excluded.value, source_type = excluded.source_type, source_id = excluded.source_id,
-           effective_at = excluded.effective_at, updated_at = excluded.updated_at)
-     UPDATE jobmanager.jobs j SET operations = j.operations || p.patch, updated_at = $1
-     FROM (SELECT job_id, jsonb_object_agg(operation, value) AS patch FROM standing GROUP BY job_id) p
-     WHERE j.job_id = p.job_id AND NOT j.operations @> p.patch`,
-    [ctx.now],
-  );
 }
 
 export interface ClaimToJudge {
@@ -367,22 +161,22 @@ export interface ClaimToJudge {
 }
 
 /**
- * Judges `claims` with the appliers' statement against the stored claims, without writing
- * anything: how the rule's SQL is held to core/claims resolveClaims.
+ * Judges `claims` with the appliers' function (jobmanager.ff_resolve_claims) against the stored
+ * claims, without writing anything: how the rule's SQL is held to core/claims resolveClaims.
  */
 export async function judgeClaims(
   pool: Pool,
   claims: ClaimToJudge[],
-): Promise<Array<ClaimToJudge & { applies: boolean; against_type: string | null; against_id: number | null }>> {
+): Promise<
+  Array<ClaimToJudge & { applies: boolean; against_type: string | null; against_id: number | null }>
+> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query(WORKING_TABLES);
-    await resolveClaims(
-      client,
-      'ff-judge-claims',
-      `SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::timestamptz[])
-         AS u(pos, job_id, operation, value, source_type, source_id, effective_at)`,
+    await client.query('SELECT jobmanager.ff_prepare_batch()');
+    await client.query(
+      `INSERT INTO pg_temp.ff_claim_input (pos, job_id, operation, value, source_type, source_id, effective_at)
+       SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::bigint[], $7::timestamptz[])`,
       [
         claims.map((c) => c.pos),
         claims.map((c) => c.job_id),
@@ -393,6 +187,7 @@ export async function judgeClaims(
         claims.map((c) => c.effective_at),
       ],
     );
+    await client.query('SELECT jobmanager.ff_resolve_claims()');
     const result = await client.query<{
       pos: number;
       job_id: string;
@@ -412,7 +207,7 @@ export async function judgeClaims(
       };
     });
   } finally {
-    // Nothing of the judgement is kept: ROLLBACK also drops the working tables made here.
+    // Nothing of the judgement is kept.
     await client.query('ROLLBACK').catch(() => undefined);
     client.release();
   }

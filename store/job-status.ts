@@ -7,14 +7,14 @@ import { findGaps, lookBackFrom, type MarkerGap, type SourceType } from '../core
 import { withTransaction } from './db';
 import {
   EMPTY_RESULT,
-  retryRaced,
-  workingTables,
+  applyWithRetries,
+  indexNewFiles,
   type ApplyContext,
   type ApplyResult,
   type Client,
 } from './job-status-apply';
-import { applyLoadedPrintRecords, loadPrintRows } from './job-status-print';
-import { applyLoadedScans, loadScans } from './job-status-scans';
+import { applyPrintRows } from './job-status-print';
+import { applyScansIn } from './job-status-scans';
 
 export type { ApplyContext, ApplyResult } from './job-status-apply';
 export type { SourceType } from '../core/job-status';
@@ -148,16 +148,15 @@ export async function processBatch(
   source: SourceType,
   options: BatchOptions,
 ): Promise<BatchResult> {
-  return retryRaced(() => processBatchOnce(pool, source, options));
+  return applyWithRetries(pool, options, () => processBatchOnce(pool, source, options));
 }
 
 async function processBatchOnce(pool: Pool, source: SourceType, options: BatchOptions): Promise<BatchResult> {
-  let created = (): void => undefined;
-  const result = await withTransaction(pool, async (client): Promise<BatchResult> => {
+  return withTransaction(pool, async (client): Promise<BatchResult> => {
     if (!(await lockSource(client, source, options.waitMs))) {
       return { ...EMPTY_RESULT, skips: [], records: [], source, locked: false, last_marker: -1, more: false };
     }
-    created = await workingTables(client);
+    await indexNewFiles(client, options.filePattern);
     const last = await readMarker(client, source);
     const floor = options.force ? 0 : lookBackFrom(last, options.lookBack);
     const limit = Math.max(1, Math.floor(options.batchSize));
@@ -167,23 +166,28 @@ async function processBatchOnce(pool: Pool, source: SourceType, options: BatchOp
     if (source === 'print_os') {
       const upper = (await client.query<{ upper: string | null }>(PRINT_OS_BATCH_END, [floor, limit])).rows[0]
         .upper;
-      const loaded =
-        upper === null
-          ? { read: 0, maxMarker: null, order: [] }
-          : await loadPrintRows(client, floor, Number(upper));
-      read = loaded.read;
-      batchMax = loaded.maxMarker ?? last;
-      result = await applyLoadedPrintRecords(client, loaded.order, options);
+      if (upper === null) {
+        read = 0;
+        batchMax = last;
+        result = { ...EMPTY_RESULT, skips: [], records: [] };
+      } else {
+        const applied = await applyPrintRows(client, floor, Number(upper), options);
+        read = applied.read;
+        batchMax = applied.maxMarker ?? last;
+        result = applied.result;
+      }
     } else {
       const rows = (await client.query<ScanRow>(READ_SCANS, [floor, limit])).rows;
       read = rows.length;
       batchMax = rows.length > 0 ? Number(rows[rows.length - 1].scan_id) : last;
-      const order = await loadScans(
-        client,
-        rows.map((r) => ({ ...r, scan_id: Number(r.scan_id) })),
-        options,
-      );
-      result = await applyLoadedScans(client, order, options);
+      result =
+        rows.length === 0
+          ? { ...EMPTY_RESULT, skips: [], records: [] }
+          : await applyScansIn(
+              client,
+              rows.map((r) => ({ ...r, scan_id: Number(r.scan_id) })),
+              options,
+            );
     }
     const more = read >= limit;
     // A short read saw every visible unprocessed row above the floor, so everything visible up to
@@ -196,8 +200,6 @@ async function processBatchOnce(pool: Pool, source: SourceType, options: BatchOp
     if (next > last) await writeMarker(client, source, next, options.now);
     return { ...result, source, locked: true, last_marker: Math.max(last, next), more };
   });
-  created();
-  return result;
 }
 
 /** Batches until the source is caught up (or `maxBatches` ran); used by the HTTP triggers. */
