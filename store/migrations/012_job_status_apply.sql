@@ -21,7 +21,8 @@ BEGIN
         printed boolean NOT NULL, effective_at timestamptz NOT NULL,
         outcome text, reason text, notes text, jobs int NOT NULL DEFAULT 0) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS ff_print_files (
-        pos int NOT NULL, file_id text NOT NULL, job_id text, parse_error text) ON COMMIT DELETE ROWS;
+        pos int NOT NULL, file_id text NOT NULL, job_id text, parse_error text, known boolean NOT NULL,
+        version_tag text) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS ff_file_change (
         file_id text PRIMARY KEY, printed_at int, aborted_at int) ON COMMIT DELETE ROWS;
     CREATE TEMP TABLE IF NOT EXISTS ff_print_jobs (
@@ -54,7 +55,8 @@ END $$;
 -- record. So a claim applies when it is at least as late as the latest claim of its standing
 -- before it (and as the stored claim, when that one has its standing), which a running max over
 -- the preceding rows gives without a loop. against_* is the claim it was judged against: the last
--- that applied before it, or the stored one.
+-- that applied before it, or the stored one (found by window functions too: a self-join on the
+-- position of the last that applied cost a merge over every pair of claims of a job).
 CREATE OR REPLACE FUNCTION jobmanager.ff_resolve_claims() RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -81,17 +83,30 @@ BEGIN
                            OR GREATEST(w.cur_at, w.before_max) IS NULL)
                END AS applies
         FROM windowed w),
+    counted AS (
+        -- wins: how many claims applied up to and including this one.
+        SELECT d.*, count(*) FILTER (WHERE d.applies) OVER (PARTITION BY d.job_id, d.operation ORDER BY d.pos) AS wins,
+               lag(d.pos) OVER winners AS prev_win_pos,
+               lag(d.source_type) OVER winners AS prev_win_type,
+               lag(d.source_id) OVER winners AS prev_win_id
+        FROM decided d
+        WINDOW winners AS (PARTITION BY d.job_id, d.operation, d.applies ORDER BY d.pos)),
     placed AS (
-        SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER (PARTITION BY d.job_id, d.operation ORDER BY d.pos
-                                                           ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS last_win
-        FROM decided d)
+        -- A claim that did not apply was judged against the last that did (the first of its group of
+        -- equal wins), one that applied against the one before it (the previous among those that
+        -- applied); with none before, against the stored claim.
+        SELECT c.*,
+               first_value(c.source_type) OVER grp AS grp_type, first_value(c.source_id) OVER grp AS grp_id
+        FROM counted c
+        WINDOW grp AS (PARTITION BY c.job_id, c.operation, c.wins ORDER BY c.pos))
     INSERT INTO pg_temp.ff_claims
         (pos, job_id, operation, value, source_type, source_id, effective_at, applies, against_type, against_id)
     SELECT p.pos, p.job_id, p.operation, p.value, p.source_type, p.source_id, p.effective_at, p.applies,
-           CASE WHEN p.last_win IS NULL THEN p.cur_type ELSE w.source_type END,
-           CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE w.source_id END
-    FROM placed p
-    LEFT JOIN pg_temp.ff_claim_input w ON w.job_id = p.job_id AND w.operation = p.operation AND w.pos = p.last_win;
+           CASE WHEN p.applies THEN CASE WHEN p.prev_win_pos IS NULL THEN p.cur_type ELSE p.prev_win_type END
+                ELSE CASE WHEN p.wins = 0 THEN p.cur_type ELSE p.grp_type END END,
+           CASE WHEN p.applies THEN CASE WHEN p.prev_win_pos IS NULL THEN p.cur_id ELSE p.prev_win_id END
+                ELSE CASE WHEN p.wins = 0 THEN p.cur_id ELSE p.grp_id END END
+    FROM placed p;
 END $$;
 
 -- The claim left standing per job and operation, and the jobs.operations flags they set (a job
@@ -164,7 +179,8 @@ END $$;
 -- printed only when every one of its files, across impositions, is printed.
 CREATE OR REPLACE FUNCTION jobmanager.ff_apply_print(p_now timestamptz, p_flow_version text, p_check_files boolean)
 RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_touched int)
-LANGUAGE plpgsql AS $$
+-- A batch's sorts and hashes (claims in record order, files per job) stay in memory.
+LANGUAGE plpgsql SET work_mem = '64MB' AS $$
 DECLARE
     v_touched int;
 BEGIN
@@ -173,13 +189,16 @@ BEGIN
     DELETE FROM pg_temp.ff_print_batch b
     WHERE EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
                   WHERE r.source_type = 'print_os' AND r.source_id = b.source_id OFFSET 0);
-    -- The files of each record's imposition, with the jobs their ids name.
-    INSERT INTO pg_temp.ff_print_files (pos, file_id, job_id, parse_error)
-    SELECT b.pos, jf.file_id, jf.job_id, jf.parse_error FROM pg_temp.ff_print_batch b
-    JOIN jobmanager.job_files jf ON jf.imposition_id = b.imposition_id;
+    -- The files of each record's imposition, with the jobs their ids name (and whether those exist).
+    INSERT INTO pg_temp.ff_print_files (pos, file_id, job_id, parse_error, known, version_tag)
+    SELECT b.pos, jf.file_id, jf.job_id, jf.parse_error, j.job_id IS NOT NULL, j.version_tag
+    FROM pg_temp.ff_print_batch b
+    JOIN jobmanager.job_files jf ON jf.imposition_id = b.imposition_id
+    LEFT JOIN jobmanager.jobs j ON j.job_id = jf.job_id;
 
     -- The jobs the batch may write, locked in job order so concurrent writers queue, not deadlock.
-    PERFORM count(*) FROM (SELECT 1 FROM jobmanager.jobs j WHERE j.job_id IN (SELECT f.job_id FROM pg_temp.ff_print_files f)
+    PERFORM count(*) FROM (SELECT 1 FROM jobmanager.jobs j
+                           WHERE j.job_id IN (SELECT f.job_id FROM pg_temp.ff_print_files f WHERE f.known)
                            ORDER BY j.job_id FOR UPDATE) AS locked;
     -- Why a record is skipped, or the notes of an applied one (files and jobs left out).
     UPDATE pg_temp.ff_print_batch b
@@ -204,9 +223,9 @@ BEGIN
                string_agg('file ' || f.file_id || ' skipped: ' || coalesce(f.parse_error, 'not parsed'), '; '
                           ORDER BY f.file_id) FILTER (WHERE f.job_id IS NULL) AS file_notes,
                coalesce(array_agg(DISTINCT f.job_id ORDER BY f.job_id)
-                          FILTER (WHERE f.job_id IS NOT NULL AND j.job_id IS NULL), '{}') AS unknown,
-               count(DISTINCT j.job_id)::int AS known
-        FROM pg_temp.ff_print_files f LEFT JOIN jobmanager.jobs j ON j.job_id = f.job_id
+                          FILTER (WHERE f.job_id IS NOT NULL AND NOT f.known), '{}') AS unknown,
+               count(DISTINCT f.job_id) FILTER (WHERE f.known)::int AS known
+        FROM pg_temp.ff_print_files f
         GROUP BY f.pos) f ON f.pos = b.pos) v
     WHERE b.pos = v.pos;
 
@@ -221,9 +240,9 @@ BEGIN
     -- (core/job-status judgeJobPrint): a file is printed after record r when it was before the
     -- batch or a record up to r printed it; aborted likewise.
     WITH pairs AS MATERIALIZED (
-      SELECT DISTINCT f.pos, f.job_id, j.version_tag FROM pg_temp.ff_print_files f
+      SELECT DISTINCT f.pos, f.job_id, f.version_tag FROM pg_temp.ff_print_files f
       JOIN pg_temp.ff_print_batch b ON b.pos = f.pos AND b.outcome = 'applied'
-      JOIN jobmanager.jobs j ON j.job_id = f.job_id),
+      WHERE f.known),
     job_files AS MATERIALIZED (
       SELECT DISTINCT jf.job_id, jf.file_id, coalesce(st.printed, false) AS printed, coalesce(st.aborted, false) AS aborted,
              fc.printed_at, fc.aborted_at
@@ -334,7 +353,8 @@ END $$;
 -- the job alone), the operations it completes, the precedence of claims.
 CREATE OR REPLACE FUNCTION jobmanager.ff_apply_scans(p_now timestamptz, p_flow_version text, p_check_files boolean)
 RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_touched int)
-LANGUAGE plpgsql AS $$
+-- A batch's sorts and hashes (claims in record order, files per job) stay in memory.
+LANGUAGE plpgsql SET work_mem = '64MB' AS $$
 DECLARE
     v_touched int;
 BEGIN
