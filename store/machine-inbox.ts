@@ -267,7 +267,8 @@ export async function unprocessedEvents(db: Queryable, query: EventQuery): Promi
 
 /**
  * Moves the consumer's marker up to just below its first unprocessed event (or to the highest
- * event when none is left), never back. Returns the marker.
+ * event when none is left), never back, and writes nothing when it does not move (a runtime with
+ * no machine events writes nothing at start). Returns the marker.
  */
 export async function advanceEventMarker(
   db: Queryable,
@@ -283,14 +284,18 @@ export async function advanceEventMarker(
        WHERE e.machine_kind = ANY($2::text[]) AND e.event_id > floor.id
          AND NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
                          WHERE r.source_type = $1 AND r.source_id = e.event_id OFFSET 0)),
-     highest AS (SELECT max(event_id) AS id FROM floorflow.machine_events)
-     INSERT INTO jobmanager.processing_markers (marker_type, last_processed_id, last_processed_at, updated_at)
-     SELECT $1, GREATEST(current.last, coalesce(first_open.id - 1, highest.id, 0)), $4, $4
-     FROM current, first_open, highest
-     ON CONFLICT (marker_type) DO UPDATE
-       SET last_processed_id = GREATEST(processing_markers.last_processed_id, excluded.last_processed_id),
-           last_processed_at = excluded.last_processed_at, updated_at = excluded.updated_at
-     RETURNING last_processed_id AS last`,
+     highest AS (SELECT max(event_id) AS id FROM floorflow.machine_events),
+     moved AS (
+       INSERT INTO jobmanager.processing_markers (marker_type, last_processed_id, last_processed_at, updated_at)
+       SELECT $1, next.id, $4, $4
+       FROM current, first_open, highest,
+            LATERAL (SELECT GREATEST(current.last, coalesce(first_open.id - 1, highest.id, 0)) AS id) next
+       WHERE next.id > current.last
+       ON CONFLICT (marker_type) DO UPDATE
+         SET last_processed_id = GREATEST(processing_markers.last_processed_id, excluded.last_processed_id),
+             last_processed_at = excluded.last_processed_at, updated_at = excluded.updated_at
+       RETURNING last_processed_id)
+     SELECT coalesce((SELECT last_processed_id FROM moved), (SELECT last FROM current)) AS last`,
     [query.source, [...query.machineKinds], Math.max(0, query.lookBack), now],
   );
   return Number(result.rows[0].last);

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { InboxWriter, type InboxMessage, type InboxReceipt } from '../../store/inbox-writer';
+import { recordWithoutEffect } from '../../store/ledger';
+import { advanceEventMarker, unprocessedEvents } from '../../store/machine-inbox';
 import { MachineStore } from '../../store/machines';
 import { createTestDatabase, waitFor, type TestDatabase } from '../support/db';
 
@@ -307,6 +309,66 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
           'status:stored',
         ],
       );
+    });
+
+    it("a consumer reads its machines' unapplied events in order, and its marker moves up to the first one it has not applied", async () => {
+      const machines = new MachineStore(db.pool, 'seal');
+      await machines.add('EMB-1', 'embosser');
+      await machines.add('ENG-1', 'engraver');
+      const writer = new InboxWriter(db.pool);
+      const event = (machineId: string, n: number): InboxMessage => ({
+        machineId,
+        kind: 'event',
+        topic: `floorflow/machines/${machineId}/event`,
+        payload: Buffer.from(JSON.stringify({ job_id: n, status: 'accepted' })),
+        receivedAt: NOW,
+      });
+      const query = { source: 'embossing_event', machineKinds: ['embosser'] };
+      assert.equal(await advanceEventMarker(db.pool, { ...query, lookBack: 0 }, NOW), 0);
+      const markerRows = async () =>
+        (
+          await db.pool.query(
+            `SELECT 1 FROM jobmanager.processing_markers WHERE marker_type = 'embossing_event'`,
+          )
+        ).rows.length;
+      assert.equal(await markerRows(), 0, 'nothing to move: nothing written');
+      const stored = [];
+      for (const [machine, n] of [
+        ['EMB-1', 1],
+        ['ENG-1', 2],
+        ['EMB-1', 3],
+        ['EMB-1', 4],
+      ] as const)
+        stored.push(await writer.write(event(machine, n)));
+      const ids = stored.map((r) => (r.kind === 'event' ? r.event.event_id : 0));
+      const open = await unprocessedEvents(db.pool, { ...query, after: 0, limit: 10 });
+      assert.deepEqual(
+        open.map((e) => e.event_id),
+        [ids[0], ids[2], ids[3]],
+        "only the embosser's events, in order",
+      );
+      await recordWithoutEffect(
+        db.pool,
+        { source_type: 'embossing_event', source_id: ids[0], marker: ids[0] },
+        'skipped',
+        'test',
+        {
+          now: NOW,
+        },
+      );
+      assert.equal(await advanceEventMarker(db.pool, { ...query, lookBack: 0 }, NOW), ids[2] - 1);
+      for (const id of [ids[2], ids[3]])
+        await recordWithoutEffect(
+          db.pool,
+          { source_type: 'embossing_event', source_id: id, marker: id },
+          'skipped',
+          'test',
+          {
+            now: NOW,
+          },
+        );
+      assert.equal(await advanceEventMarker(db.pool, { ...query, lookBack: 0 }, NOW), ids[3]);
+      assert.deepEqual(await unprocessedEvents(db.pool, { ...query, after: 0, limit: 10 }), []);
     });
 
     it('an event that is not JSON the database can hold is kept escaped with the reason, and acknowledged', async () => {

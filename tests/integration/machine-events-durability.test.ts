@@ -183,6 +183,7 @@ describe('machine events across a redeploy and a kill -9 (real runtime)', functi
       'the event applied after the redeploy',
     );
     assert.deepEqual(await applied(eventId), [{ outcome: 'applied' }]);
+    await waitFor(async () => (await appliedLog(jobId)).length === 1, 'the accepted event logged');
     assert.deepEqual(await appliedLog(jobId), ['applied: accepted']);
   });
 
@@ -210,6 +211,8 @@ describe('machine events across a redeploy and a kill -9 (real runtime)', functi
       60000,
     );
     assert.deepEqual(await applied(eventId), [{ outcome: 'applied' }]);
+    // The machine message log is written right after the change commits.
+    await waitFor(async () => (await appliedLog(jobId)).length === 2, 'the completed event logged');
     assert.deepEqual(await appliedLog(jobId), ['applied: accepted', 'applied: completed']);
   });
 });
