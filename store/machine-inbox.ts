@@ -225,16 +225,8 @@ export async function storeMessages(db: Queryable, messages: MessagesToStore): P
   return stored;
 }
 
-interface EventRow {
-  event_id: string;
-  machine_id: string;
-  machine_kind: string | null;
-  topic: string;
-  payload: unknown;
-  raw: string | null;
-  reason: string | null;
-  received_at: Date;
-}
+/** A machine_events row as pg returns it (bigint as text). */
+type EventRow = Omit<StoredEvent, 'event_id'> & { event_id: string };
 
 function eventOf(row: EventRow): StoredEvent {
   return { ...row, event_id: Number(row.event_id) };
