@@ -317,6 +317,8 @@ async function main(): Promise<void> {
       `acknowledged but not stored: ${oursLost} / ${base.acked.length - base.committed.length}`,
   );
   const met = (ok: boolean) => (ok ? 'met' : 'not met');
+  // At a fixed rate both keep up with the offered load: throughput is no measure there.
+  if (rate !== undefined) return;
   console.log(
     `aims: >= 3x the baseline's committed scans/s: ${met(oursRate >= 3 * baseRate)}; ` +
       `0 acknowledged but lost: ${met(oursLost === 0)}; ` +
