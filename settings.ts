@@ -52,6 +52,11 @@ export interface FloorflowConfig {
   httpMaxBody: string;
   /** Node-RED log level. `FLOORFLOW_LOG_LEVEL`, default info. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /**
+   * Group commit of the machine inbox (scans, events, status): many messages in one transaction.
+   * `FLOORFLOW_SCAN_GROUP_COMMIT`, default on; off stores each message in a transaction of its own.
+   */
+  scanGroupCommit: boolean;
 }
 
 export class SettingsError extends Error {
@@ -82,6 +87,14 @@ function positiveInt(env: Env, name: string, fallback: number): number {
     throw new SettingsError(`${name}=${raw} is not valid: use a whole number above 0`);
   }
   return value;
+}
+
+function onOff(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(on|1|true|yes)$/i.test(raw)) return true;
+  if (/^(off|0|false|no)$/i.test(raw)) return false;
+  throw new SettingsError(`${name}=${raw} is not valid: use on or off`);
 }
 
 function url(env: Env, name: string, protocols: string[]): string | undefined {
@@ -171,6 +184,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     adminCorsOrigins,
     httpMaxBody,
     logLevel,
+    scanGroupCommit: onOff(env, 'FLOORFLOW_SCAN_GROUP_COMMIT', true),
   };
 }
 

@@ -1,6 +1,9 @@
 // Seed 001's job-status rules as pure functions: which jobs a print-OS record or a scan
-// touches, when a job counts as printed, which source wins an operation, marker gaps and the
-// scanner double-send window. store/job-status.ts fetches the facts and writes the results.
+// touches, when a job counts as printed, marker gaps and the scanner double-send window (which
+// source wins an operation is core/claims). The appliers in store/ compute the same verdicts inside
+// PostgreSQL, a batch at a time; evaluatePrintRecords and planScan are the reference they are
+// tested against (tests/integration/job-status-sql.test.ts).
+import { unstorableInValue } from './inbox';
 import { normaliseOperations, parseFileId, parseScanCode, type ScanPatterns } from './scan-code';
 
 export type SourceType = 'print_os' | 'scanner';
@@ -180,40 +183,6 @@ export function evaluatePrintRecords(records: readonly PrintRecord[], facts: Pri
 
 function skip(record: { source_id: number }, reason: string): RecordOutcome {
   return { kind: 'skipped', source_id: record.source_id, reason };
-}
-
-// ---------------------------------------------------------------------------------------
-// Which source wins an operation (seed §5.3)
-// ---------------------------------------------------------------------------------------
-
-export interface OperationClaim {
-  value: boolean;
-  source_type: SourceType | 'api';
-  source_id: number | null;
-  /** When it happened: the print's completion time or the scan time. */
-  effective_at: Date;
-}
-
-/** Print OS has the last word on `print`, the scanner on every manual operation. */
-export function authorityFor(operation: string): SourceType {
-  return operation === 'print' ? 'print_os' : 'scanner';
-}
-
-/**
- * True when `incoming` should replace `current`. The authoritative source beats any other; between
- * two claims of the same standing the later time wins, and on a tie the newer record.
- */
-export function claimWins(
-  operation: string,
-  current: OperationClaim | undefined,
-  incoming: OperationClaim,
-): boolean {
-  if (!current) return true;
-  const authority = authorityFor(operation);
-  const currentAuth = current.source_type === authority;
-  const incomingAuth = incoming.source_type === authority;
-  if (currentAuth !== incomingAuth) return incomingAuth;
-  return incoming.effective_at.getTime() >= current.effective_at.getTime();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -403,6 +372,7 @@ export interface IncomingScan {
 export type IncomingScanResult = { ok: true; scan: IncomingScan } | { ok: false; reason: string };
 
 const MAX_CODE_LENGTH = 512;
+const SCANNED_AT_YEARS = [1970, 9999] as const;
 
 /**
  * Reads a scan payload (CONTRACT.md §3): a JSON object with `code`, or, from a serial scanner, the
@@ -441,6 +411,15 @@ export function readIncomingScan(payload: unknown): IncomingScanResult {
     if (Number.isNaN(at) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(String(scan.scanned_at))) {
       return { ok: false, reason: 'scanned_at must be an ISO-8601 time with a zone' };
     }
+    // Years outside 1970-9999 are a scanner's clock gone wrong, and beyond what ISO-8601 text
+    // and the database agree on (year 99999 would be refused by the INSERT, scan after scan).
+    const year = new Date(at).getUTCFullYear();
+    if (year < SCANNED_AT_YEARS[0] || year > SCANNED_AT_YEARS[1]) {
+      return {
+        ok: false,
+        reason: `scanned_at must be a time between the years ${SCANNED_AT_YEARS[0]} and ${SCANNED_AT_YEARS[1]}`,
+      };
+    }
     out.scanned_at = new Date(at).toISOString();
   }
   for (const field of ['user_id', 'msg_id'] as const) {
@@ -451,6 +430,13 @@ export function readIncomingScan(payload: unknown): IncomingScanResult {
     }
     out[field] = v;
   }
+  // PostgreSQL text and jsonb take neither NUL nor a lone UTF-16 surrogate: such a scan could
+  // never be stored as typed data, so it is rejected (and kept raw) instead of failing its INSERT.
+  const unstorable = unstorableInValue(
+    { code: out.code_text, operations: out.operations, user_id: out.user_id, msg_id: out.msg_id },
+    'the scan',
+  );
+  if (unstorable) return { ok: false, reason: `${unstorable}, which cannot be stored` };
   return { ok: true, scan: out };
 }
 

@@ -28,6 +28,7 @@ import {
   markSent,
   releaseToQueue,
 } from '../store/embossing';
+import { isProcessed, recordWithoutEffect, type LedgerEntry } from '../store/ledger';
 import type { Clock, TimerHandle } from './services';
 
 export interface EmbosserSettings {
@@ -334,8 +335,12 @@ export class EmbosserController {
     this.deps.statusChanged();
   }
 
-  /** An MQTT message from a machine: status, or an event about a job. Returns what became of it. */
-  async machineMessage(topic: string, payload: unknown): Promise<string> {
+  /**
+   * An MQTT message from a machine: status, or an event about a job. Returns what became of it.
+   * An event from the durable inbox (`record`, from a machine-events node) takes effect once: its
+   * ledger row commits with the job's change, and one applied before is passed over.
+   */
+  async machineMessage(topic: string, payload: unknown, record?: LedgerEntry): Promise<string> {
     const parsed = parseMachineTopic(this.deps.prefix, topic);
     if (!parsed) return 'ignored: not a machine topic';
     if (parsed.kind === 'status') {
@@ -344,10 +349,13 @@ export class EmbosserController {
     }
     if (parsed.kind !== 'event') return 'ignored: not an event';
     return this.inOrder(parsed.machineId, async () => {
+      if (record && (await isProcessed(this.deps.pool, record.source_type, record.source_id))) {
+        return 'ignored: applied before';
+      }
       const machine = await machineOf(this.deps.pool, parsed.machineId);
       const profile = this.profileOf(machine?.profile ?? null);
       const answer = readAnswer(profile, payload);
-      return (await this.answer(parsed.machineId, answer, payload, 'mqtt', topic)).result;
+      return (await this.answer(parsed.machineId, answer, payload, 'mqtt', topic, undefined, record)).result;
     });
   }
 
@@ -421,16 +429,27 @@ export class EmbosserController {
     channel: 'mqtt' | 'http',
     topic: string,
     attempt?: number,
+    record?: LedgerEntry,
   ): Promise<{ result: string; change?: Change }> {
     const logIn = (jobId: string | undefined, result: string) =>
       this.log({ direction: 'in', machineId, jobId, channel, topic, payload, result });
+    // An inbox event that takes no effect is recorded too, so no catch-up sends it again.
+    const noEffect = async (reason: string) => {
+      if (record)
+        await recordWithoutEffect(this.deps.pool, record, 'skipped', reason, {
+          now: this.deps.clock.now(),
+          flowVersion: this.deps.flowVersion(),
+        });
+    };
     if (!answer.ok) {
       await logIn(answer.jobId, `rejected: ${answer.reason}`);
+      await noEffect(answer.reason);
       return { result: `rejected: ${answer.reason}` };
     }
     const job = await getJob(this.deps.pool, answer.jobId);
     if (!job || job.machine_id !== machineId) {
       await logIn(answer.jobId, 'rejected: not a job of this machine');
+      await noEffect('not a job of this machine');
       return { result: 'rejected: not a job of this machine' };
     }
     const error =
@@ -445,10 +464,14 @@ export class EmbosserController {
         ...this.actor(),
         plateDoneState: this.settings.plateDoneState,
       },
+      record,
     );
     const result = change.kind === 'applied' ? `applied: ${answer.status}` : `ignored: ${change.reason}`;
     await logIn(answer.jobId, result);
-    if (change.kind !== 'applied') return { result, change };
+    if (change.kind !== 'applied') {
+      await noEffect(change.reason);
+      return { result, change };
+    }
     this.deps.changed(change);
     if (answer.status === 'completed') {
       this.settle(answer.jobId)?.resolve(change.job);

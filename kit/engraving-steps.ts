@@ -30,6 +30,7 @@ import {
   statusCounts,
   updateStock,
 } from '../store/engraving';
+import { recordWithoutEffect, type LedgerEntry } from '../store/ledger';
 import type { AppliedTransition } from '../store/lifecycle';
 import { type HttpRequestPart, requestActor } from './http-api';
 
@@ -225,17 +226,22 @@ export async function handleMachineEvent(
   topicPrefix: string,
   topic: string,
   payload: unknown,
+  /** The inbox record the event came from (machine-events node): applied once, through the ledger. */
+  record?: LedgerEntry,
 ): Promise<{ result: MachineEventResult; events: StepEvent[] }> {
+  const ignored = async (reason: string) => {
+    if (record) await recordWithoutEffect(ctx.pool, record, 'skipped', reason, ctx);
+    return { result: { result: 'ignored' as const, reason }, events: [] };
+  };
   const parsedTopic = parseMachineTopic(topicPrefix, topic);
-  if (!parsedTopic || parsedTopic.kind !== 'event')
-    return { result: { result: 'ignored', reason: `not an event topic: ${topic}` }, events: [] };
+  if (!parsedTopic || parsedTopic.kind !== 'event') return ignored(`not an event topic: ${topic}`);
   const event = parseMachineEvent(payload);
-  if (!event)
-    return { result: { result: 'ignored', reason: 'not a machine event ({job_id, status})' }, events: [] };
+  if (!event) return ignored('not a machine event ({job_id, status})');
   const result = await applyMachineEvent(ctx.pool, parsedTopic.machineId, event, {
     flowVersion: ctx.flowVersion,
     applied: ctx.applied,
     now: ctx.now,
+    record,
   });
   const events: StepEvent[] = [];
   if (result.result === 'qa' || result.result === 'reassigned' || result.result === 'escalated')

@@ -6,11 +6,14 @@ import type { EventEmitter } from 'node:events';
 import type { NodeAPI } from 'node-red';
 import type { Pool } from 'pg';
 import type { Identity } from '../core/access';
-import type { MachineTopicKind } from '../core/topics';
+import type { InboxListener, InboxMessage, InboxReceipt, RefusalListener } from '../store/inbox-writer';
 
+/**
+ * What nodes may do with the embedded broker. Making machine messages durable is not among it:
+ * the runtime's inbox writer commits every scan, event and status before its PUBACK, whether a
+ * flow runs or not (FloorflowServices.inbox).
+ */
 export interface BrokerAccess {
-  onDurable(kind: MachineTopicKind, handler: (machineId: string, payload: Buffer) => Promise<void>): void;
-  offDurable(kind: MachineTopicKind, handler: (machineId: string, payload: Buffer) => Promise<void>): void;
   onlineMachines(): string[];
   publish(
     topic: string,
@@ -31,6 +34,8 @@ export interface FloorflowServices {
   runtimeId: string;
   /** The embedded broker, when the runtime runs one (not with MQTT_URL). */
   broker?: BrokerAccess;
+  /** The durable inbox: machine messages committed before they are acknowledged; flows read what it commits. */
+  inbox?: InboxAccess;
   /** In-process events: lifecycle transitions, alerts, machine status. */
   events: EventEmitter;
   /** Version of the deployed flow (tab) with this id, from flows/manifest.json. */
@@ -41,6 +46,19 @@ export interface FloorflowServices {
   access?: AccessLookup;
   /** Time and timers. Nodes never read Date.now() or call setTimeout directly, so tests can run a 60 s backoff instantly. */
   clock: Clock;
+}
+
+/**
+ * The runtime's inbox writer (store/inbox-writer.ts) as nodes see it: write a message (a serial
+ * scan) and settle after its COMMIT, and hear what every flush committed, in commit order.
+ */
+export interface InboxAccess {
+  write(message: InboxMessage): Promise<InboxReceipt>;
+  onCommitted(listener: InboxListener): () => void;
+  /** Hear of messages the database did not take (so none was acknowledged). */
+  onRefused(listener: RefusalListener): () => void;
+  /** The repeat window for scans without a msg_id (the scan ingest node's setting). */
+  setRepeatWindow(ms: number): void;
 }
 
 export type TimerHandle = { readonly id: number };

@@ -24,7 +24,11 @@ import { GuardedConnection, PendingConnections } from './mqtt-guard';
 
 export const INTERNAL_MQTT_USER = 'floorflow-runtime';
 
-/** Machine topics whose publishes are acknowledged only once a durable handler has stored them. */
+/**
+ * Machine topics whose publishes are acknowledged only once a durable handler has stored them, even
+ * when none is registered. The runtime registers its inbox writer for scans, events and status
+ * before it listens (runtime/broker-access.ts attachInbox), so all three are always stored first.
+ */
 const ACK_ONLY_WHEN_DURABLE: ReadonlySet<MachineTopicKind> = new Set<MachineTopicKind>(['scan']);
 
 /**
@@ -130,7 +134,7 @@ export class EmbeddedBroker {
     return self;
   }
 
-  /** Registers the durable handler for one kind of machine topic (e.g. scans). */
+  /** Registers the durable handler for one kind of machine topic (the runtime's inbox writer). */
   onDurable(kind: MachineTopicKind, handler: DurableHandler): void {
     this.durable.set(kind, handler);
   }
@@ -519,28 +523,6 @@ export class EmbeddedBroker {
         );
       }
     });
-    this.aedes.on('publish', (packet, client) => {
-      if (client) {
-        const session = this.sessions.get(client);
-        if (session && !session.internal) {
-          const topic = parseMachineTopic(topicPrefix, packet.topic);
-          if (topic?.kind === 'status') this.recordStatus(session.machineId, packet.payload);
-        }
-      }
-    });
     this.aedes.on('ack', () => mqttOut().inc());
-  }
-
-  private recordStatus(machineId: string, payload: Buffer | string): void {
-    let status: unknown;
-    try {
-      status = JSON.parse(payload.toString());
-    } catch {
-      status = { state: 'unknown', raw: payload.toString().slice(0, 200) };
-    }
-    if (typeof status !== 'object' || status === null || Array.isArray(status)) status = { state: 'unknown' };
-    this.track(this.options.machines.recordStatusNow(machineId, status as Record<string, unknown>)).catch(
-      (err: Error) => this.options.log('warn', `status of ${machineId} not recorded: ${err.message}`),
-    );
   }
 }

@@ -14,6 +14,7 @@ import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
 import { AccountStore } from '../store/accounts';
+import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
@@ -23,7 +24,7 @@ import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
-import { brokerAccessOf } from './broker-access';
+import { attachInbox, brokerAccessOf } from './broker-access';
 
 export interface RuntimeHandle {
   httpPort: number;
@@ -180,6 +181,9 @@ export async function startRuntime(
       socket.once('close', () => upgraded.delete(socket));
     });
 
+    // The durable inbox: every machine message is committed here before it is acknowledged,
+    // whether or not a flow runs; the flows read what it commits.
+    const inbox = new InboxWriter(database.pool, { groupCommit: config.scanGroupCommit });
     let mqttPort: number | undefined;
     if (!config.mqttUrl) {
       broker = await EmbeddedBroker.create({
@@ -196,6 +200,7 @@ export async function startRuntime(
         maxRetainedBytesPerMachine: config.mqttMaxRetainedBytesPerMachine,
         log: (level, message) => log(`[mqtt] ${level}: ${message}`),
       });
+      attachInbox(broker, inbox, systemClock);
       cleanups.push(() => broker!.close());
       try {
         mqttPort = await broker.listen(config.mqttPort, config.host);
@@ -227,6 +232,7 @@ export async function startRuntime(
       topicPrefix: config.topicPrefix,
       runtimeId,
       broker: brokerAccess,
+      inbox,
       events,
       flowVersion: (flowId) => versions.versionOf(flowId),
       machineSecret: (machineId) => machines.secretOf(machineId),

@@ -7,6 +7,7 @@ import type { LifecycleModel } from '../core/lifecycle';
 import { requireShippedModel } from '../core/lifecycle-models';
 import type { Queryable } from './db';
 import { withTransaction } from './db';
+import { claimRecord, type LedgerEntry } from './ledger';
 import { AppliedTransition, applyTransitionIn } from './lifecycle';
 
 const JOB_MODEL: LifecycleModel = requireShippedModel('embossing-job');
@@ -431,6 +432,8 @@ export async function applyMachineReport(
     attempt?: number;
   },
   by: Actor & { plateDoneState?: 'embossed' | 'in_storage' },
+  /** The inbox record the report came from: its ledger row commits with the change, or nothing does. */
+  record?: LedgerEntry,
 ): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
     if (report.attempt !== undefined && report.attempt !== job.attempts) {
@@ -439,6 +442,9 @@ export async function applyMachineReport(
         'FF_CONFLICT',
         `attempt ${report.attempt} is not the current attempt of embossing job ${jobId} (${job.attempts})`,
       );
+    }
+    if (record && !(await claimRecord(client, record, { now: by.at, flowVersion: by.flowVersion }))) {
+      throw new FloorflowError('FF_CONFLICT', 'this machine message was applied before');
     }
     const transitions: AppliedTransition[] = [];
     switch (report.status) {

@@ -18,6 +18,7 @@ import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
 import { type AppliedTransition, applyTransitionIn } from './lifecycle';
 import { type Queryable, withTransaction } from './db';
+import { claimRecord, finishRecord, type LedgerEntry } from './ledger';
 
 export interface EngravingJobRow {
   id: string;
@@ -609,21 +610,32 @@ export type MachineEventResult =
   | { result: 'logged'; job: EngravingJobRow }
   | { result: 'qa' | 'reassigned' | 'escalated'; job: EngravingJobRow };
 
-/** An engraver's event: completed goes to QA, failed reassigns (or escalates), the rest is logged. */
+/**
+ * An engraver's event: completed goes to QA, failed reassigns (or escalates), the rest is logged.
+ * An event from the inbox (`record`) is claimed in the ledger first, and recorded as skipped when it
+ * is ignored, in the same transaction as its effect.
+ */
 export async function applyMachineEvent(
   pool: Pool,
   machineId: string,
   event: MachineEvent,
-  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date; record?: LedgerEntry },
 ): Promise<MachineEventResult> {
   return withTransaction(pool, async (c) => {
+    const { record } = options;
+    if (record && !(await claimRecord(c, record, options))) {
+      return { result: 'ignored', reason: 'this machine event was applied before' };
+    }
+    const ignored = async (reason: string): Promise<MachineEventResult> => {
+      if (record) await finishRecord(c, record, 'skipped', reason);
+      return { result: 'ignored', reason };
+    };
     const job = await jobIn(c, String(event.job_id), true);
-    if (!job) return { result: 'ignored', reason: `no engraving job ${event.job_id}` };
+    if (!job) return ignored(`no engraving job ${event.job_id}`);
     if (job.status !== 'engraving' || job.machine_id !== machineId) {
-      return {
-        result: 'ignored',
-        reason: `job ${job.id} is ${job.status} on ${job.machine_id ?? 'no machine'}, not engraving on ${machineId}`,
-      };
+      return ignored(
+        `job ${job.id} is ${job.status} on ${job.machine_id ?? 'no machine'}, not engraving on ${machineId}`,
+      );
     }
     const note: ChangeNote = {
       machineId,

@@ -13,6 +13,7 @@ import '../../kit/embossing-queue';
 import { announce, errorAnswer } from '../../kit/embossing-steps';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
+import { ledgerEntryOfInbox } from '../../store/ledger';
 import configSchema from './schema.json';
 
 interface EmbosserConfig {
@@ -115,7 +116,8 @@ export = function register(RED: NodeAPI): void {
         }
         if (typeof msg.topic === 'string' && msg.topic.includes('/machines/')) {
           // A machine's message never goes to the Catch node: that one retries jobs.
-          await controller.machineMessage(msg.topic, jsonOf(msg.payload)).catch((err: Error) => {
+          const record = ledgerEntryOfInbox(msg.inbox);
+          await controller.machineMessage(msg.topic, jsonOf(msg.payload), record).catch((err: Error) => {
             this.warn(`message on ${String(msg.topic)} not handled: ${err.message}`);
           });
           done();

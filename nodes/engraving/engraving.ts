@@ -19,6 +19,7 @@ import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import type { ClaimedEngraving } from '../../store/engraving';
+import { ledgerEntryOfInbox } from '../../store/ledger';
 import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
@@ -151,6 +152,7 @@ export = function register(RED: NodeAPI): void {
             prefix,
             String(msg.topic ?? ''),
             msg.payload,
+            ledgerEntryOfInbox((msg as { inbox?: unknown }).inbox),
           );
           announce(ctx.applied);
           emit(events);

@@ -1,16 +1,15 @@
-// Node-RED glue for scan-ingest: makes every scan durable in jobmanager.scanned_codes before it
-// is acknowledged. MQTT scans come through the broker's durable hook (the PUBACK waits for the
-// commit); serial scans come as input messages. Stored scans leave on output 1 for scan-parser,
-// rejected ones on output 2.
+// Node-RED glue for scan-ingest: the flow's door to the durable inbox for scans. The runtime's inbox
+// writer commits every MQTT scan before its PUBACK, whether or not a flow runs; this node sends on
+// each scan the inbox committed (output 1) or kept as rejected (output 2), one message per scan.
+// Scans of a serial scanner arrive as input messages and are written through the same inbox.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
-import { readIncomingScan } from '../../core/job-status';
 import type { JsonSchema } from '../../core/schema';
 import { machineTopic } from '../../core/topics';
-import { poolFor } from '../../kit/db';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
-import { insertScan, rejectScan, type StoredScan } from '../../store/job-status';
+import { servicesOf, systemClock, type InboxAccess } from '../../kit/services';
+import type { InboxReceipt } from '../../store/inbox-writer';
+import type { StoredScan } from '../../store/scan-ingest';
 import configSchema from './schema.json';
 
 interface ScanIngestConfig {
@@ -24,15 +23,8 @@ interface ScanIngestConfig {
 
 const schema = configSchema as JsonSchema;
 
-function payloadText(payload: unknown): string {
-  if (Buffer.isBuffer(payload)) return payload.toString('utf8');
-  if (typeof payload === 'string') return payload;
-  try {
-    return JSON.stringify(payload) ?? String(payload);
-  } catch {
-    return String(payload);
-  }
-}
+/** The scan ingest node that sends MQTT scans on, per inbox: the last deployed (one flow path, not two). */
+const mqttIngest = new WeakMap<InboxAccess, Node>();
 
 export = function register(RED: NodeAPI): void {
   RED.nodes.registerType(
@@ -42,10 +34,16 @@ export = function register(RED: NodeAPI): void {
       const config = checkConfig<ScanIngestConfig>(this, schema, { ...def });
       if (!config) return;
       const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const windowMs = Number(config.windowMs);
-      const prefix = services?.topicPrefix ?? 'floorflow';
+      const inbox = services?.inbox;
+      if (!inbox) {
+        this.status({ fill: 'red', shape: 'ring', text: 'needs the floorflow runtime (no inbox)' });
+        this.error(new FloorflowError('FF_CONFIG_INVALID', 'scan ingest runs only in the floorflow runtime'));
+        return;
+      }
+      const clock = services.clock ?? systemClock;
+      const prefix = services.topicPrefix ?? 'floorflow';
       const counts = { stored: 0, duplicate: 0, rejected: 0 };
+      inbox.setRepeatWindow(Number(config.windowMs));
 
       const showCounts = (): void => {
         this.status({
@@ -72,80 +70,85 @@ export = function register(RED: NodeAPI): void {
         };
       };
 
-      /**
-       * Stores one scan. Resolves when it is committed, or when it is a repeat or can never be
-       * stored (then it is kept in rejected_scans): in all three cases the sender may forget it.
-       * Rejects only when the database did not take it, so MQTT leaves it unacknowledged.
-       */
-      const ingest = async (
-        machineId: string,
-        payload: unknown,
-        channel: 'mqtt' | 'serial',
-      ): Promise<void> => {
-        const now = clock.now();
-        const pool = poolFor(RED, config!.db || undefined);
-        const read = readIncomingScan(payload);
-        if (!read.ok) {
-          const text = payloadText(payload);
-          await rejectScan(pool, machineId, text, read.reason, now);
+      /** Sends on what became of one committed scan; repeats are counted, not sent. */
+      const forward = (receipt: InboxReceipt): void => {
+        if (receipt.kind !== 'scan') return;
+        if (receipt.outcome === 'stored') {
+          counts.stored += 1;
+          this.send([scanMessage(receipt.scan, receipt.channel), null]);
+        } else if (receipt.outcome === 'rejected') {
           counts.rejected += 1;
-          showCounts();
           this.send([
             null,
             {
-              topic: machineTopic(prefix, machineId, 'scan'),
-              payload: { machine_id: machineId, reason: read.reason, payload: text },
-              channel,
+              topic: machineTopic(prefix, receipt.machineId, 'scan'),
+              payload: {
+                machine_id: receipt.machineId,
+                reason: receipt.rejected.reason,
+                payload: receipt.rejected.payload,
+              },
+              channel: receipt.channel,
             },
           ]);
-          return;
-        }
-        const result = await insertScan(pool, machineId, read.scan, { now, windowMs });
-        if (result.stored) {
-          counts.stored += 1;
-          this.send([scanMessage(result.scan, channel), null]);
         } else {
           counts.duplicate += 1;
         }
-        showCounts();
       };
 
-      // A scan the database did not take is not acknowledged; the status says why, until one is stored.
-      const onScan = async (machineId: string, payload: Buffer): Promise<void> => {
-        try {
-          await ingest(machineId, payload, 'mqtt');
-        } catch (err) {
-          const reason = err instanceof Error ? err.message : String(err);
-          this.status({
-            fill: 'red',
-            shape: 'ring',
-            text: `not stored, not acknowledged: ${reason}`.slice(0, 80),
-          });
-          throw err;
-        }
-      };
+      const stops: Array<() => void> = [];
       if (config.mqtt) {
-        if (services?.broker) {
-          services.broker.onDurable('scan', onScan);
-          showCounts();
-        } else {
-          this.status({ fill: 'yellow', shape: 'ring', text: 'no embedded broker: serial input only' });
-        }
+        mqttIngest.set(inbox, this);
+        stops.push(
+          inbox.onCommitted((receipts) => {
+            if (mqttIngest.get(inbox) !== this) return;
+            let scans = 0;
+            for (const receipt of receipts) {
+              if (receipt.kind !== 'scan' || receipt.channel !== 'mqtt') continue;
+              scans += 1;
+              forward(receipt);
+            }
+            if (scans > 0) showCounts();
+          }),
+          // A scan the database did not take is not acknowledged; the status says why, until one is stored.
+          inbox.onRefused((err, messages) => {
+            if (mqttIngest.get(inbox) !== this || !messages.some((m) => m.kind === 'scan')) return;
+            this.status({
+              fill: 'red',
+              shape: 'ring',
+              text: `not stored, not acknowledged: ${err.message}`.slice(0, 80),
+            });
+          }),
+        );
+        showCounts();
+      } else {
+        this.status({ fill: 'grey', shape: 'ring', text: 'serial input only' });
       }
 
       onInputAsync(this, async (msg: NodeMessageInFlow, _send, done) => {
-        if (msg.payload === undefined || msg.payload === null) {
+        const payload = msg.payload;
+        if (payload === undefined || payload === null) {
           throw new FloorflowError(
             'FF_INPUT_INVALID',
             'msg.payload must hold the scanned code or a scan object',
           );
         }
-        await ingest(config.serialMachineId, msg.payload, 'serial');
+        const receipt = await inbox.write({
+          machineId: config.serialMachineId,
+          kind: 'scan',
+          topic: machineTopic(prefix, config.serialMachineId, 'scan'),
+          payload:
+            Buffer.isBuffer(payload) || typeof payload === 'string' ? payload : JSON.stringify(payload),
+          receivedAt: clock.now(),
+          channel: 'serial',
+        });
+        forward(receipt);
+        showCounts();
         done();
       });
 
       onCloseAsync(this, async () => {
-        services?.broker?.offDurable('scan', onScan);
+        for (const stop of stops) stop();
+        if (mqttIngest.get(inbox) === this) mqttIngest.delete(inbox);
       });
     },
   );

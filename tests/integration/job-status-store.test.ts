@@ -3,16 +3,15 @@ import { Client } from 'pg';
 import {
   LOCK_CLASS,
   SOURCES,
-  applyScanRecord,
   catchUp,
   gapReport,
-  insertScan,
   jobStatus,
   processBatch,
-  rejectScan,
   reprocessFrom,
   type BatchOptions,
 } from '../../store/job-status';
+import { applyScanRecord } from '../../store/job-status-scans';
+import { insertScan, rejectScan } from '../../store/scan-ingest';
 import { createPool } from '../../store/db';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import {

@@ -19,8 +19,9 @@ import { FloorflowServices, ManualClock } from '../../kit/services';
 import { attachIdentity } from '../../kit/identity';
 import type { Identity } from '../../core/access';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
-import { brokerAccessOf } from '../../runtime/broker-access';
+import { attachInbox, brokerAccessOf } from '../../runtime/broker-access';
 import { FlowVersions, nextManifest, readManifest } from '../../runtime/flow-runtime';
+import { InboxWriter } from '../../store/inbox-writer';
 import { MachineKind, MachineStore } from '../../store/machines';
 import { TestDatabase, createTestDatabase, waitFor } from './db';
 
@@ -61,6 +62,8 @@ export interface FlowKit {
   clock: ManualClock;
   services: FloorflowServices;
   broker?: EmbeddedBroker;
+  /** The inbox writer the broker and the nodes share. */
+  inbox: InboxWriter;
   mqttPort?: number;
   /** supertest against the flows' HTTP endpoints (Node-RED's httpNode app), without auth. */
   request(): supertest.Agent;
@@ -188,6 +191,8 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   const { nodes, files } = assembled;
   const clock = options.clock ?? new ManualClock();
   const machines = new MachineStore(db.pool, crypto.randomBytes(32).toString('hex'));
+  // As the runtime: machine messages are committed by the inbox writer before their PUBACK.
+  const inbox = new InboxWriter(db.pool);
   const internalPassword = crypto.randomBytes(24).toString('base64url');
   const clients: MqttClient[] = [];
   const savedEnv = { host: process.env.FLOORFLOW_MQTT_HOST, port: process.env.FLOORFLOW_MQTT_PORT };
@@ -222,6 +227,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
         maxConnections: 100,
         log: () => undefined,
       });
+      attachInbox(broker, inbox, clock);
       mqttPort = await broker.listen(0, '127.0.0.1');
       // Before start() returns only the flows' own clients are connected.
       broker.aedes.on('subscribe', (subscriptions: Subscription[]) => {
@@ -255,6 +261,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
       topicPrefix: TOPIC_PREFIX,
       runtimeId: 'flow-kit',
       broker: broker && brokerAccessOf(broker),
+      inbox,
       events,
       flowVersion: (flowId) => versions.versionOf(flowId),
       machineSecret: (machineId) => machines.secretOf(machineId),
@@ -332,6 +339,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     clock,
     services: services!,
     broker,
+    inbox,
     mqttPort,
     request() {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');

@@ -58,6 +58,8 @@ export interface RuntimeOptions {
   until?: 'ready' | 'healthz' | 'spawned';
   /** Its own process group, so signalGroup reaches it and whatever it runs in its group. */
   detached?: boolean;
+  /** Arguments for node before the script, e.g. `--cpu-prof` for a bench's profile. */
+  nodeArgs?: string[];
 }
 
 export function tempDir(prefix = 'floorflow-test-'): string {
@@ -135,7 +137,7 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   const dataDir = options.dataDir ?? tempDir();
   const httpPort = await freePort();
   const env = runtimeEnv(dataDir, httpPort, options.env, options.copyFlows !== false);
-  const child = spawn(process.execPath, [BIN, 'start'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, 'start'], {
     env,
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import {
-  authorityFor,
-  claimWins,
   evaluatePrintRecords,
   findGaps,
   isDoubleSend,
@@ -14,7 +12,6 @@ import {
   scanTarget,
   type FileState,
   type MappedFile,
-  type OperationClaim,
   type PrintFacts,
   type PrintRecord,
   type ScanFacts,
@@ -143,56 +140,6 @@ describe('job-status rules (core)', () => {
             return step.outcomes;
           });
           assert.deepEqual(batch.outcomes, single);
-        }),
-      );
-    });
-  });
-
-  describe('precedence (seed §5.3)', () => {
-    const at = (h: number) => new Date(Date.UTC(2026, 0, 5, h));
-    const claim = (source_type: OperationClaim['source_type'], h: number): OperationClaim => ({
-      value: true,
-      source_type,
-      source_id: h,
-      effective_at: at(h),
-    });
-
-    it('Print OS is the authority for print, the scanner for every other operation', () => {
-      assert.equal(authorityFor('print'), 'print_os');
-      assert.equal(authorityFor('coating'), 'scanner');
-    });
-    it('an authoritative claim beats a later one from another source', () => {
-      assert.equal(claimWins('print', claim('print_os', 8), claim('scanner', 9)), false);
-      assert.equal(claimWins('print', claim('scanner', 9), claim('print_os', 8)), true);
-      assert.equal(claimWins('coating', claim('scanner', 8), claim('print_os', 9)), false);
-    });
-    it('between claims of the same standing the later time wins', () => {
-      assert.equal(claimWins('coating', claim('scanner', 9), claim('scanner', 8)), false);
-      assert.equal(claimWins('coating', claim('scanner', 8), claim('scanner', 9)), true);
-    });
-    it('the winner does not depend on the order claims arrive in (property)', () => {
-      const arb = fc.uniqueArray(
-        fc.record({
-          source: fc.constantFrom<'print_os' | 'scanner'>('print_os', 'scanner'),
-          h: fc.integer({ min: 0, max: 23 }),
-        }),
-        {
-          minLength: 1,
-          maxLength: 8,
-          selector: (c) => c.h,
-        },
-      );
-      fc.assert(
-        fc.property(arb, fc.constantFrom('print', 'coating'), (claims, op) => {
-          const winner = (list: typeof claims) => {
-            let current: OperationClaim | undefined;
-            for (const c of list) {
-              const incoming = claim(c.source, c.h);
-              if (claimWins(op, current, incoming)) current = incoming;
-            }
-            return current;
-          };
-          assert.deepEqual(winner(claims), winner([...claims].reverse()));
         }),
       );
     });

@@ -15,6 +15,12 @@ describe('settings from the environment', () => {
     assert.equal(config.flowsDir, path.resolve('/srv/floorflow', 'flows'));
   });
 
+  it('group-commits the inbox unless FLOORFLOW_SCAN_GROUP_COMMIT says off', () => {
+    assert.equal(loadConfig({}).scanGroupCommit, true);
+    assert.equal(loadConfig({ FLOORFLOW_SCAN_GROUP_COMMIT: 'off' }).scanGroupCommit, false);
+    assert.equal(loadConfig({ FLOORFLOW_SCAN_GROUP_COMMIT: 'ON' }).scanGroupCommit, true);
+  });
+
   it('accepts MQTT_PORT=0 (pick a free port) but not PORT=-1', () => {
     assert.equal(loadConfig({ MQTT_PORT: '0' }).mqttPort, 0);
     assert.throws(() => loadConfig({ PORT: '-1' }), /PORT=-1 is not a port/);
@@ -32,6 +38,10 @@ describe('settings from the environment', () => {
     [{ FLOORFLOW_LOG_LEVEL: 'loud' }, /FLOORFLOW_LOG_LEVEL=loud is not one of/],
     [{ FLOORFLOW_DRAIN_TIMEOUT_MS: '0' }, /FLOORFLOW_DRAIN_TIMEOUT_MS=0 is not valid/],
     [{ FLOORFLOW_HTTP_MAX_BODY: 'lots' }, /FLOORFLOW_HTTP_MAX_BODY=lots is not a size/],
+    [
+      { FLOORFLOW_SCAN_GROUP_COMMIT: 'sometimes' },
+      /FLOORFLOW_SCAN_GROUP_COMMIT=sometimes is not valid: use on or off/,
+    ],
   ];
   for (const [env, message] of bad) {
     it(`rejects ${Object.entries(env)[0].join('=')} with one line naming the variable`, () => {
