@@ -99,12 +99,16 @@ export class MachineStore {
     return row ? unseal(row.secret_sealed, this.sealKey) : undefined;
   }
 
-  /** Records a new connection; returns its session number. */
+  /**
+   * Records a new connection; returns its session number. A machine may hold several connections
+   * (`<id>` and `<id>/<suffix>`): it is online from its first and stays online since then.
+   */
   async connected(machineId: string, clientId: string, runtimeId: string): Promise<number> {
     return withTransaction(this.pool, async (c) => {
       const result = await c.query<{ session_seq: string }>(
         `UPDATE floorflow.machines
-         SET online = true, online_since = now(), last_seen_at = now(), session_seq = session_seq + 1
+         SET online = true, online_since = CASE WHEN online THEN online_since ELSE now() END,
+             last_seen_at = GREATEST(last_seen_at, now()), session_seq = session_seq + 1
          WHERE machine_id = $1 RETURNING session_seq`,
         [machineId],
       );
@@ -119,18 +123,27 @@ export class MachineStore {
     });
   }
 
-  /** Records the end of a session; an older session ending leaves a newer one online. */
+  /**
+   * Records the end of a session. Presence is per machine, not per connection: the machine stays
+   * online while any other of its sessions is open (a short-lived second connection closing, in
+   * any order, leaves the long-lived one online). The machine row is locked first, so two
+   * sessions ending at once cannot both see the other still open.
+   */
   async disconnected(machineId: string, sessionSeq: number, reason: string): Promise<void> {
     await withTransaction(this.pool, async (c) => {
+      await c.query('SELECT 1 FROM floorflow.machines WHERE machine_id = $1 FOR UPDATE', [machineId]);
       await c.query(
         `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $3
          WHERE machine_id = $1 AND session_seq = $2 AND disconnected_at IS NULL`,
         [machineId, sessionSeq, reason],
       );
       await c.query(
-        `UPDATE floorflow.machines SET online = false, last_seen_at = now()
-         WHERE machine_id = $1 AND session_seq = $2`,
-        [machineId, sessionSeq],
+        `UPDATE floorflow.machines m
+         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL),
+             last_seen_at = GREATEST(last_seen_at, now())
+         WHERE machine_id = $1`,
+        [machineId],
       );
     });
   }
@@ -152,15 +165,26 @@ export class MachineStore {
     ]);
   }
 
-  /** Marks every machine offline whose session this runtime held (after a crash or at stop). */
+  /**
+   * Ends every session this runtime held (after a crash or at stop); a machine whose sessions are
+   * all over is offline.
+   */
   async closeSessionsOf(runtimeId: string | null, reason: string): Promise<void> {
-    await this.pool.query(
-      `WITH ended AS (
-         UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $2
-         WHERE disconnected_at IS NULL AND ($1::text IS NULL OR runtime_id = $1) RETURNING machine_id, session_seq)
-       UPDATE floorflow.machines m SET online = false FROM ended e
-       WHERE m.machine_id = e.machine_id AND m.session_seq = e.session_seq`,
-      [runtimeId, reason],
-    );
+    await withTransaction(this.pool, async (c) => {
+      const ended = await c.query<{ machine_id: string }>(
+        `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $2
+         WHERE disconnected_at IS NULL AND ($1::text IS NULL OR runtime_id = $1) RETURNING machine_id`,
+        [runtimeId, reason],
+      );
+      const ids = [...new Set(ended.rows.map((r) => r.machine_id))];
+      if (ids.length === 0) return;
+      await c.query(
+        `UPDATE floorflow.machines m
+         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL)
+         WHERE m.machine_id = ANY($1::text[])`,
+        [ids],
+      );
+    });
   }
 }
