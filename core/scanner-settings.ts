@@ -73,13 +73,19 @@ export function parseSerialPort(text: string): SettingResult<string> {
     : { ok: false, reason: `"${text}" is not a serial port path such as /dev/ttyUSB0` };
 }
 
-/** The operations a scan stands for: its own, or the scanner's defaults when it names none. */
+/**
+ * The operations a scan stands for: its own, or the scanner's defaults when it names none at all
+ * (no operations, or an empty list). A scan that says `{"coating": false}` said something, and
+ * keeps it.
+ */
 export function operationsWithDefaults(
   operations: string[] | Record<string, boolean>,
   settings: ScannerSettings | undefined,
 ): { operations: string[] | Record<string, boolean>; defaulted: boolean } {
-  const named = normaliseOperations(operations);
-  if (named.ok && named.operations.length === 0 && settings?.defaultOperations?.length) {
+  const namesNone = Array.isArray(operations)
+    ? operations.length === 0
+    : Object.keys(operations).length === 0;
+  if (namesNone && settings?.defaultOperations?.length) {
     return { operations: [...settings.defaultOperations], defaulted: true };
   }
   return { operations, defaulted: false };

@@ -16,6 +16,8 @@ export interface MachineRecord {
   last_status: Record<string, unknown> | null;
   last_status_at: Date | null;
   created_at: Date;
+  /** Settings of the machine's own (a scanner's: see core/scanner-settings.ts). */
+  settings: Record<string, unknown>;
 }
 
 export const MACHINE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -61,7 +63,7 @@ export class MachineStore {
 
   async list(): Promise<MachineRecord[]> {
     const result = await this.pool.query<MachineRecord>(
-      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at
+      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at, settings
        FROM floorflow.machines ORDER BY machine_id`,
     );
     return result.rows;
@@ -69,7 +71,7 @@ export class MachineStore {
 
   async get(machineId: string): Promise<MachineRecord | undefined> {
     const result = await this.pool.query<MachineRecord>(
-      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at
+      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at, settings
        FROM floorflow.machines WHERE machine_id = $1`,
       [machineId],
     );
