@@ -81,6 +81,12 @@ function portError(err: unknown, port: number, variable: string): Error {
   return err as Error;
 }
 
+function externalBrokerLogin(url: string): { user: string; password: string } | undefined {
+  const u = new URL(url);
+  if (!u.username) return undefined;
+  return { user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+}
+
 export async function startRuntime(
   config: FloorflowConfig,
   log: Logger = (l) => console.log(l),
@@ -271,7 +277,10 @@ export async function startRuntime(
       config,
       versions,
       pool: database.pool,
-      localBrokerCredentials: { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
+      // With MQTT_URL, the flows' broker connection logs in with that URL's user and password.
+      localBrokerCredentials: config.mqttUrl
+        ? externalBrokerLogin(config.mqttUrl)
+        : { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
       credentialSecret: secrets.credentialSecret,
     });
     const settings = nodeRedSettings({
