@@ -14,6 +14,7 @@ const USAGE = `usage:
   floorflow machine list
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
+  floorflow machine export --mosquitto <dir>
   floorflow user add <name> --role <engineer|operator|viewer> [--password <password>]
   floorflow user list
   floorflow user disable <name>
@@ -102,6 +103,31 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
       if (!id) throw new UsageError('machine rotate-secret needs <machine_id>');
       const secret = await withMachines(config, (m) => m.rotateSecret(id));
       console.log(`new MQTT password for ${id} (shown once, stored hashed): ${secret}`);
+      return 0;
+    }
+    case 'export': {
+      const dir = option(rest, '--mosquitto');
+      if (!dir) throw new UsageError('machine export needs --mosquitto <dir>');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const exporter = require('./mosquitto-export') as typeof import('./mosquitto-export');
+      const machines = await withMachines(config, async (m) => {
+        const credentials = [];
+        for (const r of await m.list())
+          credentials.push({ username: r.machine_id, password: (await m.secretOf(r.machine_id))! });
+        return credentials;
+      });
+      const runtime = exporter.runtimeAccount(config.mqttUrl);
+      const written = exporter.writeMosquittoFiles(dir, config.topicPrefix, machines, runtime);
+      console.log(`${machines.length} machines written for Mosquitto:`);
+      console.log(`  password file  ${written.passwordFile}`);
+      console.log(`  ACL file       ${written.aclFile}`);
+      console.log(
+        `  load them with the lines in ${written.configFile}; reload Mosquitto (SIGHUP) after each export`,
+      );
+      if (!runtime)
+        console.log(
+          "  no runtime account: MQTT_URL has no user and password, add the runtimes' account yourself",
+        );
       return 0;
     }
     default:

@@ -153,6 +153,23 @@ export class MachineStore {
   }
 
   /** Marks every machine offline whose session this runtime held (after a crash or at stop). */
+  /**
+   * Sessions recorded by runtimes that are gone (no live lease in floorflow.leases: killed, or this
+   * runtime's previous run) are over. Sessions of other live runtimes on the same database stay.
+   */
+  async closeSessionsOfGoneRuntimes(reason: string): Promise<void> {
+    await this.pool.query(
+      `WITH ended AS (
+         UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $1
+         WHERE disconnected_at IS NULL AND runtime_id NOT IN (
+           SELECT holder FROM floorflow.leases WHERE starts_with(name, 'runtime/') AND expires_at >= clock_timestamp())
+         RETURNING machine_id, session_seq)
+       UPDATE floorflow.machines m SET online = false FROM ended e
+       WHERE m.machine_id = e.machine_id AND m.session_seq = e.session_seq`,
+      [reason],
+    );
+  }
+
   async closeSessionsOf(runtimeId: string | null, reason: string): Promise<void> {
     await this.pool.query(
       `WITH ended AS (
