@@ -52,7 +52,7 @@ async function load(pool: Pool): Promise<{ jobs: number; files: number }> {
     ]);
     await pool.query(
       `INSERT INTO logs.job_operations (job_operation_id, job_id, version_tag, operation_id)
-       SELECT j || ':op001', j, '1', 'op001' FROM unnest($1::text[]) AS j`,
+       SELECT j || ':print', j, '1', 'print' FROM unnest($1::text[]) AS j`,
       [ids],
     );
   }
@@ -66,7 +66,7 @@ async function load(pool: Pool): Promise<{ jobs: number; files: number }> {
   const imps = Array.from({ length: impositionCount }, (_, i) => `IMP-${i}`);
   await pool.query(
     `INSERT INTO logs.imposition_operations (imposition_operation_id, imposition_id, operation_id)
-     SELECT i || ':op001', i, 'op001' FROM unnest($1::text[]) AS i`,
+     SELECT i || ':print', i, 'print' FROM unnest($1::text[]) AS i`,
     [imps],
   );
   for (let i = 0; i < rowCount; i += chunk) {
@@ -142,7 +142,7 @@ async function naive(pool: Pool, deadline: number): Promise<number> {
         }
         await client.query(
           `UPDATE logs.imposition_operations SET status = $2, completed_by = 'print_os', source_id = $3, completed_at = now()
-           WHERE imposition_id = $1 AND operation_id = 'op001'`,
+           WHERE imposition_id = $1 AND operation_id = 'print'`,
           [row.name, row.status === 'PRINTED' ? 'completed' : 'aborted', row.id],
         );
         for (const job of jobs) {
@@ -171,7 +171,7 @@ async function naive(pool: Pool, deadline: number): Promise<number> {
           }
           await client.query(
             `UPDATE logs.job_operations SET notes = $2, status = $3, completed_by = 'print_os', source_id = $4, completed_at = now()
-             WHERE job_id = $1 AND operation_id = 'op001'`,
+             WHERE job_id = $1 AND operation_id = 'print'`,
             [job, verdict.note, verdict.status === 'partial' ? null : verdict.status, row.id],
           );
           await client.query(
@@ -222,11 +222,11 @@ async function handWritten(pool: Pool): Promise<void> {
        FROM verdicts v WHERE j.job_id = v.job_id AND (v.printed > 0 OR v.aborted = v.total)`);
     await client.query(`UPDATE logs.job_operations o SET status = CASE WHEN v.printed = v.total THEN 'completed'
          WHEN v.printed = 0 THEN 'aborted' END, completed_by = 'print_os', completed_at = now()
-       FROM verdicts v WHERE o.job_id = v.job_id AND o.operation_id = 'op001'`);
+       FROM verdicts v WHERE o.job_id = v.job_id AND o.operation_id = 'print'`);
     await client.query(`UPDATE logs.imposition_operations o SET status = CASE WHEN l.status = 'PRINTED' THEN 'completed' ELSE 'aborted' END,
          completed_by = 'print_os', source_id = l.id, completed_at = now()
        FROM (SELECT DISTINCT ON (name) name, status, id FROM batch ORDER BY name, marker DESC) l
-       WHERE o.imposition_id = l.name AND o.operation_id = 'op001'`);
+       WHERE o.imposition_id = l.name AND o.operation_id = 'print'`);
     await client.query(`INSERT INTO jobmanager.job_status_updates (job_id, operation_type, status, source_type, source_id)
        SELECT DISTINCT jf.job_id, 'print', CASE WHEN v.printed = v.total THEN 'completed' WHEN v.printed > 0 THEN 'partial' ELSE 'aborted' END,
               'print_os', b.id
