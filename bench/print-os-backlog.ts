@@ -4,15 +4,16 @@
 //       file and per job (with the same indexes as ours, so the difference is the shape);
 //   (b) hand-written SQL: the whole backlog in one transaction of a few set-based statements
 //       (final states only: no per-record outcomes, no processed-record ledger);
-//   (c) ours: store/job-status catchUp, batches of 1000 with every exactly-once guarantee.
+//   (c) ours: store/job-status catchUp, batches of 1000 (growing on the backlog, as the poller's do)
+//       with every exactly-once guarantee.
 // The naive path is measured on the first rows for --naive-seconds and reported as rows/s.
-// Usage: node dist/bench/print-os-backlog.js [--quick] [--rows N] [--impositions N] [--batch N]
+// Usage: node dist/bench/print-os-backlog.js [--quick] [--rows N] [--impositions N] [--batch N] [--backlog-batch N]
 //        [--profile: time per statement of (c), nested ones included (auto_explain)] [--ours-only]
 import crypto from 'node:crypto';
 import { Client, Pool } from 'pg';
 import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
 import { createPool } from '../store/db';
-import { catchUp } from '../store/job-status';
+import { BACKLOG_BATCH_FACTOR, catchUp } from '../store/job-status';
 import { createTestDatabase, testServerUrl } from '../tests/support/db';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, ratio } from './support/stats';
@@ -21,6 +22,8 @@ const quick = process.argv.includes('--quick');
 const rowCount = argValue('--rows', quick ? 10000 : 100000);
 const impositionCount = argValue('--impositions', quick ? 2000 : 20000);
 const batchSize = argValue('--batch', 1000);
+/** --backlog-batch N: how large catchUp's batches grow on the backlog (BatchOptions.backlogBatchSize). */
+const backlogBatch = argValue('--backlog-batch', batchSize * BACKLOG_BATCH_FACTOR);
 const naiveSeconds = argValue('--naive-seconds', quick ? 5 : 20);
 const profile = process.argv.includes('--profile');
 const oursOnly = process.argv.includes('--ours-only');
@@ -287,6 +290,7 @@ async function main(): Promise<void> {
   const cStart = Date.now();
   const result = await catchUp(c.pool, 'print_os', {
     batchSize,
+    backlogBatchSize: backlogBatch,
     lookBack: 1000,
     now: new Date(),
     maxBatches: 1e6,
@@ -303,7 +307,7 @@ async function main(): Promise<void> {
   );
   console.log(`(b) hand-written SQL, one pass    ${bRate.toFixed(0).padStart(8)} rows/s`);
   console.log(
-    `(c) ours, batches of ${String(batchSize).padEnd(5)}        ${cRate.toFixed(0).padStart(8)} rows/s  (${result.processed} rows, ${result.jobs_updated} job updates)`,
+    `(c) ours, batches of ${batchSize} growing to ${backlogBatch}  ${cRate.toFixed(0).padStart(8)} rows/s  (${result.processed} rows, ${result.jobs_updated} job updates)`,
   );
   console.log(`ours / naive: ${ratio(cRate, aRate)}   hand-written / ours: ${ratio(bRate, cRate)}`);
   console.log(
