@@ -14,6 +14,7 @@ import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
 import { AccountStore } from '../store/accounts';
+import { watchScanNotices } from '../kit/scan-notices';
 import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -272,6 +273,9 @@ export async function startRuntime(
       clock: systemClock,
       leases,
     };
+    // One log line per scan the inbox rejected or left out as sent twice, and the floor page told.
+    const stopScanNotices = watchScanNotices({ inbox, pool: database.pool, events, clock: systemClock, log });
+    cleanups.push(async () => stopScanNotices());
 
     const storage = loadFlowStorage({
       config,
