@@ -24,6 +24,7 @@ import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
+import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
 
 export interface RuntimeHandle {
@@ -263,6 +264,7 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
+    mountImportRoute(app, database.pool, config.httpMaxBody);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
