@@ -11,6 +11,7 @@ import { loadSecrets } from '../runtime/secrets';
 
 const USAGE = `usage:
   floorflow start
+  floorflow demo
   floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}>
   floorflow machine list
   floorflow machine remove <machine_id>
@@ -160,6 +161,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start':
         return await start(config);
+      case 'demo': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const demo = require('./demo') as typeof import('./demo');
+        return await demo.demoCommand();
+      }
       case 'machine':
         return await machineCommand(config, args);
       case 'user':
