@@ -344,7 +344,13 @@ export async function startDemo(
     let dispatches = 0;
     loops.every('dispatch', pace.dispatch, async () => {
       dispatches++;
-      const want = dispatches % 3 === 0 ? 'OFF' : 'ON';
+      // Products leave (dispatched) and come back (a new order), keeping a few live to show.
+      const live = await pool.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM trackopz.products p
+          WHERE p.product_code IS NOT NULL
+            AND (SELECT state FROM trackopz.jobs j WHERE j.product_id = p.id ORDER BY created_at DESC, id DESC LIMIT 1) = 'ON'`,
+      );
+      const want = live.rows[0].n > 4 && dispatches % 2 === 1 ? 'ON' : 'OFF';
       const product = await pool.query<{ id: string }>(
         `SELECT p.id::text AS id FROM trackopz.products p
            JOIN LATERAL (SELECT state FROM trackopz.jobs j WHERE j.product_id = p.id
