@@ -1,4 +1,5 @@
-// `floorflow <command>`: start the runtime, manage machines, users and displays, check and diff flows.
+// `floorflow <command>`: start the runtime, manage machines, users and displays, import plant data,
+// check and diff flows.
 import type { Pool } from 'pg';
 import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
 import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
@@ -13,12 +14,14 @@ import { loadSecrets } from '../runtime/secrets';
 
 const USAGE = `usage:
   floorflow start
+  floorflow demo
   floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}> [scanner settings]
   floorflow machine set <machine_id> [--default-operations <op,op,...>|none] [--double-send-window <2s>|none]
                         [--serial <port>|none] [--baud <9600>]   (scanner settings)
   floorflow machine list
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
+  floorflow machine export --mosquitto <dir>
   floorflow user add <name> --role <engineer|operator|viewer> [--password <password>]
   floorflow user list
   floorflow user disable <name>
@@ -29,6 +32,7 @@ const USAGE = `usage:
   floorflow flows check [--dir <flows dir>]
   floorflow flows manifest | format | migrate [--dir <flows dir>]
   floorflow flows diff <git-rev>
+  floorflow import <plates|jobs|products|engraving-items|orders> <file.csv|file.json>
   floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
 export class UsageError extends Error {}
@@ -138,6 +142,31 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
       console.log(`new MQTT password for ${id} (shown once, stored hashed): ${secret}`);
       return 0;
     }
+    case 'export': {
+      const dir = option(rest, '--mosquitto');
+      if (!dir) throw new UsageError('machine export needs --mosquitto <dir>');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const exporter = require('./mosquitto-export') as typeof import('./mosquitto-export');
+      const machines = await withMachines(config, async (m) => {
+        const credentials = [];
+        for (const r of await m.list())
+          credentials.push({ username: r.machine_id, password: (await m.secretOf(r.machine_id))! });
+        return credentials;
+      });
+      const runtime = exporter.runtimeAccount(config.mqttUrl);
+      const written = exporter.writeMosquittoFiles(dir, config.topicPrefix, machines, runtime);
+      console.log(`${machines.length} machines written for Mosquitto:`);
+      console.log(`  password file  ${written.passwordFile}`);
+      console.log(`  ACL file       ${written.aclFile}`);
+      console.log(
+        `  load them with the lines in ${written.configFile}; reload Mosquitto (SIGHUP) after each export`,
+      );
+      if (!runtime)
+        console.log(
+          "  no runtime account: MQTT_URL has no user and password, add the runtimes' account yourself",
+        );
+      return 0;
+    }
     default:
       throw new UsageError(`unknown machine command "${sub ?? ''}"`);
   }
@@ -192,6 +221,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start':
         return await start(config);
+      case 'demo': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const demo = require('./demo') as typeof import('./demo');
+        return await demo.demoCommand();
+      }
       case 'machine':
         return await machineCommand(config, args).catch((err: Error) => {
           throw err instanceof SettingsUsageError ? new UsageError(err.message) : err;
@@ -201,6 +235,15 @@ export async function main(argv: string[]): Promise<number> {
         return await accountsCommand(config, command, args, withDatabase).catch((err: Error) => {
           throw err instanceof AccountsUsageError ? new UsageError(err.message) : err;
         });
+      case 'import': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const load = require('./import') as typeof import('./import');
+        return await load
+          .importCommand(args, (work) => withDatabase(config, work))
+          .catch((err: Error) => {
+            throw err instanceof load.ImportUsageError ? new UsageError(err.message) : err;
+          });
+      }
       case 'simulate': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const simulate = require('./simulate') as typeof import('./simulate');

@@ -15,7 +15,14 @@ import { dispatchableProducts } from './products';
 import { statusCounts } from './engraving';
 import { openAlerts } from './alerts';
 
-export const DASHBOARD_PAGES = ['machines', 'embossing', 'job-status', 'dispatch', 'processing'] as const;
+export const DASHBOARD_PAGES = [
+  'machines',
+  'embossing',
+  'job-status',
+  'dispatch',
+  'processing',
+  'workpanel',
+] as const;
 export type DashboardPage = (typeof DASHBOARD_PAGES)[number];
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);

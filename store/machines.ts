@@ -1,5 +1,5 @@
 // The machine registry and machine presence (floorflow.machines, floorflow.machine_sessions).
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { hashSecret, randomSecret, seal, unseal, verifySecret } from '../core/secrets';
 import { Queryable, withTransaction } from './db';
 
@@ -129,6 +129,24 @@ export class MachineStore {
   }
 
   /**
+   * Sessions recorded by runtimes that are gone (no live lease in floorflow.leases: killed, or this
+   * runtime's previous run) are over; a machine whose sessions are all over is offline. Sessions
+   * of other live runtimes on the same database stay.
+   */
+  async closeSessionsOfGoneRuntimes(reason: string): Promise<void> {
+    await withTransaction(this.pool, async (c) => {
+      const ended = await c.query<{ machine_id: string }>(
+        `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $1
+         WHERE disconnected_at IS NULL AND runtime_id NOT IN (
+           SELECT holder FROM floorflow.leases WHERE starts_with(name, 'runtime/') AND expires_at >= clock_timestamp())
+         RETURNING machine_id`,
+        [reason],
+      );
+      await this.recomputeOnline(c, ended.rows);
+    });
+  }
+
+  /**
    * Ends every session this runtime held (after a crash or at stop); a machine whose sessions are
    * all over is offline.
    */
@@ -139,16 +157,21 @@ export class MachineStore {
          WHERE disconnected_at IS NULL AND ($1::text IS NULL OR runtime_id = $1) RETURNING machine_id`,
         [runtimeId, reason],
       );
-      const ids = [...new Set(ended.rows.map((r) => r.machine_id))];
-      if (ids.length === 0) return;
-      await c.query(
-        `UPDATE floorflow.machines m
-         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
-                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL)
-         WHERE m.machine_id = ANY($1::text[])`,
-        [ids],
-      );
+      await this.recomputeOnline(c, ended.rows);
     });
+  }
+
+  /** A machine is online while any of its sessions is open. */
+  private async recomputeOnline(c: PoolClient, ended: { machine_id: string }[]): Promise<void> {
+    const ids = [...new Set(ended.map((r) => r.machine_id))];
+    if (ids.length === 0) return;
+    await c.query(
+      `UPDATE floorflow.machines m
+       SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                            WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL)
+       WHERE m.machine_id = ANY($1::text[])`,
+      [ids],
+    );
   }
 }
 

@@ -202,7 +202,10 @@ export = function register(RED: NodeAPI): void {
             if (item.outcome.ok) {
               const result = item.outcome.value;
               if (result.outcome === 'applied') applied += 1;
-              if (result.outcome === 'skipped') skipped += 1;
+              if (result.outcome === 'skipped') {
+                skipped += 1;
+                this.warn(`${item.item.kind} record ${result.source_id} skipped: ${result.reason ?? ''}`);
+              }
             } else failed += 1;
           }
           this.status({
