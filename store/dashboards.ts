@@ -6,6 +6,7 @@
 // browser as JSON.
 import type { Pool } from 'pg';
 import { passRate } from '../core/alerts';
+import { recentScanNotices, type ScanNotice } from './scan-notices';
 import type { Queryable } from './db';
 import { listJobs, selectablePlates } from './embossing';
 import { sourceStatus } from './job-status';
@@ -165,6 +166,8 @@ export interface JobStatusBoard {
     lag: number;
     last_processed_at: string | null;
   }>;
+  /** The latest scans that changed no job: rejected, skipped or ignored as sent twice, with the reason. */
+  scan_notices: ScanNotice[];
 }
 
 export async function jobStatusBoard(pool: Pool, limit = 30): Promise<JobStatusBoard> {
@@ -227,6 +230,7 @@ export async function jobStatusBoard(pool: Pool, limit = 30): Promise<JobStatusB
     }),
     updates: updates.rows.map((u) => ({ ...u, created_at: u.created_at.toISOString() })),
     pollers,
+    scan_notices: await recentScanNotices(pool, 10),
   };
 }
 

@@ -525,8 +525,10 @@ export function recoverStuckJobs(
 }
 
 /**
- * At start: jobs held by another runtime id are orphans of a runtime that is gone (one
- * runtime per database, as the broker's machine sessions also assume).
+ * Jobs held by a runtime that is gone are orphans: their owner (`<runtime id>/<worker>`) names a
+ * runtime with no live lease in floorflow.leases (killed, or this runtime's previous run). Jobs
+ * of other live runtimes on the same database are theirs, and stay. Safe to run on every runtime
+ * and at any time: each orphan is locked and taken back once.
  */
 export function recoverOrphanedJobs(
   pool: Pool,
@@ -534,7 +536,8 @@ export function recoverOrphanedJobs(
 ): Promise<string[]> {
   return takeBack(
     pool,
-    '(lease_owner IS NULL OR lease_owner <> $1)',
+    `(lease_owner IS NULL OR (lease_owner <> $1 AND split_part(lease_owner, '/', 1) NOT IN (
+       SELECT holder FROM floorflow.leases WHERE starts_with(name, 'runtime/') AND expires_at >= clock_timestamp())))`,
     [options.owner],
     PROCESSING_INTERRUPTED,
     'interrupted: the runtime holding it stopped',
