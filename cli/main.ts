@@ -1,8 +1,12 @@
-// `floorflow <command>`: start the runtime, manage machines, users and displays, check and diff flows.
+// `floorflow <command>`: start the runtime, manage machines, users and displays, import plant data,
+// check and diff flows.
 import type { Pool } from 'pg';
 import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
 import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
 import { AccountsUsageError, accountsCommand } from './accounts';
+import { SettingsUsageError, describeScannerSettings, scannerSettingsChange } from './machine-settings';
+import { readScannerSettings } from '../core/scanner-settings';
+import { updateScannerSettings } from '../store/scanner-settings';
 import { migrate } from '../store/migrate';
 import { openDatabase } from '../runtime/database';
 import { RuntimeHandle, StartAborted, startRuntime } from '../runtime/index';
@@ -10,7 +14,10 @@ import { loadSecrets } from '../runtime/secrets';
 
 const USAGE = `usage:
   floorflow start
-  floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}>
+  floorflow demo
+  floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}> [scanner settings]
+  floorflow machine set <machine_id> [--default-operations <op,op,...>|none] [--double-send-window <2s>|none]
+                        [--serial <port>|none] [--baud <9600>]   (scanner settings)
   floorflow machine list
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
@@ -25,6 +32,7 @@ const USAGE = `usage:
   floorflow flows check [--dir <flows dir>]
   floorflow flows manifest | format | migrate [--dir <flows dir>]
   floorflow flows diff <git-rev>
+  floorflow import <plates|jobs|products|engraving-items|orders> <file.csv|file.json>
   floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
 export class UsageError extends Error {}
@@ -69,11 +77,21 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
   switch (sub) {
     case 'add': {
       const kind = option(rest, '--kind');
+      const change = scannerSettingsChange(rest);
       const [id] = rest;
       if (!id || !kind) throw new UsageError('machine add needs <machine_id> and --kind');
       if (!MACHINE_KINDS.includes(kind as MachineKind))
         throw new UsageError(`--kind must be one of ${MACHINE_KINDS.join(', ')}`);
-      const secret = await withMachines(config, (m) => m.add(id, kind as MachineKind));
+      if (Object.keys(change).length > 0 && kind !== 'scanner')
+        throw new UsageError(
+          '--default-operations, --double-send-window, --serial and --baud are for scanners',
+        );
+      const secret = await withDatabase(config, async (pool) => {
+        const { secrets } = loadSecrets(config.dataDir, {});
+        const added = await new MachineStore(pool, secrets.machineSealKey).add(id, kind as MachineKind);
+        if (Object.keys(change).length > 0) await updateScannerSettings(pool, id, change);
+        return added;
+      });
       console.log(`machine ${id} (${kind}) registered.`);
       console.log(`MQTT username: ${id}`);
       console.log(`MQTT password (shown once, stored hashed): ${secret}`);
@@ -87,8 +105,27 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
         const presence = r.online
           ? `online since ${r.online_since?.toISOString()}`
           : `offline${r.last_seen_at ? `, last seen ${r.last_seen_at.toISOString()}` : ''}`;
-        console.log(`${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}`);
+        const settings = describeScannerSettings(readScannerSettings(r.settings));
+        console.log(
+          `${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}${settings ? `\t${settings}` : ''}`,
+        );
       }
+      return 0;
+    }
+    case 'set': {
+      const change = scannerSettingsChange(rest);
+      const [id] = rest;
+      if (!id || Object.keys(change).length === 0)
+        throw new UsageError('machine set needs <machine_id> and at least one setting');
+      const settings = await withDatabase(config, (pool) => updateScannerSettings(pool, id, change));
+      if (!settings) {
+        console.error(`machine ${id} is not registered`);
+        return 1;
+      }
+      const described = describeScannerSettings(settings);
+      console.log(
+        `scanner ${id}: ${described || 'no settings of its own'} (running runtimes apply it within a second)`,
+      );
       return 0;
     }
     case 'remove': {
@@ -184,13 +221,29 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start':
         return await start(config);
+      case 'demo': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const demo = require('./demo') as typeof import('./demo');
+        return await demo.demoCommand();
+      }
       case 'machine':
-        return await machineCommand(config, args);
+        return await machineCommand(config, args).catch((err: Error) => {
+          throw err instanceof SettingsUsageError ? new UsageError(err.message) : err;
+        });
       case 'user':
       case 'display':
         return await accountsCommand(config, command, args, withDatabase).catch((err: Error) => {
           throw err instanceof AccountsUsageError ? new UsageError(err.message) : err;
         });
+      case 'import': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const load = require('./import') as typeof import('./import');
+        return await load
+          .importCommand(args, (work) => withDatabase(config, work))
+          .catch((err: Error) => {
+            throw err instanceof load.ImportUsageError ? new UsageError(err.message) : err;
+          });
+      }
       case 'simulate': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const simulate = require('./simulate') as typeof import('./simulate');

@@ -14,6 +14,7 @@ import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
 import { AccountStore } from '../store/accounts';
+import { watchScanNotices } from '../kit/scan-notices';
 import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -24,6 +25,7 @@ import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
+import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
 import { ExternalIngest, sharedSubscriptionProblem } from './external-ingest';
 import { LeaseKeeper } from './leases';
@@ -273,6 +275,9 @@ export async function startRuntime(
       clock: systemClock,
       leases,
     };
+    // One log line per scan the inbox rejected or left out as sent twice, and the floor page told.
+    const stopScanNotices = watchScanNotices({ inbox, pool: database.pool, events, clock: systemClock, log });
+    cleanups.push(async () => stopScanNotices());
 
     const storage = loadFlowStorage({
       config,
@@ -308,6 +313,7 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
+    mountImportRoute(app, database.pool, config.httpMaxBody);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 

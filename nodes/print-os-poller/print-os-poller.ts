@@ -92,6 +92,14 @@ export = function register(RED: NodeAPI): void {
             now: clock.now(),
             flowVersion: services?.flowVersion(this.z),
           });
+          // A skipped record took no effect: say why in the log too (the ledger and the gaps route keep it).
+          if (result.skipped > 0)
+            this.warn(
+              `${source}: ${result.skipped} record(s) skipped: ${result.skips
+                .slice(0, 5)
+                .map((k) => `${k.source_id}: ${k.reason}`)
+                .join('; ')}${result.skipped > 5 ? '; ...' : ''}`,
+            );
           if (!result.locked)
             this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
           else await showStatus(result);
