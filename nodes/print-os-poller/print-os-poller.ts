@@ -7,7 +7,7 @@ import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { runOnce } from '../../kit/run-once';
+import { onRuntimeGone, runOnce } from '../../kit/run-once';
 import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
 import {
   SOURCES,
@@ -226,6 +226,9 @@ export = function register(RED: NodeAPI): void {
         }
       });
 
+      // A runtime that died may have stored records it never applied: catch up now, not at the interval.
+      const stopWatching = onRuntimeGone(services, () => void tick());
+
       onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
         const body = (msg.payload ?? {}) as { force?: unknown };
         if (typeof body !== 'object' || (body.force !== undefined && typeof body.force !== 'boolean')) {
@@ -239,6 +242,7 @@ export = function register(RED: NodeAPI): void {
       onCloseAsync(this, async () => {
         closing = true;
         clock.clearTimeout(timer);
+        stopWatching();
         await lease.release();
         await running?.catch(() => undefined);
         await listening?.catch(() => undefined);
