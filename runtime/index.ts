@@ -25,6 +25,7 @@ import { HttpState, addFallbacks, createFrontApp } from './http';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
+import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
 import { ExternalIngest, sharedSubscriptionProblem } from './external-ingest';
 import { LeaseKeeper } from './leases';
@@ -303,6 +304,7 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
+    mountImportRoute(app, database.pool, config.httpMaxBody);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
