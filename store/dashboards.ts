@@ -22,6 +22,7 @@ export const DASHBOARD_PAGES = [
   'dispatch',
   'processing',
   'workpanel',
+  'qa',
 ] as const;
 export type DashboardPage = (typeof DASHBOARD_PAGES)[number];
 

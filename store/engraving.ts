@@ -1010,7 +1010,13 @@ export async function submitRevisedDesign(
 export async function recordQa(
   pool: Pool,
   jobId: string,
-  result: { passed: boolean; inspector?: string; notes?: string },
+  result: {
+    passed: boolean;
+    inspector?: string;
+    notes?: string;
+    /** A failure the inspector sends to a manager at once (the item cannot be re-engraved). */
+    escalate?: boolean;
+  },
   options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ job: EngravingJobRow; outcome: 'complete' | 'reengrave' | 'escalate'; attempt: number }> {
   return withTransaction(pool, async (c) => {
@@ -1033,7 +1039,8 @@ export async function recordQa(
         options.now,
       ],
     );
-    const outcome = qaOutcome(attempt, result.passed);
+    const forced = !result.passed && result.escalate === true;
+    const outcome = forced ? 'escalate' : qaOutcome(attempt, result.passed);
     const note: ChangeNote = {
       actor: result.inspector,
       details: { attempt, passed: result.passed },
@@ -1063,7 +1070,12 @@ export async function recordQa(
         c,
         jobId,
         'escalate',
-        { qa_attempts: attempt, escalation_reason: `QA failed ${attempt} times` },
+        {
+          qa_attempts: attempt,
+          escalation_reason: forced
+            ? `QA failed and escalated by ${result.inspector ?? 'the inspector'}${result.notes ? `: ${result.notes}` : ''}`
+            : `QA failed ${attempt} times`,
+        },
         { ...note, reason: 'QA_FAILED: escalate' },
       );
     }
