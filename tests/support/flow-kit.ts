@@ -54,6 +54,11 @@ export interface FlowKitOptions {
   clock?: ManualClock;
   /** Start the embedded broker (default true). Without it, mqtt nodes cannot connect. */
   broker?: boolean;
+  /**
+   * Use this database instead of a fresh one, and leave it in place on stop(): a second kit on
+   * the first one's database is the runtime started again over the rows the first left.
+   */
+  database?: TestDatabase;
 }
 
 export interface FlowKit {
@@ -88,6 +93,8 @@ export interface FlowKit {
   nextMessage(nodeId: string, timeoutMs?: number): Promise<NodeMessage & Record<string, unknown>>;
   /** Error lines logged so far by the nodes, with the node id. */
   loggedErrors(): Array<{ id?: string; msg: string }>;
+  /** Every line logged so far by the nodes (any level: node.log, warn, error), with the node id. */
+  loggedLines(): Array<{ id?: string; msg: string }>;
   waitFor<T>(
     probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
     what: string,
@@ -183,7 +190,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   let db: TestDatabase;
   try {
     assembled = assembleFlows(options);
-    db = await createTestDatabase();
+    db = options.database ?? (await createTestDatabase());
   } catch (err) {
     active = false;
     throw err;
@@ -210,7 +217,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     for (const client of clients) await client.endAsync(true).catch(() => undefined);
     if (loaded) await helper.unload();
     if (broker) await broker.close();
-    await db.drop();
+    if (!options.database) await db.drop();
     restoreEnv('FLOORFLOW_MQTT_HOST', savedEnv.host);
     restoreEnv('FLOORFLOW_MQTT_PORT', savedEnv.port);
     active = false;
@@ -403,6 +410,13 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
           id: entry.id,
           msg: entry.msg instanceof Error ? entry.msg.message : String(entry.msg),
         }));
+    },
+    loggedLines() {
+      const log = helper.log() as unknown as { args: Array<[{ id?: string; msg: unknown }]> };
+      return log.args.map(([entry]) => ({
+        id: entry.id,
+        msg: entry.msg instanceof Error ? entry.msg.message : String(entry.msg),
+      }));
     },
     waitFor: (probe, what, timeoutMs) => waitFor(probe, what, timeoutMs),
     stop,
