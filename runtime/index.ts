@@ -21,6 +21,7 @@ import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
 import { Database, openDatabase } from './database';
 import { AccessControl } from './access';
 import { HttpState, addFallbacks, createFrontApp } from './http';
+import { idempotencyKeys } from './idempotency';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
@@ -263,6 +264,8 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
+    // Before the flows' routes: a replayed POST with an Idempotency-Key never reaches them.
+    app.use(idempotencyKeys(database.pool, { log }));
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
