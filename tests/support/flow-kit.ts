@@ -72,6 +72,8 @@ export interface FlowKit {
   mqttPort?: number;
   /** supertest against the flows' HTTP endpoints (Node-RED's httpNode app), without auth. */
   request(): supertest.Agent;
+  /** The flows' HTTP routes (Node-RED's httpNode app), to mount behind a test's own middleware. */
+  httpApp(): express.RequestHandler;
   /** As request(), with the identity the runtime's login would have given the request. */
   requestAs(identity: Identity): supertest.Agent;
   /** Makes `socketId` a dashboard connection logged in as `identity` (msg._client.socketId names it). */
@@ -351,6 +353,10 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     request() {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
       return supertest.agent(httpNode);
+    },
+    httpApp() {
+      if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
+      return httpNode as unknown as express.RequestHandler;
     },
     requestAs(identity) {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
