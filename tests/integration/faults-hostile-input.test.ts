@@ -16,12 +16,16 @@ import { domainRowCounts, fillParams, FlowRoute, shippedHttpRoutes } from '../su
 import { MachineCredentials, registerMachines } from '../support/machines';
 import { REPO_ROOT, RuntimeProcess, startRuntimeProcess } from '../support/runtime-process';
 
-/** Tables that record refused or raw input on purpose (the audit of what arrived), and presence. */
+/**
+ * Tables that record refused or raw input on purpose (the audit of what arrived), presence, and
+ * the runtime's leases on work that must run once (taken and renewed as that work starts).
+ */
 const INPUT_LOGS = [
   'jobmanager.rejected_scans',
   'embossing.machine_messages',
   'floorflow.machines',
   'floorflow.machine_sessions',
+  'floorflow.leases',
 ];
 
 const DEEP = 100000;
@@ -282,12 +286,14 @@ describe('fault: hostile input', function () {
     // A scan is stored as it arrived (bare text is a code, as from a keyboard-wedge scanner), and
     // so is an event (the durable inbox); garbage is then skipped with a reason and changes no job.
     // The appliers' markers (one row per kind of machine message, made when the first one is
-    // applied) are bookkeeping of the inbox too, not plant data.
+    // applied) are bookkeeping of the inbox too, not plant data, and so are the scans ignored as
+    // sent twice (kept for the floor page's "Scans not applied").
     const scanLog = [
       'jobmanager.scanned_codes',
       'jobmanager.processed_source_records',
       'floorflow.machine_events',
       'jobmanager.processing_markers',
+      'jobmanager.ignored_scans',
     ];
     const after = await domainRowCounts(db.pool, [...INPUT_LOGS, ...scanLog]);
     const {
@@ -295,6 +301,7 @@ describe('fault: hostile input', function () {
       [scanLog[1]]: _processed,
       [scanLog[2]]: _events,
       [scanLog[3]]: _markers,
+      [scanLog[4]]: _ignored,
       ...beforeOthers
     } = before;
     assert.deepEqual(after, beforeOthers, 'no domain table changed');
@@ -391,11 +398,19 @@ describe('fault: hostile input', function () {
       assert.equal(future.status, 401, 'a timestamp 299 s ahead');
       assert.equal((await jobRow(jobA)).status, 'sent', 'job A unchanged');
 
-      // The machine reports attempt 1 failed; the retry policy sends attempt 2 after 5 s.
+      // The machine reports attempt 1 failed: the job fails (a machine's own failure is never
+      // re-sent on its own), and a person's Retry sends attempt 2.
       const failed = JSON.stringify({ status: 'failed', attempt: 1, response: { error: 'die misaligned' } });
       const failedHeaders = sign(failed);
       const first = await callback(pathA, failedHeaders, failed);
       assert.equal(first.status, 200, JSON.stringify(first.body));
+      await waitFor(async () => (await jobRow(jobA)).status === 'failed', 'job A failed');
+      const retry = await fetch(`${runtime.baseUrl}/api/embossing-jobs/${jobA}/retry`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      assert.equal(retry.status < 300, true, await retry.text());
       await waitFor(
         () => machine.received.filter((c) => String(c.job_id) === jobA).length === 2,
         'attempt 2 sent',
