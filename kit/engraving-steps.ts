@@ -13,6 +13,7 @@ import {
   STOCK_UPDATE_SCHEMA,
   parseMachineEvent,
 } from '../core/engraving';
+import { previewSvg } from '../core/design-preview';
 import { FloorflowError } from '../core/errors';
 import { type JsonSchema, validate } from '../core/schema';
 import { parseMachineTopic } from '../core/topics';
@@ -42,7 +43,17 @@ import type { AppliedTransition } from '../store/lifecycle';
 import { type HttpRequestPart, requestActor } from './http-api';
 
 export type EngravingRoute =
-  'create' | 'get' | 'approve' | 'reject' | 'revise' | 'qa' | 'queue' | 'stock' | 'cancel' | 'retry';
+  | 'create'
+  | 'get'
+  | 'approve'
+  | 'reject'
+  | 'revise'
+  | 'qa'
+  | 'queue'
+  | 'stock'
+  | 'cancel'
+  | 'retry'
+  | 'preview';
 
 export interface StepContext {
   pool: Pool;
@@ -64,6 +75,9 @@ export interface RouteAnswer {
   events: StepEvent[];
   /** Commands for engravers (a cancel), sent after the answer's transaction committed. */
   commands?: EngraverCommand[];
+  /** An answer that is not JSON (the design preview): its content type; the body is `text`. */
+  contentType?: string;
+  text?: string;
 }
 
 function parsed<T>(schema: JsonSchema, value: unknown): T {
@@ -202,6 +216,25 @@ export async function answerRoute(
           ? await approveDesign(ctx.pool, id, { ...note, decidedBy })
           : await rejectDesign(ctx.pool, id, { ...note, decidedBy, feedback: decision.feedback });
       return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
+    }
+    case 'preview': {
+      const found = await getEngravingJob(ctx.pool, id);
+      if (!found) throw new FloorflowError('FF_NOT_FOUND', `engraving job ${id} not found`);
+      const item = await ctx.pool.query<{ name: string }>(`SELECT name FROM engraving.items WHERE id = $1`, [
+        found.job.item_id,
+      ]);
+      return {
+        statusCode: 200,
+        body: {},
+        events: [],
+        contentType: 'image/svg+xml; charset=utf-8',
+        text: previewSvg({
+          itemName: item.rows[0]?.name ?? found.job.item_id,
+          text: found.job.text,
+          font: found.job.font,
+          artworkUrl: found.job.artwork_url,
+        }),
+      };
     }
     case 'revise': {
       const actor = requestActor(request);

@@ -147,6 +147,31 @@ async function recordEvent(
   );
 }
 
+export type NotificationEvent = 'design_ready' | 'inventory_depleted' | 'job_complete' | 'job_cancelled';
+
+/** Where a job's design preview is served (core/design-preview, the engraving flow's preview route). */
+export function previewPath(jobId: string): string {
+  return `/api/engraving-jobs/${jobId}/preview.svg`;
+}
+
+/**
+ * A customer notification into the outbox (engraving.notifications), in the caller's
+ * transaction: it exists exactly when the change it announces committed.
+ */
+async function notifyCustomer(
+  db: Queryable,
+  jobId: string,
+  event: NotificationEvent,
+  payload: Record<string, unknown>,
+  now: Date,
+): Promise<void> {
+  await db.query(
+    `INSERT INTO engraving.notifications (job_id, customer_id, event, payload, created_at)
+     SELECT id, customer_id, $2, $3, $4 FROM engraving.engraving_jobs WHERE id = $1`,
+    [jobId, event, { job_id: Number(jobId), ...payload }, now],
+  );
+}
+
 const MODEL = requireShippedModel('engraving-job');
 
 /**
@@ -248,6 +273,13 @@ async function proceedWithStock(
     `INSERT INTO engraving.designs (job_id, preview_url, status, created_at, updated_at) VALUES ($1, $2, 'pending_approval', $3, $3)`,
     [job.id, job.artwork_url, note.now],
   );
+  await notifyCustomer(
+    c,
+    job.id,
+    'design_ready',
+    { preview_url: previewPath(job.id), artwork_url: job.artwork_url },
+    note.now,
+  );
   return (await transition(
     c,
     job.id,
@@ -320,6 +352,7 @@ export async function createEngravingJob(
     if (!(await reserveStock(c, order.item_id, options.now))) {
       // INVENTORY_DEPLETED: the job waits, blocked, until stock arrives (updateStock).
       const blocked = await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY });
+      await notifyCustomer(c, jobId, 'inventory_depleted', { item_id: order.item_id }, options.now);
       return { job: blocked!, created: true };
     }
     return {
@@ -893,6 +926,7 @@ export async function cancelEngravingJob(
       },
     );
     if (!cancelled) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
+    await notifyCustomer(c, jobId, 'job_cancelled', { reason }, options.now);
     return { job: cancelled, commands: await cancelCommandFor(c, holder, jobId, reason) };
   });
 }
@@ -989,12 +1023,20 @@ export async function submitRevisedDesign(
     );
     if (!designing) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
     if (!(await reserveStock(c, designing.item_id, options.now))) {
+      await notifyCustomer(c, jobId, 'inventory_depleted', { item_id: designing.item_id }, options.now);
       return (await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY }))!;
     }
     await c.query(`UPDATE engraving.engraving_jobs SET stock_reserved = true WHERE id = $1`, [jobId]);
     await c.query(
       `INSERT INTO engraving.designs (job_id, preview_url, status, created_at, updated_at) VALUES ($1, $2, 'pending_approval', $3, $3)`,
       [jobId, designing.artwork_url, options.now],
+    );
+    await notifyCustomer(
+      c,
+      jobId,
+      'design_ready',
+      { preview_url: previewPath(jobId), artwork_url: designing.artwork_url, revised: true },
+      options.now,
     );
     return (await transition(
       c,
@@ -1057,6 +1099,7 @@ export async function recordQa(
         { qa_attempts: attempt, completed_at: options.now },
         { ...note, reason: 'QA passed' },
       );
+      await notifyCustomer(c, jobId, 'job_complete', { item_id: job.item_id }, options.now);
     } else if (outcome === 'reengrave') {
       updated = await transition(
         c,

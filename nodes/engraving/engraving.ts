@@ -20,6 +20,8 @@ import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import type { ClaimedEngraving, EngraverCommand } from '../../store/engraving';
+import { relayNotifications } from '../../store/engraving-notifications';
+import { notificationSender } from '../../kit/notification-sender';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
@@ -45,6 +47,7 @@ const ROUTES: readonly string[] = [
   'stock',
   'cancel',
   'retry',
+  'preview',
 ];
 
 function numbersOf(def: NodeDef & Record<string, unknown>): Record<string, unknown> {
@@ -101,6 +104,15 @@ export = function register(RED: NodeAPI): void {
             );
             announce(ctx.applied);
             emit(events);
+            // The customer notifications the round's and the routes' changes wrote, delivered.
+            const relayed = await relayNotifications(
+              ctx.pool,
+              notificationSender((m) => this.log(m)),
+              {
+                now: ctx.now,
+              },
+            );
+            for (const f of relayed.failed) this.warn(`customer notification ${f.id} not sent: ${f.error}`);
             for (const e of events)
               if (e.channel === 'alert')
                 this.warn(`engraving job ${String(e.body.jobId)}: ${String(e.body.reason)}`);
@@ -142,7 +154,15 @@ export = function register(RED: NodeAPI): void {
             announce(ctx.applied);
             emit(answer.events);
             if (answer.events.length > 0) void emitMetrics();
-            send([respond(msg, answer.statusCode, answer.body), commandsOf(answer.commands)]);
+            const answered =
+              answer.text !== undefined
+                ? Object.assign(msg, {
+                    statusCode: answer.statusCode,
+                    payload: answer.text,
+                    headers: { 'content-type': answer.contentType ?? 'text/plain; charset=utf-8' },
+                  })
+                : respond(msg, answer.statusCode, answer.body);
+            send([answered, commandsOf(answer.commands)]);
           } catch (err) {
             send(respondError(msg, err, (m) => this.warn(m)));
           }
