@@ -57,6 +57,13 @@ export interface FloorflowConfig {
    * `FLOORFLOW_SCAN_GROUP_COMMIT`, default on; off stores each message in a transaction of its own.
    */
   scanGroupCommit: boolean;
+  /**
+   * With MQTT_URL: the fixed number of ingest sessions (client ids floorflow-ingest-0..N-1) the
+   * runtimes share; the same on every runtime. `FLOORFLOW_INGEST_SESSIONS`, default 6.
+   */
+  ingestSessions: number;
+  /** How long a runtime's leases last without renewal (docs/scale-out.md). `FLOORFLOW_LEASE_TTL_MS`, default 6000. */
+  leaseTtlMs: number;
 }
 
 export class SettingsError extends Error {
@@ -185,6 +192,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     httpMaxBody,
     logLevel,
     scanGroupCommit: onOff(env, 'FLOORFLOW_SCAN_GROUP_COMMIT', true),
+    ingestSessions: positiveInt(env, 'FLOORFLOW_INGEST_SESSIONS', 6),
+    leaseTtlMs: positiveInt(env, 'FLOORFLOW_LEASE_TTL_MS', 6000),
   };
 }
 

@@ -71,9 +71,11 @@ export interface ReceivedJob {
 
 type Mode = 'working' | 'silent';
 
-/** Events: 'job' (ReceivedJob), 'reported' ({jobId, status}), 'connected', 'offline'. */
+/** Events: 'job' (ReceivedJob), 'cancel' ({jobId}), 'reported' ({jobId, status}), 'connected', 'offline'. */
 export class EmbosserSimulator extends EventEmitter {
   readonly received: ReceivedJob[] = [];
+  /** Jobs the runtime told it to drop (`{"type": "cancel", "job_id"}`); a cancelled job is not reported on. */
+  readonly cancelled: string[] = [];
   private client?: MqttClient;
   private busy = 0;
   private mode: Mode = 'working';
@@ -175,6 +177,11 @@ export class EmbosserSimulator extends EventEmitter {
       return;
     }
     const jobId = String(command.job_id ?? '');
+    if (command.type === 'cancel' && jobId !== '') {
+      this.cancelled.push(jobId);
+      this.emit('cancel', { jobId });
+      return;
+    }
     if (command.type !== this.options.commandType || jobId === '') return;
     const attempt = (this.attempts.get(jobId) ?? 0) + 1;
     this.attempts.set(jobId, attempt);
@@ -198,6 +205,11 @@ export class EmbosserSimulator extends EventEmitter {
       this.pending.add(handle);
     });
     if (!this.client) return;
+    if (this.cancelled.includes(job.jobId)) {
+      this.busy -= 1;
+      if (this.busy === 0) await this.announce('idle');
+      return;
+    }
     const fails = this.options.fails
       ? this.options.fails(job.jobId, job.attempt)
       : this.options.random() < this.options.failShare;

@@ -4,6 +4,9 @@ import type { Pool } from 'pg';
 import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
 import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
 import { AccountsUsageError, accountsCommand } from './accounts';
+import { SettingsUsageError, describeScannerSettings, scannerSettingsChange } from './machine-settings';
+import { readScannerSettings } from '../core/scanner-settings';
+import { updateScannerSettings } from '../store/scanner-settings';
 import { migrate } from '../store/migrate';
 import { openDatabase } from '../runtime/database';
 import { RuntimeHandle, StartAborted, startRuntime } from '../runtime/index';
@@ -12,10 +15,13 @@ import { loadSecrets } from '../runtime/secrets';
 const USAGE = `usage:
   floorflow start
   floorflow demo
-  floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}>
+  floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}> [scanner settings]
+  floorflow machine set <machine_id> [--default-operations <op,op,...>|none] [--double-send-window <2s>|none]
+                        [--serial <port>|none] [--baud <9600>]   (scanner settings)
   floorflow machine list
   floorflow machine remove <machine_id>
   floorflow machine rotate-secret <machine_id>
+  floorflow machine export --mosquitto <dir>
   floorflow user add <name> --role <engineer|operator|viewer> [--password <password>]
   floorflow user list
   floorflow user disable <name>
@@ -71,11 +77,21 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
   switch (sub) {
     case 'add': {
       const kind = option(rest, '--kind');
+      const change = scannerSettingsChange(rest);
       const [id] = rest;
       if (!id || !kind) throw new UsageError('machine add needs <machine_id> and --kind');
       if (!MACHINE_KINDS.includes(kind as MachineKind))
         throw new UsageError(`--kind must be one of ${MACHINE_KINDS.join(', ')}`);
-      const secret = await withMachines(config, (m) => m.add(id, kind as MachineKind));
+      if (Object.keys(change).length > 0 && kind !== 'scanner')
+        throw new UsageError(
+          '--default-operations, --double-send-window, --serial and --baud are for scanners',
+        );
+      const secret = await withDatabase(config, async (pool) => {
+        const { secrets } = loadSecrets(config.dataDir, {});
+        const added = await new MachineStore(pool, secrets.machineSealKey).add(id, kind as MachineKind);
+        if (Object.keys(change).length > 0) await updateScannerSettings(pool, id, change);
+        return added;
+      });
       console.log(`machine ${id} (${kind}) registered.`);
       console.log(`MQTT username: ${id}`);
       console.log(`MQTT password (shown once, stored hashed): ${secret}`);
@@ -89,8 +105,27 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
         const presence = r.online
           ? `online since ${r.online_since?.toISOString()}`
           : `offline${r.last_seen_at ? `, last seen ${r.last_seen_at.toISOString()}` : ''}`;
-        console.log(`${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}`);
+        const settings = describeScannerSettings(readScannerSettings(r.settings));
+        console.log(
+          `${r.machine_id}\t${r.kind}\t${presence}\tstatus ${state}${settings ? `\t${settings}` : ''}`,
+        );
       }
+      return 0;
+    }
+    case 'set': {
+      const change = scannerSettingsChange(rest);
+      const [id] = rest;
+      if (!id || Object.keys(change).length === 0)
+        throw new UsageError('machine set needs <machine_id> and at least one setting');
+      const settings = await withDatabase(config, (pool) => updateScannerSettings(pool, id, change));
+      if (!settings) {
+        console.error(`machine ${id} is not registered`);
+        return 1;
+      }
+      const described = describeScannerSettings(settings);
+      console.log(
+        `scanner ${id}: ${described || 'no settings of its own'} (running runtimes apply it within a second)`,
+      );
       return 0;
     }
     case 'remove': {
@@ -105,6 +140,31 @@ async function machineCommand(config: FloorflowConfig, args: string[]): Promise<
       if (!id) throw new UsageError('machine rotate-secret needs <machine_id>');
       const secret = await withMachines(config, (m) => m.rotateSecret(id));
       console.log(`new MQTT password for ${id} (shown once, stored hashed): ${secret}`);
+      return 0;
+    }
+    case 'export': {
+      const dir = option(rest, '--mosquitto');
+      if (!dir) throw new UsageError('machine export needs --mosquitto <dir>');
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const exporter = require('./mosquitto-export') as typeof import('./mosquitto-export');
+      const machines = await withMachines(config, async (m) => {
+        const credentials = [];
+        for (const r of await m.list())
+          credentials.push({ username: r.machine_id, password: (await m.secretOf(r.machine_id))! });
+        return credentials;
+      });
+      const runtime = exporter.runtimeAccount(config.mqttUrl);
+      const written = exporter.writeMosquittoFiles(dir, config.topicPrefix, machines, runtime);
+      console.log(`${machines.length} machines written for Mosquitto:`);
+      console.log(`  password file  ${written.passwordFile}`);
+      console.log(`  ACL file       ${written.aclFile}`);
+      console.log(
+        `  load them with the lines in ${written.configFile}; reload Mosquitto (SIGHUP) after each export`,
+      );
+      if (!runtime)
+        console.log(
+          "  no runtime account: MQTT_URL has no user and password, add the runtimes' account yourself",
+        );
       return 0;
     }
     default:
@@ -167,7 +227,9 @@ export async function main(argv: string[]): Promise<number> {
         return await demo.demoCommand();
       }
       case 'machine':
-        return await machineCommand(config, args);
+        return await machineCommand(config, args).catch((err: Error) => {
+          throw err instanceof SettingsUsageError ? new UsageError(err.message) : err;
+        });
       case 'user':
       case 'display':
         return await accountsCommand(config, command, args, withDatabase).catch((err: Error) => {

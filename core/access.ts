@@ -86,7 +86,7 @@ export function apiRefusal(identity: Identity, method: string, path: string): st
 }
 
 /** Dashboard actions that only read; every other action changes the plant's records. */
-const READ_ACTIONS = new Set(['embossing_logs']);
+const READ_ACTIONS = new Set(['embossing_logs', 'product_details', 'processing_logs']);
 
 /** Whether `identity` may run this dashboard action: undefined if so, else what to tell the person. */
 export function actionRefusal(identity: Identity | undefined, action: string): string | undefined {

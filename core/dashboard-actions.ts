@@ -1,14 +1,32 @@
 // The actions a floor display offers (seed 000 retry/cancel/logs and "Send to Embosser",
-// seed 002 move to past, seed 003 approve/reject a design), checked before anything runs:
+// seed 002 move to past and the Workpanel's, seed 003 approve/reject a design, seed 004 recover a
+// failed processing job and read its logs), checked before anything runs:
 // a page sends {topic: <action>, payload: {...}} and gets back what it may rely on.
 import { FloorflowError } from './errors';
 
 export type DashboardAction =
   | { action: 'emboss'; plateIds: string[]; machineId: string }
   | { action: 'retry_embossing' | 'cancel_embossing' | 'embossing_logs'; jobId: string }
-  | { action: 'move_to_past'; productId: string; reason: string }
+  | { action: 'move_to_past'; productId: string; reason: string; source: 'dispatch' | 'workpanel' }
+  | WorkpanelAction
+  | { action: 'recover_processing' | 'processing_logs'; jobId: string }
   | { action: 'approve_design'; jobId: string }
   | { action: 'reject_design'; jobId: string; feedback: string | undefined };
+
+/** The Workpanel's actions (seed 002): a product's details, reactivate, record finished products. */
+export type WorkpanelAction =
+  | { action: 'product_details'; productId: string }
+  | { action: 'reactivate_product'; productId: string; reason: string | undefined }
+  | {
+      action: 'record_finished';
+      productId: string;
+      machineId: string;
+      quantity: number;
+      notes: string | undefined;
+    };
+
+/** Most finished products one record may report (a typo guard, not a plant limit). */
+export const MAX_FINISHED_QUANTITY = 100000;
 
 const ID = /^[0-9]{1,18}$/;
 
@@ -48,7 +66,41 @@ export function parseDashboardAction(topic: unknown, payload: unknown): Dashboar
         action: 'move_to_past',
         productId: id(p.product_id, 'product'),
         reason: text(p.reason, 'reason', true)!,
+        // The page it was pressed on, for the audit row's entry point.
+        source: p.from === 'workpanel' ? 'workpanel' : 'dispatch',
       };
+    case 'product_details':
+      return { action: topic, productId: id(p.product_id, 'product') };
+    case 'reactivate_product':
+      return {
+        action: topic,
+        productId: id(p.product_id, 'product'),
+        reason: text(p.reason, 'reason', false),
+      };
+    case 'record_finished': {
+      const quantity =
+        typeof p.quantity === 'string' && p.quantity.trim() !== '' ? Number(p.quantity) : p.quantity;
+      if (
+        typeof quantity !== 'number' ||
+        !Number.isInteger(quantity) ||
+        quantity < 1 ||
+        quantity > MAX_FINISHED_QUANTITY
+      )
+        throw new FloorflowError(
+          'FF_INPUT_INVALID',
+          `quantity must be a whole number from 1 to ${MAX_FINISHED_QUANTITY}`,
+        );
+      return {
+        action: topic,
+        productId: id(p.product_id, 'product'),
+        machineId: text(p.machine_id, 'machine', true)!,
+        quantity,
+        notes: text(p.notes, 'notes', false),
+      };
+    }
+    case 'recover_processing':
+    case 'processing_logs':
+      return { action: topic, jobId: id(p.job_id, 'job') };
     case 'approve_design':
       return { action: 'approve_design', jobId: id(p.job_id, 'job') };
     case 'reject_design':

@@ -17,17 +17,9 @@ export interface EmbosserProfile {
   description?: string;
   /** mqtt: the command goes to `topic`, answers come on the machine's event topic. http: POST to `url`, answers come as signed callbacks. */
   transport: 'mqtt' | 'http';
-  command: {
-    /** mqtt only; default "{prefix}/machines/{machine.id}/cmd". */
-    topic?: string;
-    /** http only, e.g. "{machine.settings.api_url}/jobs". */
-    url?: string;
-    /** http only; default POST. */
-    method?: 'POST' | 'PUT';
-    headers?: Record<string, string>;
-    /** The command body. "{path}" alone is replaced by the value (any JSON); inside a longer string, by its text. */
-    body: unknown;
-  };
+  command: CommandTemplate;
+  /** How the machine is told to drop a job a person cancelled; a machine without one is not told. */
+  cancel?: CommandTemplate;
   answer: {
     /** Field of the answer holding the job id (MQTT events; a callback names the job in its URL). */
     jobIdField: string;
@@ -37,9 +29,34 @@ export interface EmbosserProfile {
     /** The machine's words for each status, e.g. {"DONE": "completed"}; unlisted words are not understood. */
     statusMap: Record<string, MachineJobStatus>;
   };
-  /** No answer within this time is a failure (FF_MACHINE_TIMEOUT). */
+  /** The job's deadline: no answer within this time (from the command, or the machine's last accepted / in_progress) and the job needs attention. */
   timeoutMs: number;
 }
+
+export interface CommandTemplate {
+  /** mqtt only; default "{prefix}/machines/{machine.id}/cmd". */
+  topic?: string;
+  /** http only, e.g. "{machine.settings.api_url}/jobs". */
+  url?: string;
+  /** http only; default POST. */
+  method?: 'POST' | 'PUT';
+  headers?: Record<string, string>;
+  /** The command body. "{path}" alone is replaced by the value (any JSON); inside a longer string, by its text. */
+  body: unknown;
+}
+
+const COMMAND_SCHEMA: JsonSchema = {
+  type: 'object',
+  required: ['body'],
+  additionalProperties: false,
+  properties: {
+    topic: { type: 'string', minLength: 1 },
+    url: { type: 'string', minLength: 1 },
+    method: { enum: ['POST', 'PUT'] },
+    headers: { type: 'object', additionalProperties: { type: 'string' } },
+    body: {},
+  },
+};
 
 export const PROFILE_SCHEMA: JsonSchema = {
   type: 'object',
@@ -49,18 +66,8 @@ export const PROFILE_SCHEMA: JsonSchema = {
     name: { type: 'string', pattern: '^[A-Za-z0-9_.-]{1,64}$' },
     description: { type: 'string' },
     transport: { enum: ['mqtt', 'http'] },
-    command: {
-      type: 'object',
-      required: ['body'],
-      additionalProperties: false,
-      properties: {
-        topic: { type: 'string', minLength: 1 },
-        url: { type: 'string', minLength: 1 },
-        method: { enum: ['POST', 'PUT'] },
-        headers: { type: 'object', additionalProperties: { type: 'string' } },
-        body: {},
-      },
-    },
+    command: COMMAND_SCHEMA,
+    cancel: COMMAND_SCHEMA,
     answer: {
       type: 'object',
       required: ['jobIdField', 'statusField', 'statusMap'],
@@ -79,7 +86,9 @@ export const PROFILE_SCHEMA: JsonSchema = {
     timeoutMs: { type: 'integer', minimum: 1 },
   },
   if: { properties: { transport: { const: 'http' } } },
-  then: { properties: { command: { required: ['url', 'body'] } } },
+  then: {
+    properties: { command: { required: ['url', 'body'] }, cancel: { required: ['url', 'body'] } },
+  },
 };
 
 /** CONTRACT.md §3: {"type":"emboss","job_id",...} on <p>/machines/<id>/cmd, events on /event. */
@@ -89,7 +98,11 @@ export const MQTT_JSON_PROFILE: EmbosserProfile = {
   transport: 'mqtt',
   command: {
     topic: '{prefix}/machines/{machine.id}/cmd',
-    body: { type: 'emboss', job_id: '{job.id}', plates: '{plates}' },
+    body: { type: 'emboss', job_id: '{job.id}', attempt: '{job.attempts}', plates: '{plates}' },
+  },
+  cancel: {
+    topic: '{prefix}/machines/{machine.id}/cmd',
+    body: { type: 'cancel', job_id: '{job.id}', attempt: '{job.attempts}' },
   },
   answer: {
     jobIdField: 'job_id',
@@ -118,6 +131,12 @@ export const HTTP_PROFILE: EmbosserProfile = {
       plates: '{plates}',
       callback_path: '{callback_path}',
     },
+  },
+  cancel: {
+    url: '{machine.settings.api_url}/jobs/{job.id}/cancel',
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: { type: 'cancel', job_id: '{job.id}', attempt: '{job.attempts}' },
   },
   answer: {
     jobIdField: 'job_id',
@@ -211,15 +230,38 @@ export interface MachineCommand {
   body: Record<string, unknown> | unknown[] | string | number | boolean | null;
 }
 
-export function commandFor(profile: EmbosserProfile, context: CommandContext): MachineCommand {
-  const body = render(profile.command.body, context) as MachineCommand['body'];
+/** The machine's command for one job (`template` defaults to the emboss command; the cancel command is `profile.cancel`). */
+export function commandFor(
+  profile: EmbosserProfile,
+  context: CommandContext,
+  template: CommandTemplate = profile.command,
+): MachineCommand {
+  const body = render(template.body, context) as MachineCommand['body'];
   if (profile.transport === 'mqtt') {
-    const topic = String(render(profile.command.topic ?? '{prefix}/machines/{machine.id}/cmd', context));
+    const topic = String(render(template.topic ?? '{prefix}/machines/{machine.id}/cmd', context));
     return { transport: 'mqtt', target: topic, body };
   }
-  const url = String(render(profile.command.url ?? '', context));
-  const headers = render(profile.command.headers ?? {}, context) as Record<string, string>;
-  return { transport: 'http', target: url, method: profile.command.method ?? 'POST', headers, body };
+  const url = String(render(template.url ?? '', context));
+  const headers = render(template.headers ?? {}, context) as Record<string, string>;
+  return { transport: 'http', target: url, method: template.method ?? 'POST', headers, body };
+}
+
+/** Fields where machines put the words of a failure, most telling first. */
+const REASON_FIELDS = ['error', 'reason', 'message', 'detail', 'description'];
+
+/**
+ * A machine-reported failure in plain words for the floor: "EMB-1 reported a failure: die
+ * misaligned", from the first reason field of its response, else a short excerpt of it.
+ */
+export function failureReason(machineId: string, response: Record<string, unknown> | undefined): string {
+  const said = REASON_FIELDS.map((f) => response?.[f]).find(
+    (v): v is string => typeof v === 'string' && v.trim() !== '',
+  );
+  if (said) return `${machineId} reported a failure: ${said.trim().slice(0, 300)}`;
+  const rest = response && Object.keys(response).length > 0 ? JSON.stringify(response).slice(0, 200) : '';
+  return rest
+    ? `${machineId} reported a failure (${rest})`
+    : `${machineId} reported a failure without a reason`;
 }
 
 export type MachineAnswer =

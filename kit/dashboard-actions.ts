@@ -7,6 +7,8 @@ import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
 import * as embossing from '../store/embossing';
 import * as engraving from '../store/engraving';
+import * as processing from '../store/processing';
+import * as workpanel from '../store/workpanel';
 import { type AppliedTransition, applyTransition } from '../store/lifecycle';
 import { announceTransition } from './lifecycle';
 import type { FloorflowServices } from './services';
@@ -16,7 +18,7 @@ export interface ActionResult {
   ok: boolean;
   /** One line for the person at the display. */
   message: string;
-  /** What the action returns to the page (the logs of a job). */
+  /** What the action returns to the page (the logs of a job, a product's details). */
   data?: unknown;
 }
 
@@ -121,13 +123,96 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
           action: 'move_to_past',
           reason: request.reason,
           actor: ctx.actor,
-          source: 'dispatch',
+          source: request.source,
           flowVersion: ctx.flowVersion,
           at: ctx.now,
         });
         if (outcome.kind !== 'applied') return { action: request.action, ok: false, message: outcome.reason };
         await announce(ctx, [outcome.transition]);
         return { action: request.action, ok: true, message: `product ${request.productId} moved to past` };
+      }
+      case 'reactivate_product': {
+        const outcome = await applyTransition(ctx.pool, requireShippedModel('trackopz-product'), {
+          entityId: request.productId,
+          action: 'reactivate',
+          reason: request.reason,
+          actor: ctx.actor,
+          source: 'workpanel',
+          flowVersion: ctx.flowVersion,
+          at: ctx.now,
+        });
+        if (outcome.kind !== 'applied') return { action: request.action, ok: false, message: outcome.reason };
+        await announce(ctx, [outcome.transition]);
+        return { action: request.action, ok: true, message: `product ${request.productId} is live again` };
+      }
+      case 'product_details': {
+        const details = await workpanel.productDetails(ctx.pool, request.productId);
+        if (!details)
+          return { action: request.action, ok: false, message: `product ${request.productId} not found` };
+        return {
+          action: request.action,
+          ok: true,
+          message: `details of ${details.lifecycle.name}`,
+          data: details,
+        };
+      }
+      case 'record_finished': {
+        const record = await workpanel.recordFinished(ctx.pool, {
+          productId: request.productId,
+          machineId: request.machineId,
+          quantity: request.quantity,
+          notes: request.notes,
+          operatorId: ctx.actor,
+          flowVersion: ctx.flowVersion,
+          now: ctx.now,
+        });
+        return {
+          action: request.action,
+          ok: true,
+          message: `${record.quantity} finished ${record.product} recorded on ${record.machine ?? record.machine_id}`,
+          data: record,
+        };
+      }
+      case 'recover_processing': {
+        const applied: AppliedTransition[] = [];
+        const job = await processing.resetJob(ctx.pool, request.jobId, {
+          actor: ctx.actor,
+          now: ctx.now,
+          flowVersion: ctx.flowVersion,
+          applied,
+        });
+        await announce(ctx, applied);
+        ctx.services?.events.emit('processing', {
+          type: 'job.reset',
+          jobId: job.id,
+          orderNumber: job.order_number,
+        });
+        return {
+          action: request.action,
+          ok: true,
+          message: `processing job ${job.id} (${job.order_number}) reset: it runs again`,
+        };
+      }
+      case 'processing_logs': {
+        const logs = await processing.jobLogs(ctx.pool, request.jobId);
+        if (!logs)
+          return { action: request.action, ok: false, message: `processing job ${request.jobId} not found` };
+        return {
+          action: request.action,
+          ok: true,
+          message: `${logs.length} log rows of processing job ${request.jobId}`,
+          data: {
+            job_id: request.jobId,
+            logs: logs.map((l) => ({
+              level: l.level,
+              category: l.category,
+              stage: l.stage,
+              message: l.message,
+              error_code: l.errorCode,
+              created_at: l.created_at.toISOString(),
+            })),
+          },
+        };
       }
       case 'approve_design': {
         await engraving.approveDesign(ctx.pool, request.jobId, {

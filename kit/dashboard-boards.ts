@@ -12,6 +12,7 @@ import {
   openAlertViews,
   processingBoard,
 } from '../store/dashboards';
+import { workpanelBoard } from '../store/workpanel';
 
 /** Event-bus channels whose events change what a page shows. */
 export const BOARD_EVENT_CHANNELS = [
@@ -46,6 +47,8 @@ export async function readBoard(page: DashboardPage, pool: Pool, now: Date): Pro
         return dispatchBoard(pool);
       case 'processing':
         return processingBoard(pool, now);
+      case 'workpanel':
+        return workpanelBoard(pool);
     }
   })();
   return { page, read_at: now.toISOString(), board, alerts: await openAlertViews(pool) };

@@ -2,29 +2,41 @@
 // seed 000 §7. It is the only code that speaks to an embossing machine, and only through the
 // machine's profile (core/embossing-profiles): it turns a queued job into the machine's
 // command, sends it, logs every message both ways, and turns the machine's answers (MQTT
-// events, signed HTTP callbacks) into guarded job changes. An attempt ends when the machine
-// reports completed (resolves) or failed, or says nothing in time (rejects, retryable).
+// events, signed HTTP callbacks) into guarded job changes.
+//
+// Only a command that provably did not reach the machine (not connected, connection refused,
+// not acknowledged) is sent again automatically (a retryable rejection). Once a machine may
+// have acted on it, the attempt ends with the job in a state a person acts on: the machine's
+// own failure (failed, with its reason) or a lost answer (needs_attention, when the job's
+// deadline in the database passes). Re-sending a physical command could emboss a plate twice.
 import type { Pool } from 'pg';
 import {
+  CommandContext,
   EmbosserProfile,
   MachineAnswer,
   MachineCommand,
   SHIPPED_PROFILES,
   commandFor,
+  failureReason,
   readAnswer,
 } from '../core/embossing-profiles';
 import { FloorflowError } from '../core/errors';
 import { callbackAttempt } from '../core/machine-callback';
 import { parseMachineTopic } from '../core/topics';
 import {
+  AT_MACHINE_STATES,
   Actor,
   Change,
   EmbossingJob,
+  EmbossingMachine,
   applyMachineReport,
   getJob,
+  jobStates,
   logMachineMessage,
   machineOf,
   markAttemptFailed,
+  markNeedsAttention,
+  markOverdue,
   markSent,
   releaseToQueue,
 } from '../store/embossing';
@@ -42,6 +54,8 @@ export interface EmbosserSettings {
   whenOffline: 'fail' | 'wait';
   offlineWaitMs: number;
   plateDoneState: 'embossed' | 'in_storage';
+  /** How often the database is asked for jobs past their deadline (default 1000 ms). */
+  sweepMs?: number;
 }
 
 export interface EmbosserDeps {
@@ -57,17 +71,35 @@ export interface EmbosserDeps {
   changed(change: Change & { kind: 'applied' }): void;
   /** Presence or in-flight count changed: update the node status. */
   statusChanged(): void;
+  /** Something went wrong outside any message (the deadline sweep): one line for the log. */
+  warn(message: string): void;
 }
 
+/** An attempt of this process waiting for its machine; the job's state in the database decides. */
 interface InFlight {
   machineId: string;
-  timer: TimerHandle;
-  resolve(job: EmbossingJob): void;
-  reject(err: FloorflowError): void;
+  resolve(outcome: AttemptOutcome): void;
 }
 
+/**
+ * How an attempt ended: completed; back in the queue without using an attempt (machine offline,
+ * whenOffline "wait"); or with a person (failed by the machine, needs_attention, cancelled).
+ */
 export type AttemptOutcome =
-  { kind: 'completed'; job: EmbossingJob } | { kind: 'requeued'; job: EmbossingJob };
+  | { kind: 'completed'; job: EmbossingJob }
+  | { kind: 'requeued'; job: EmbossingJob }
+  | { kind: 'with_a_person'; job: EmbossingJob };
+
+/** Errors of fetch that mean the request never reached the machine (nothing listened, no route). */
+const NOT_REACHED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function notReached(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown } } | undefined)?.cause;
+  return typeof cause?.code === 'string' && NOT_REACHED_CODES.has(cause.code);
+}
+
+/** The machine answered the command with an error status: it did not take it. */
+class NotAcknowledged extends Error {}
 
 export function profilesWith(extra: EmbosserProfile[]): Map<string, EmbosserProfile> {
   return new Map([...SHIPPED_PROFILES, ...extra].map((p) => [p.name, p]));
@@ -83,6 +115,8 @@ function retryable(
 
 export class EmbosserController {
   private readonly inFlight = new Map<string, InFlight>();
+  private sweepTimer?: TimerHandle;
+  private sweeping: Promise<void> = Promise.resolve();
   private readonly answering = new Map<string, Promise<void>>();
   /** Last state each machine announced on its status topic. */
   readonly machineStates = new Map<string, string>();
@@ -138,10 +172,11 @@ export class EmbosserController {
   }
 
   /**
-   * One attempt at a queued job: checks the machine is there, sends the command and waits for
-   * the machine's final answer. Rejects with a retryable FF_MACHINE_* error when the machine is
-   * offline, fails or does not answer in time, and FF_TRANSITION_INVALID when the job is not
-   * queued (cancelled, already finished): no retry can help then.
+   * One attempt at a queued job: checks the machine is there, sends the command and waits until
+   * the job leaves the machine. Rejects with a retryable FF_MACHINE_* error only when the command
+   * provably did not reach the machine (offline, refused, not acknowledged), and with
+   * FF_TRANSITION_INVALID when the job is not queued (cancelled, already finished): no retry can
+   * help then. Anything else ends with the job in a state a person acts on (`with_a_person`).
    */
   async attempt(jobId: string): Promise<AttemptOutcome> {
     if (this.closed) throw new FloorflowError('FF_DRAINING', 'the embosser is stopping', { retryable: true });
@@ -176,25 +211,19 @@ export class EmbosserController {
         );
         return { kind: 'requeued', job: released ?? job };
       }
-      const change = await markAttemptFailed(this.deps.pool, jobId, 'machine offline', this.actor());
+      const change = await markAttemptFailed(
+        this.deps.pool,
+        jobId,
+        `${machine.machineId} is offline`,
+        this.actor(),
+      );
       if (change.kind === 'applied') this.deps.changed(change);
       throw retryable('FF_MACHINE_OFFLINE', `machine ${machine.machineId} is offline`, jobId);
     }
 
     let command: MachineCommand;
     try {
-      command = commandFor(profile, {
-        prefix: this.deps.prefix,
-        job: {
-          id: job.id,
-          machine_id: job.machine_id,
-          attempts: job.attempts + 1,
-          created_by: job.created_by,
-        },
-        plates: job.plates.map((p) => ({ id: p.id, plate_number: p.plate_number, batch_code: p.batch_code })),
-        machine: { id: machine.machineId, settings: machine.settings },
-        callback_path: `/api/embossing-jobs/callback/${job.id}`,
-      });
+      command = commandFor(profile, this.contextOf(job, machine, job.attempts + 1));
     } catch (err) {
       throw new FloorflowError('FF_CONFIG_INVALID', `profile ${profile.name}: ${(err as Error).message}`);
     }
@@ -202,31 +231,59 @@ export class EmbosserController {
       typeof command.body === 'object' && command.body !== null && !Array.isArray(command.body)
         ? command.body
         : { body: command.body };
-    const sent = await markSent(this.deps.pool, jobId, payload, this.actor());
+    const timeoutMs = this.settings.timeoutMs ?? profile.timeoutMs;
+    // The deadline commits with the send: whichever runtime sweeps finds the job if no answer comes.
+    const sent = await markSent(this.deps.pool, jobId, payload, this.actor(), timeoutMs);
     if (sent.kind !== 'applied') {
       throw new FloorflowError('FF_TRANSITION_INVALID', `embossing job ${jobId}: ${sent.reason}`);
     }
     this.deps.changed(sent);
 
-    const timeoutMs = this.settings.timeoutMs ?? profile.timeoutMs;
-    const answered = new Promise<EmbossingJob>((resolve, reject) => {
-      const timer = this.deps.clock.setTimeout(() => void this.timedOut(jobId, timeoutMs), timeoutMs);
-      this.inFlight.set(jobId, { machineId: machine.machineId, timer, resolve, reject });
+    const answered = new Promise<AttemptOutcome>((resolve) => {
+      this.inFlight.set(jobId, { machineId: machine.machineId, resolve });
     });
     this.deps.statusChanged();
     try {
       await this.send(command, machine.machineId, jobId);
     } catch (err) {
       this.settle(jobId);
-      const change = await markAttemptFailed(this.deps.pool, jobId, (err as Error).message, this.actor());
-      if (change.kind === 'applied') this.deps.changed(change);
-      throw retryable(
-        'FF_MACHINE_FAILED',
-        `sending to ${machine.machineId} failed: ${(err as Error).message}`,
+      const message = (err as Error).message;
+      if (err instanceof NotAcknowledged || notReached(err)) {
+        const change = await markAttemptFailed(
+          this.deps.pool,
+          jobId,
+          `the command did not reach ${machine.machineId}: ${message}`,
+          this.actor(),
+        );
+        if (change.kind === 'applied') this.deps.changed(change);
+        throw retryable(
+          'FF_MACHINE_FAILED',
+          `the command did not reach ${machine.machineId}: ${message}`,
+          jobId,
+        );
+      }
+      // Sent, but whether the machine got it is unknown (a broken connection, no answer in
+      // time): it may emboss, so a person decides.
+      const change = await markNeedsAttention(
+        this.deps.pool,
         jobId,
+        `the command to ${machine.machineId} may not have arrived (${message}); check the machine, then retry or cancel the job`,
+        this.actor(),
       );
+      if (change.kind === 'applied') this.deps.changed(change);
+      return { kind: 'with_a_person', job: change.kind === 'not_found' ? job : change.job };
     }
-    return { kind: 'completed', job: await answered };
+    return answered;
+  }
+
+  private contextOf(job: EmbossingJob, machine: EmbossingMachine, attempt: number): CommandContext {
+    return {
+      prefix: this.deps.prefix,
+      job: { id: job.id, machine_id: job.machine_id, attempts: attempt, created_by: job.created_by },
+      plates: job.plates.map((p) => ({ id: p.id, plate_number: p.plate_number, batch_code: p.batch_code })),
+      machine: { id: machine.machineId, settings: machine.settings },
+      callback_path: `/api/embossing-jobs/callback/${job.id}`,
+    };
   }
 
   private async send(command: MachineCommand, machineId: string, jobId: string): Promise<void> {
@@ -262,9 +319,14 @@ export class EmbosserController {
         payload: command.body,
         result: `sent: HTTP ${response.status}${response.ok ? '' : ` ${text.slice(0, 200)}`}`,
       });
-      if (!response.ok) throw new Error(`the machine answered HTTP ${response.status}`);
+      if (!response.ok) throw new NotAcknowledged(`the machine answered HTTP ${response.status}`);
     } catch (err) {
-      if (!(err instanceof Error && /answered HTTP/.test(err.message))) {
+      if (!(err instanceof NotAcknowledged)) {
+        const reason = notReached(err)
+          ? `connection refused or no such host (${(err as { cause: { code: string } }).cause.code})`
+          : abort.signal.aborted
+            ? 'no answer from its API within 30 s'
+            : (err as Error).message;
         await this.log({
           direction: 'out',
           machineId,
@@ -272,8 +334,9 @@ export class EmbosserController {
           channel: 'http',
           topic: command.target,
           payload: command.body,
-          result: `not sent: ${(err as Error).message}`,
+          result: `not sent: ${reason}`,
         });
+        if (abort.signal.aborted) throw new Error(reason, { cause: err });
       }
       throw err;
     } finally {
@@ -284,42 +347,49 @@ export class EmbosserController {
   private settle(jobId: string): InFlight | undefined {
     const entry = this.inFlight.get(jobId);
     if (!entry) return undefined;
-    this.deps.clock.clearTimeout(entry.timer);
     this.inFlight.delete(jobId);
     this.deps.statusChanged();
     return entry;
   }
 
-  private async timedOut(jobId: string, timeoutMs: number): Promise<void> {
-    const entry = this.inFlight.get(jobId);
-    if (!entry) return;
-    this.inFlight.delete(jobId);
-    this.deps.statusChanged();
+  /** Starts the deadline sweep: at once (jobs overdue while no runtime ran), then every sweepMs. */
+  start(): void {
+    this.scheduleSweep(0);
+  }
+
+  private scheduleSweep(ms: number): void {
+    if (this.closed) return;
+    this.sweepTimer = this.deps.clock.setTimeout(() => {
+      this.sweeping = this.sweep().finally(() => this.scheduleSweep(this.settings.sweepMs ?? 1000));
+    }, ms);
+  }
+
+  /**
+   * Jobs past their deadline need attention (claimed in the database, so with several runtimes
+   * each is handled once), and the attempts this process waits on whose job left the machine
+   * (answered or swept by another runtime, cancelled) end.
+   */
+  async sweep(): Promise<void> {
     try {
-      const change = await markAttemptFailed(
-        this.deps.pool,
-        jobId,
-        `no answer within ${timeoutMs / 1000} s`,
-        this.actor(),
-      );
-      if (change.kind === 'applied') this.deps.changed(change);
-      // The answer may have been applied by another runtime (or just now): a finished job stands.
-      if (change.kind === 'conflict' && change.job.status === 'completed') return entry.resolve(change.job);
-      entry.reject(
-        retryable(
-          'FF_MACHINE_TIMEOUT',
-          `machine ${entry.machineId} did not answer within ${timeoutMs / 1000} s`,
-          jobId,
-        ),
-      );
+      const by = this.actor();
+      for (;;) {
+        const changes = await markOverdue(this.deps.pool, by, (job) => {
+          const seconds = Math.round((job.answer_timeout_ms ?? 120000) / 1000);
+          return `no answer from ${job.machine_id} within ${seconds} s (attempt ${job.attempts}); it may have embossed the plates: check the machine, then retry or cancel the job`;
+        });
+        for (const change of changes) this.deps.changed(change);
+        if (changes.length < 50) break;
+      }
+      if (this.inFlight.size === 0) return;
+      const states = await jobStates(this.deps.pool, [...this.inFlight.keys()]);
+      for (const [jobId, state] of states) {
+        if ((AT_MACHINE_STATES as readonly string[]).includes(state)) continue;
+        const entry = this.settle(jobId);
+        const job = entry && (await getJob(this.deps.pool, jobId));
+        if (entry && job) entry.resolve({ kind: state === 'completed' ? 'completed' : 'with_a_person', job });
+      }
     } catch (err) {
-      entry.reject(
-        retryable(
-          'FF_MACHINE_TIMEOUT',
-          `timeout of job ${jobId} not recorded: ${(err as Error).message}`,
-          jobId,
-        ),
-      );
+      this.deps.warn(`the deadline check failed: ${(err as Error).message}`);
     }
   }
 
@@ -338,7 +408,9 @@ export class EmbosserController {
   /**
    * An MQTT message from a machine: status, or an event about a job. Returns what became of it.
    * An event from the durable inbox (`record`, from a machine-events node) takes effect once: its
-   * ledger row commits with the job's change, and one applied before is passed over.
+   * ledger row commits with the job's change, and one applied before is passed over. Only an
+   * embosser's event about one of its own embossing jobs is applied; any other is logged under
+   * its machine (never under a job of the same number) and ignored.
    */
   async machineMessage(topic: string, payload: unknown, record?: LedgerEntry): Promise<string> {
     const parsed = parseMachineTopic(this.deps.prefix, topic);
@@ -353,7 +425,26 @@ export class EmbosserController {
         return 'ignored: applied before';
       }
       const machine = await machineOf(this.deps.pool, parsed.machineId);
-      const profile = this.profileOf(machine?.profile ?? null);
+      if (!machine || machine.kind !== 'embosser') {
+        const reason = machine
+          ? `${machine.machineId} is an ${machine.kind}, not an embosser`
+          : `${parsed.machineId} is not a registered machine`;
+        await this.log({
+          direction: 'in',
+          machineId: parsed.machineId,
+          channel: 'mqtt',
+          topic,
+          payload,
+          result: `ignored: ${reason}`,
+        });
+        if (record)
+          await recordWithoutEffect(this.deps.pool, record, 'skipped', reason, {
+            now: this.deps.clock.now(),
+            flowVersion: this.deps.flowVersion(),
+          });
+        return `ignored: ${reason}`;
+      }
+      const profile = this.profileOf(machine.profile);
       const answer = readAnswer(profile, payload);
       return (await this.answer(parsed.machineId, answer, payload, 'mqtt', topic, undefined, record)).result;
     });
@@ -367,7 +458,7 @@ export class EmbosserController {
     machineId: string,
     jobId: string,
     body: unknown,
-  ): Promise<{ result: string; change?: Change }> {
+  ): Promise<{ result: string; change?: Change; answer?: MachineAnswer; attempt?: number }> {
     return this.inOrder(machineId, async () => {
       const machine = await machineOf(this.deps.pool, machineId);
       const profile = this.profileOf(machine?.profile ?? null);
@@ -385,23 +476,73 @@ export class EmbosserController {
         });
         return { result: `rejected: ${attempt.reason}` };
       }
-      return this.answer(machineId, readAnswer(profile, body, jobId), body, 'http', topic, attempt.attempt);
+      const answer = readAnswer(profile, body, jobId);
+      const outcome = await this.answer(machineId, answer, body, 'http', topic, attempt.attempt);
+      return { ...outcome, answer, attempt: attempt.attempt };
     });
   }
 
-  /** A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now (another attempt's, a finished job), 400 unreadable. */
+  /**
+   * A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now
+   * (another attempt's, a finished job), 400 unreadable. A machine that repeats the final report
+   * of the job's current attempt (it lost our first answer) gets 200 with the job, as the first
+   * delivery did, and changes nothing.
+   */
   async callbackAnswer(
     machineId: string,
     jobId: string,
     body: unknown,
   ): Promise<{ statusCode: number; body: Record<string, unknown> }> {
-    const { result, change } = await this.callback(machineId, jobId, body);
+    const { result, change, answer, attempt } = await this.callback(machineId, jobId, body);
     if (change?.kind === 'applied') return { statusCode: 200, body: { success: true, data: change.job } };
-    if (change?.kind === 'conflict')
+    if (change?.kind === 'conflict') {
+      const repeat =
+        answer?.ok &&
+        (answer.status === 'completed' || answer.status === 'failed') &&
+        change.job.status === answer.status &&
+        attempt === change.job.attempts;
+      if (repeat) return { statusCode: 200, body: { success: true, data: change.job } };
       return { statusCode: 409, body: { success: false, error: change.reason } };
+    }
     if (change?.kind === 'not_found')
       return { statusCode: 404, body: { success: false, error: change.reason } };
     return { statusCode: 400, body: { success: false, error: result.replace(/^rejected: /, '') } };
+  }
+
+  /**
+   * A person cancelled a job (the cancel route's second output). If a machine held it and its
+   * profile has a cancel command, the machine is told; the cancel itself is already committed,
+   * so a machine that cannot be told is logged, not an error. An attempt of this process waiting
+   * on the job ends.
+   */
+  async cancelled(jobId: string, fromState: string | undefined): Promise<string> {
+    const entry = this.settle(jobId);
+    const job = await getJob(this.deps.pool, jobId);
+    if (entry && job) entry.resolve({ kind: 'with_a_person', job });
+    if (!job || !['sent', 'accepted', 'in_progress', 'needs_attention'].includes(fromState ?? '')) {
+      return 'no machine held the job';
+    }
+    const machine = await machineOf(this.deps.pool, job.machine_id);
+    if (!machine) return 'the machine is not registered';
+    const profile = this.profileOf(machine.profile);
+    if (!profile.cancel) {
+      await this.log({
+        direction: 'out',
+        machineId: machine.machineId,
+        jobId,
+        channel: profile.transport,
+        payload: null,
+        result: `not sent: profile ${profile.name} has no cancel command`,
+      });
+      return 'the profile has no cancel command';
+    }
+    try {
+      const command = commandFor(profile, this.contextOf(job, machine, job.attempts), profile.cancel);
+      await this.send(command, machine.machineId, jobId);
+      return 'cancel sent';
+    } catch (err) {
+      return `cancel not sent: ${(err as Error).message}`;
+    }
   }
 
   /**
@@ -448,14 +589,13 @@ export class EmbosserController {
     }
     const job = await getJob(this.deps.pool, answer.jobId);
     if (!job || job.machine_id !== machineId) {
-      await logIn(answer.jobId, 'rejected: not a job of this machine');
-      await noEffect('not a job of this machine');
-      return { result: 'rejected: not a job of this machine' };
+      // Logged under the machine only: a job of this number may belong to another machine.
+      const reason = `embossing job ${answer.jobId} is not a job of ${machineId}`;
+      await logIn(undefined, `ignored: ${reason}`);
+      await noEffect(reason);
+      return { result: `ignored: ${reason}` };
     }
-    const error =
-      answer.status === 'failed'
-        ? `the machine reported a failure: ${JSON.stringify(answer.response ?? {})}`
-        : undefined;
+    const error = answer.status === 'failed' ? failureReason(machineId, answer.response) : undefined;
     const change = await applyMachineReport(
       this.deps.pool,
       answer.jobId,
@@ -474,26 +614,23 @@ export class EmbosserController {
     }
     this.deps.changed(change);
     if (answer.status === 'completed') {
-      this.settle(answer.jobId)?.resolve(change.job);
+      this.settle(answer.jobId)?.resolve({ kind: 'completed', job: change.job });
     } else if (answer.status === 'failed') {
-      const entry = this.settle(answer.jobId);
-      if (entry) {
-        entry.reject(retryable('FF_MACHINE_FAILED', error!, answer.jobId));
-      } else {
-        // No attempt of this process waits for it (the runtime restarted): back to the queue.
-        await releaseToQueue(this.deps.pool, answer.jobId, this.deps.clock.now());
-      }
+      // The machine's own failure goes to a person: it may have acted on the command.
+      this.settle(answer.jobId)?.resolve({ kind: 'with_a_person', job: change.job });
     }
     return { result, change };
   }
 
   /**
-   * Stops waiting. Attempts in flight are not failed: their jobs stay sent, and the machine's
-   * answer, when it comes, is applied by whichever embosser runs then.
+   * Stops waiting. Attempts in flight are not failed: their jobs stay at the machine with their
+   * deadline in the database, and the machine's answer, or the deadline, is handled by whichever
+   * embosser runs then.
    */
-  close(): void {
+  async close(): Promise<void> {
     this.closed = true;
-    for (const entry of this.inFlight.values()) this.deps.clock.clearTimeout(entry.timer);
+    this.deps.clock.clearTimeout(this.sweepTimer);
     this.inFlight.clear();
+    await this.sweeping;
   }
 }

@@ -46,6 +46,23 @@ export interface FloorflowServices {
   access?: AccessLookup;
   /** Time and timers. Nodes never read Date.now() or call setTimeout directly, so tests can run a 60 s backoff instantly. */
   clock: Clock;
+  /**
+   * Leases of work that must run on one runtime at a time when several share the database
+   * (runtime/leases.ts). Absent outside the floorflow runtime: the node is then the only one.
+   */
+  leases?: LeaseAccess;
+}
+
+/** One runtime at a time: a node asks for a named lease and works only while it holds it. */
+export interface LeaseAccess {
+  /** Asks for the lease while the node runs; onChange hears when this runtime takes or loses it. */
+  want(name: string, onChange?: (held: boolean) => void): LeaseHandle;
+}
+
+export interface LeaseHandle {
+  held(): boolean;
+  /** No longer wanted (the node closes): given back at once if held. */
+  release(): Promise<void>;
 }
 
 /**

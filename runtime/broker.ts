@@ -148,6 +148,14 @@ export class EmbeddedBroker {
     return this.pending.size;
   }
 
+  /** Whether the machine holds a live connection besides `client`. */
+  private otherConnectionUp(machineId: string, client: Client): boolean {
+    for (const other of this.connectedByMachine.get(machineId) ?? []) {
+      if (other !== client && !other.closed) return true;
+    }
+    return false;
+  }
+
   /** Machine ids with a live connection to this broker. */
   onlineMachines(): string[] {
     return [...this.connectedByMachine.keys()];
@@ -362,6 +370,16 @@ export class EmbeddedBroker {
     }
     // The will of a replaced connection would announce offline a machine that just reconnected.
     if (session.takenOver) return done(new Error('connection taken over'));
+    // A will speaks for the connection that set it: while another connection of the machine is
+    // up (a scanner's long-lived session beside a short-lived `<id>/<suffix>` one), it is not the
+    // machine going offline. Aedes publishes a will only through this hook, as the packet it kept.
+    if (packet === (client as { will?: unknown }).will && this.otherConnectionUp(session.machineId, client)) {
+      this.options.log(
+        'info',
+        `machine ${session.machineId}: the will of connection ${lineExcerpt(client.id, 64)} is not published, another connection of the machine is up`,
+      );
+      return done(new Error('another connection of the machine is up'));
+    }
     if (this.draining) {
       mqttRefused().inc({ reason: 'draining' });
       return done(new Error('runtime is stopping'));

@@ -4,6 +4,7 @@
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
 import { counter, registry } from '../kit/metrics';
+import { recordResponse } from '../kit/monitoring';
 
 /**
  * Routes a machine calls with its own signature instead of the API token, matched exactly:
@@ -160,11 +161,20 @@ export function createFrontApp(
       restrictAdminCors(req, res, adminCorsOrigins);
     state.inFlight++;
     let counted = false;
+    const started = process.hrtime.bigint();
     const finish = () => {
       if (counted) return;
       counted = true;
       state.inFlight--;
-      httpRequests().inc({ route: routeLabel(req), status: String(res.statusCode) });
+      const route = routeLabel(req);
+      httpRequests().inc({ route, status: String(res.statusCode) });
+      // Seed 002's monitoring: API answer times, not the live streams (open for hours by design).
+      if (isApiPath(req.path) && !String(res.getHeader('content-type') ?? '').startsWith('text/event-stream'))
+        recordResponse(
+          `${req.method} ${route}`,
+          Number(process.hrtime.bigint() - started) / 1e6,
+          res.statusCode,
+        );
     };
     res.on('finish', finish);
     res.on('close', finish);

@@ -14,6 +14,7 @@ import { BrokerAccess, FloorflowServices, systemClock } from '../kit/services';
 import { collectProcessMetrics } from '../kit/metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from '../kit/floor-metrics';
 import { AccountStore } from '../store/accounts';
+import { watchScanNotices } from '../kit/scan-notices';
 import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -26,6 +27,8 @@ import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
 import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
+import { ExternalIngest, sharedSubscriptionProblem } from './external-ingest';
+import { LeaseKeeper } from './leases';
 
 export interface RuntimeHandle {
   httpPort: number;
@@ -80,6 +83,12 @@ function portError(err: unknown, port: number, variable: string): Error {
   return err as Error;
 }
 
+function externalBrokerLogin(url: string): { user: string; password: string } | undefined {
+  const u = new URL(url);
+  if (!u.username) return undefined;
+  return { user: decodeURIComponent(u.username), password: decodeURIComponent(u.password) };
+}
+
 export async function startRuntime(
   config: FloorflowConfig,
   log: Logger = (l) => console.log(l),
@@ -131,16 +140,22 @@ export async function startRuntime(
     const migrated = await migrate(database.pool);
     if (migrated.applied.length > 0) log(`database migrated: ${migrated.applied.join(', ')}`);
     const machines = new MachineStore(database.pool, secrets.machineSealKey);
-    // Sessions a killed runtime left open are over: their machines are offline until they reconnect.
-    await machines.closeSessionsOf(null, 'runtime restarted');
     collectProcessMetrics();
     registerFloorMetrics({ pool: database.pool, clock: systemClock });
     cleanups.push(async () => unregisterFloorMetricsSource());
 
     checkpoint();
+    // Several runtimes may share this database (docs/scale-out.md): this one is alive while its
+    // lease is renewed, and work that must run once goes to whichever runtime holds its lease.
+    const leases = new LeaseKeeper({ pool: database.pool, runtimeId, ttlMs: config.leaseTtlMs, log });
+    await leases.start();
+    cleanups.push(() => leases.stop());
+    // Sessions a killed runtime left open are over: their machines are offline until they reconnect.
+    await machines.closeSessionsOfGoneRuntimes('runtime restarted');
     const state: HttpState = { draining: false, inFlight: 0, starting: true };
     let broker: EmbeddedBroker | undefined;
     let externalMqtt: mqtt.MqttClient | undefined;
+    let ingest: ExternalIngest | undefined;
     const checks = [
       { name: 'database', check: async () => void (await database.pool.query('SELECT 1')) },
       {
@@ -214,6 +229,24 @@ export async function startRuntime(
       process.env.FLOORFLOW_MQTT_PORT = String(mqttPort);
     } else {
       const u = new URL(config.mqttUrl);
+      const problem = await sharedSubscriptionProblem(config.mqttUrl, runtimeId);
+      if (problem)
+        throw new Error(
+          `MQTT_URL ${u.host}: ${problem}; floorflow needs an MQTT 5 broker with shared subscriptions (Mosquitto 2, EMQX, HiveMQ) to take machine messages`,
+        );
+      ingest = new ExternalIngest({
+        url: config.mqttUrl,
+        sessions: config.ingestSessions,
+        topicPrefix: config.topicPrefix,
+        pool: database.pool,
+        runtimeId,
+        inbox,
+        clock: systemClock,
+        ttlMs: config.leaseTtlMs,
+        log,
+      });
+      ingest.start();
+      cleanups.push(() => ingest!.stop());
       process.env.FLOORFLOW_MQTT_HOST = u.hostname;
       process.env.FLOORFLOW_MQTT_PORT = u.port || '1883';
       externalMqtt = mqtt.connect(config.mqttUrl, {
@@ -239,13 +272,20 @@ export async function startRuntime(
       machineSecret: (machineId) => machines.secretOf(machineId),
       access,
       clock: systemClock,
+      leases,
     };
+    // One log line per scan the inbox rejected or left out as sent twice, and the floor page told.
+    const stopScanNotices = watchScanNotices({ inbox, pool: database.pool, events, clock: systemClock, log });
+    cleanups.push(async () => stopScanNotices());
 
     const storage = loadFlowStorage({
       config,
       versions,
       pool: database.pool,
-      localBrokerCredentials: { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
+      // With MQTT_URL, the flows' broker connection logs in with that URL's user and password.
+      localBrokerCredentials: config.mqttUrl
+        ? externalBrokerLogin(config.mqttUrl)
+        : { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
       credentialSecret: secrets.credentialSecret,
     });
     const settings = nodeRedSettings({
@@ -357,6 +397,9 @@ export async function startRuntime(
         log(`floorflow stopping (${reason}): draining for up to ${config.drainTimeoutMs} ms`);
         state.draining = true;
         broker?.startDrain();
+        // The ingest sessions go to the other runtimes now: what is being written is acknowledged,
+        // the rest stays in the broker's sessions for them.
+        await ingest?.stop();
         // Long-lived responses (SSE streams) end now rather than hold the drain to its deadline.
         events.emit('draining');
         const deadline = Date.now() + config.drainTimeoutMs;

@@ -6,6 +6,7 @@
 // browser as JSON.
 import type { Pool } from 'pg';
 import { passRate } from '../core/alerts';
+import { recentScanNotices, type ScanNotice } from './scan-notices';
 import type { Queryable } from './db';
 import { listJobs, selectablePlates } from './embossing';
 import { sourceStatus } from './job-status';
@@ -14,7 +15,14 @@ import { dispatchableProducts } from './products';
 import { statusCounts } from './engraving';
 import { openAlerts } from './alerts';
 
-export const DASHBOARD_PAGES = ['machines', 'embossing', 'job-status', 'dispatch', 'processing'] as const;
+export const DASHBOARD_PAGES = [
+  'machines',
+  'embossing',
+  'job-status',
+  'dispatch',
+  'processing',
+  'workpanel',
+] as const;
 export type DashboardPage = (typeof DASHBOARD_PAGES)[number];
 
 const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
@@ -158,6 +166,8 @@ export interface JobStatusBoard {
     lag: number;
     last_processed_at: string | null;
   }>;
+  /** The latest scans that changed no job: rejected, skipped or ignored as sent twice, with the reason. */
+  scan_notices: ScanNotice[];
 }
 
 export async function jobStatusBoard(pool: Pool, limit = 30): Promise<JobStatusBoard> {
@@ -220,6 +230,7 @@ export async function jobStatusBoard(pool: Pool, limit = 30): Promise<JobStatusB
     }),
     updates: updates.rows.map((u) => ({ ...u, created_at: u.created_at.toISOString() })),
     pollers,
+    scan_notices: await recentScanNotices(pool, 10),
   };
 }
 

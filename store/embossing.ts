@@ -43,6 +43,8 @@ export interface EmbossingJob {
   updated_at: Date;
   sent_at: Date | null;
   completed_at: Date | null;
+  /** While the job is at a machine: when its answer is due (moved on by accepted / in_progress). */
+  answer_due_at: Date | null;
 }
 
 export interface MachineMessage {
@@ -73,7 +75,10 @@ export type Change =
   | { kind: 'not_found'; reason: string };
 
 const JOB_COLUMNS = `j.id::text AS id, j.machine_id, j.status, j.job_payload, j.machine_response, j.attempts,
-  j.last_error, j.created_by, j.created_at, j.updated_at, j.sent_at, j.completed_at`;
+  j.last_error, j.created_by, j.created_at, j.updated_at, j.sent_at, j.completed_at, j.answer_due_at`;
+
+/** Job states in which a machine holds the job: each has a deadline (answer_due_at). */
+export const AT_MACHINE_STATES = ['sent', 'accepted', 'in_progress'] as const;
 
 type JobRow = Omit<EmbossingJob, 'plates'>;
 
@@ -400,13 +405,16 @@ export async function markSent(
   jobId: string,
   payload: Record<string, unknown>,
   by: Actor,
+  /** How long the machine has to answer: the deadline is kept with the job, not in a timer. */
+  answerWithinMs: number,
 ): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
     const transitions = [await transition(client, JOB_MODEL, jobId, 'send', by)];
     await client.query(
-      `UPDATE embossing.embossing_jobs SET attempts = attempts + 1, sent_at = $2, job_payload = $3, last_error = NULL
+      `UPDATE embossing.embossing_jobs SET attempts = attempts + 1, sent_at = $2, job_payload = $3, last_error = NULL,
+              answer_due_at = $2::timestamptz + make_interval(secs => $4::double precision / 1000), answer_timeout_ms = $4
        WHERE id = $1`,
-      [jobId, by.at, payload],
+      [jobId, by.at, payload, answerWithinMs],
     );
     transitions.push(...(await platesTo(client, job, 'start_embossing', ['queued_for_embossing'], by)));
     return transitions;
@@ -417,9 +425,12 @@ export type MachineJobStatus = 'accepted' | 'in_progress' | 'completed' | 'faile
 
 /**
  * Applies what the machine reported. accepted / in_progress / completed move the job forward
- * (completed also marks the plates `plateDoneState` and lets go of them); failed puts the job
- * back to queued, held for the retry loop. A report the job's state does not allow (a replay
- * for a finished job) is a conflict and changes nothing.
+ * (completed also marks the plates `plateDoneState` and lets go of them); accepted and
+ * in_progress also move the job's deadline on (a repeated in_progress is the machine's
+ * heartbeat: it changes no state, only the deadline). failed ends the job as failed with the
+ * machine's reason and lets its plates go: the machine may have acted on the command, so
+ * only a person sends it again (Retry). A report the job's state does not allow (a replay for
+ * a finished job) is a conflict and changes nothing.
  */
 export async function applyMachineReport(
   pool: Pool,
@@ -447,17 +458,27 @@ export async function applyMachineReport(
       throw new FloorflowError('FF_CONFLICT', 'this machine message was applied before');
     }
     const transitions: AppliedTransition[] = [];
+    const extendDeadline = () =>
+      client.query(
+        `UPDATE embossing.embossing_jobs
+            SET answer_due_at = $2::timestamptz + make_interval(secs => COALESCE(answer_timeout_ms, 120000)::double precision / 1000)
+          WHERE id = $1`,
+        [jobId, by.at],
+      );
     switch (report.status) {
       case 'accepted':
         transitions.push(await transition(client, JOB_MODEL, jobId, 'accept', by));
+        await extendDeadline();
         break;
       case 'in_progress':
-        transitions.push(await transition(client, JOB_MODEL, jobId, 'start', by));
+        if (job.status !== 'in_progress')
+          transitions.push(await transition(client, JOB_MODEL, jobId, 'start', by));
+        await extendDeadline();
         break;
       case 'completed': {
         transitions.push(await transition(client, JOB_MODEL, jobId, 'complete', by));
         await client.query(
-          `UPDATE embossing.embossing_jobs SET completed_at = $2, machine_response = $3 WHERE id = $1`,
+          `UPDATE embossing.embossing_jobs SET completed_at = $2, machine_response = $3, answer_due_at = NULL WHERE id = $1`,
           [jobId, by.at, report.response ?? null],
         );
         const done = by.plateDoneState === 'in_storage' ? 'store' : 'complete';
@@ -470,15 +491,17 @@ export async function applyMachineReport(
         );
         break;
       }
-      case 'failed':
-        transitions.push(
-          ...(await requeueIn(client, job, report.error ?? 'the machine reported a failure', by)),
+      case 'failed': {
+        const error = report.error ?? 'the machine reported a failure';
+        transitions.push(await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error }));
+        await client.query(
+          `UPDATE embossing.embossing_jobs SET machine_response = $2, last_error = $3, answer_due_at = NULL, next_attempt_at = $4
+           WHERE id = $1`,
+          [jobId, report.response ?? null, error, by.at],
         );
-        await client.query(`UPDATE embossing.embossing_jobs SET machine_response = $2 WHERE id = $1`, [
-          jobId,
-          report.response ?? null,
-        ]);
+        transitions.push(...(await releasePlates(client, job, by)));
         break;
+      }
     }
     return transitions;
   });
@@ -493,7 +516,8 @@ async function requeueIn(
   const transitions: AppliedTransition[] = [];
   if (job.status !== 'queued') transitions.push(await transition(client, JOB_MODEL, job.id, 'requeue', by));
   await client.query(
-    `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = '${HELD}', updated_at = $3 WHERE id = $1`,
+    `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = '${HELD}', updated_at = $3, answer_due_at = NULL
+     WHERE id = $1`,
     [job.id, error, by.at],
   );
   transitions.push(...(await platesTo(client, job, 'requeue', ['embossing_in_progress'], by)));
@@ -501,8 +525,9 @@ async function requeueIn(
 }
 
 /**
- * An attempt failed without a report (timeout, machine offline, send error): the job goes
- * back to queued, held for the retry loop, with the error. A finished job is a conflict.
+ * The command provably did not reach the machine (machine offline, connection refused, not
+ * acknowledged): the job goes back to queued, held for the retry loop, with the error. A
+ * finished job is a conflict.
  */
 export async function markAttemptFailed(
   pool: Pool,
@@ -536,7 +561,7 @@ export async function failJob(
     }
     const transitions = [await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error })];
     await client.query(
-      `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = $3 WHERE id = $1`,
+      `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = $3, answer_due_at = NULL WHERE id = $1`,
       [jobId, error, by.at],
     );
     transitions.push(...(await releasePlates(client, job, by)));
@@ -545,12 +570,22 @@ export async function failJob(
 }
 
 /**
- * A user retries a failed job: it is queued again (due now) and takes its plates back, if
- * they are still selectable; otherwise it is a conflict and nothing changes.
+ * A person retries a failed job, or one that needs attention: it is queued again (due now).
+ * A failed job takes its plates back, if they are still selectable (otherwise it is a
+ * conflict and nothing changes); one that needs attention still holds its plates. The attempt
+ * count goes on: the machine never sees an attempt number twice for one job.
  */
 export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
     const transitions = [await transition(client, JOB_MODEL, jobId, 'retry', by)];
+    if (job.status === 'needs_attention') {
+      await client.query(
+        `UPDATE embossing.embossing_jobs SET next_attempt_at = $2, last_error = NULL, answer_due_at = NULL WHERE id = $1`,
+        [jobId, by.at],
+      );
+      transitions.push(...(await platesTo(client, job, 'requeue', ['embossing_in_progress'], by)));
+      return transitions;
+    }
     const plateIds = job.plates.map((p) => p.id);
     const plates = await client.query<{
       id: string;
@@ -582,7 +617,7 @@ export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Ch
       [jobId],
     );
     await client.query(
-      `UPDATE embossing.embossing_jobs SET next_attempt_at = $2, attempts = 0, last_error = NULL WHERE id = $1`,
+      `UPDATE embossing.embossing_jobs SET next_attempt_at = $2, last_error = NULL WHERE id = $1`,
       [jobId, by.at],
     );
     for (const plate of plates.rows)
@@ -591,22 +626,103 @@ export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Ch
   });
 }
 
+/** States a person may cancel a job from: every one that is not final. */
+export const CANCELLABLE_STATES = ['queued', 'sent', 'accepted', 'in_progress', 'needs_attention', 'failed'];
+
 /**
- * A user cancels a job that no machine holds (queued or failed); its plates go back to where
- * they were. A job at the machine cannot be called back: conflict.
+ * A person cancels a job in any state that is not final; its plates go back to where they
+ * were. The first transition's `from` says whether a machine held the job (the embosser then
+ * sends the machine its profile's cancel command). A finished job is a conflict.
  */
 export async function cancelJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
   return guarded(pool, jobId, async (client, job) => {
-    if (!['queued', 'failed'].includes(job.status)) {
+    if (!CANCELLABLE_STATES.includes(job.status)) {
       throw new FloorflowError(
         'FF_CONFLICT',
         `embossing job ${jobId} is ${job.status} and cannot be cancelled`,
       );
     }
     const transitions = [await transition(client, JOB_MODEL, jobId, 'cancel', by)];
+    await client.query(
+      `UPDATE embossing.embossing_jobs SET answer_due_at = NULL, next_attempt_at = $2 WHERE id = $1`,
+      [jobId, by.at],
+    );
     transitions.push(...(await releasePlates(client, job, by)));
     return transitions;
   });
+}
+
+/**
+ * A job at a machine whose answer is lost (no answer by its deadline, a command whose delivery
+ * is unknown) goes to needs_attention with the reason: its plates stay held, since the machine
+ * may have embossed them, until a person retries or cancels it. A job no longer at a machine is
+ * a conflict.
+ */
+export async function markNeedsAttention(
+  pool: Pool,
+  jobId: string,
+  reason: string,
+  by: Actor,
+): Promise<Change> {
+  return guarded(pool, jobId, async (client) => {
+    const transitions = [await transition(client, JOB_MODEL, jobId, 'attention', by, { reason })];
+    await client.query(
+      `UPDATE embossing.embossing_jobs SET last_error = $2, answer_due_at = NULL WHERE id = $1`,
+      [jobId, reason],
+    );
+    return transitions;
+  });
+}
+
+/**
+ * Jobs at a machine past their deadline go to needs_attention, at most `max` per call. Each is
+ * claimed with FOR UPDATE SKIP LOCKED, so runtimes sharing the database handle each once, and
+ * one whose answer is being applied right now is left to that answer. `reason` words it.
+ */
+export async function markOverdue(
+  pool: Pool,
+  by: Actor,
+  reason: (job: {
+    id: string;
+    machine_id: string;
+    attempts: number;
+    answer_timeout_ms: number | null;
+  }) => string,
+  max = 50,
+): Promise<Array<Change & { kind: 'applied' }>> {
+  return withTransaction(pool, async (client) => {
+    const overdue = await client.query<{
+      id: string;
+      machine_id: string;
+      attempts: number;
+      answer_timeout_ms: number | null;
+    }>(
+      `SELECT id::text AS id, machine_id, attempts, answer_timeout_ms FROM embossing.embossing_jobs
+       WHERE status IN ('sent', 'accepted', 'in_progress') AND answer_due_at <= $1
+       ORDER BY answer_due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [by.at, max],
+    );
+    const changes: Array<Change & { kind: 'applied' }> = [];
+    for (const row of overdue.rows) {
+      const why = reason(row);
+      const t = await transition(client, JOB_MODEL, row.id, 'attention', by, { reason: why });
+      await client.query(
+        `UPDATE embossing.embossing_jobs SET last_error = $2, answer_due_at = NULL WHERE id = $1`,
+        [row.id, why],
+      );
+      changes.push({ kind: 'applied', job: (await getJob(client, row.id))!, transitions: [t] });
+    }
+    return changes;
+  });
+}
+
+/** The states of some jobs, for the embosser to settle the attempts it waits on. */
+export async function jobStates(db: Queryable, jobIds: string[]): Promise<Map<string, string>> {
+  const result = await db.query<{ id: string; status: string }>(
+    `SELECT id::text AS id, status FROM embossing.embossing_jobs WHERE id = ANY($1::bigint[])`,
+    [jobIds.filter(isJobId)],
+  );
+  return new Map(result.rows.map((r) => [r.id, r.status]));
 }
 
 /** One message to or from a machine (seed 000 §7 "Logging"), rejected ones included. */

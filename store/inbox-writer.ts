@@ -15,6 +15,7 @@
 import type { Pool } from 'pg';
 import { type InboxKind, rawExcerpt, readMachineEvent, readMachineStatus } from '../core/inbox';
 import { isDoubleSend, readIncomingScan } from '../core/job-status';
+import { operationsWithDefaults } from '../core/scanner-settings';
 import { isConnectionError, type Queryable, withTransaction } from './db';
 import {
   storeMessages,
@@ -27,6 +28,7 @@ import {
   type StoredScan,
 } from './machine-inbox';
 import { insertScansWithoutMsgId } from './scan-ingest';
+import { ScannerSettingsCache, type ScannerSettings, type ScannerSettingsSource } from './scanner-settings';
 
 export interface InboxMessage {
   /** The authenticated machine: never taken from the payload. */
@@ -45,7 +47,14 @@ export type InboxChannel = 'mqtt' | 'serial';
 
 type ReceiptBody =
   | { kind: 'scan'; machineId: string; outcome: 'stored'; scan: StoredScan }
-  | { kind: 'scan'; machineId: string; outcome: 'duplicate'; duplicate: 'msg_id' | 'double_send' }
+  | {
+      kind: 'scan';
+      machineId: string;
+      outcome: 'duplicate';
+      duplicate: 'msg_id' | 'double_send';
+      /** The code of the repeat, when known without the database. */
+      code?: string;
+    }
   | { kind: 'scan'; machineId: string; outcome: 'rejected'; rejected: RejectedScan }
   | { kind: 'event'; machineId: string; outcome: 'stored'; event: StoredEvent }
   | { kind: 'status'; machineId: string; outcome: 'stored'; status: Record<string, unknown> };
@@ -66,6 +75,8 @@ export interface InboxWriterOptions {
   maxBatch?: number;
   /** Without a msg_id, the same code from the same machine within this window is one scan sent twice (ms, default 2000). */
   repeatWindowMs?: number;
+  /** Per-scanner settings (default operations, double-send window); the registry's by default. */
+  scannerSettings?: ScannerSettingsSource;
 }
 
 export interface InboxWriterStats {
@@ -90,7 +101,7 @@ type Prepared =
 interface FlushPlan {
   receipts: Array<ReceiptBody | undefined>;
   withId: Array<{ index: number; row: ScanToStore }>;
-  withoutId: Array<{ index: number; row: ScanToStore }>;
+  withoutId: Array<{ index: number; row: ScanToStore; windowMs: number }>;
   rejected: Array<{ index: number; row: RejectedScanToStore }>;
   events: Array<{ index: number; row: EventToStore }>;
   statuses: StatusToStore[];
@@ -166,6 +177,17 @@ function isDataError(err: unknown): err is Error {
   return err instanceof Error && typeof code === 'string' && /^2[23]/.test(code) && !isConnectionError(err);
 }
 
+/** A scan that names no operation, from a scanner with default operations, stands for those. */
+function withScannerDefaults(row: ScanToStore, settings: ScannerSettings | undefined): ScanToStore {
+  const { operations, defaulted } = operationsWithDefaults(row.scan.operations, settings);
+  if (!defaulted) return row;
+  return {
+    ...row,
+    scan: { ...row.scan, operations },
+    metadata: { ...row.metadata, operations_from: 'scanner settings' },
+  };
+}
+
 function scanKey(row: ScanToStore): string {
   return JSON.stringify([row.machineId, row.scan.msg_id ?? null]);
 }
@@ -180,6 +202,7 @@ export class InboxWriter {
   };
   private readonly maxBatch: number;
   private repeatWindowMs: number;
+  private readonly scanners: ScannerSettingsSource;
   private readonly listeners = new Set<InboxListener>();
   private readonly refusalListeners = new Set<RefusalListener>();
   private queue: Pending[] = [];
@@ -191,6 +214,7 @@ export class InboxWriter {
   ) {
     this.maxBatch = options.groupCommit === false ? 1 : Math.max(1, options.maxBatch ?? 500);
     this.repeatWindowMs = options.repeatWindowMs ?? 2000;
+    this.scanners = options.scannerSettings ?? new ScannerSettingsCache(pool);
   }
 
   /** Messages waiting for the next flush. */
@@ -312,26 +336,42 @@ export class InboxWriter {
    * when it holds scans without a msg_id, their repeat check first (it needs a per-machine lock).
    */
   private async store(batch: Pending[]): Promise<ReceiptBody[]> {
-    const plan = this.plan(batch);
+    const plan = this.plan(batch, await this.scannerSettingsFor(batch));
     if (plan.withoutId.length === 0) return this.writePlan(this.pool, plan);
     return withTransaction(this.pool, async (client) => {
       const stored = await insertScansWithoutMsgId(
         client,
         plan.withoutId.map((w) => w.row),
-        this.repeatWindowMs,
+        plan.withoutId.map((w) => w.windowMs),
       );
       plan.withoutId.forEach((w, i) => {
         const scan = stored.get(i);
         plan.receipts[w.index] = scan
           ? { kind: 'scan', machineId: w.row.machineId, outcome: 'stored', scan }
-          : { kind: 'scan', machineId: w.row.machineId, outcome: 'duplicate', duplicate: 'double_send' };
+          : {
+              kind: 'scan',
+              machineId: w.row.machineId,
+              outcome: 'duplicate',
+              duplicate: 'double_send',
+              code: w.row.scan.code_text,
+            };
       });
       return this.writePlan(client, plan);
     });
   }
 
+  /** The scanner settings in force for a flush's scans (none read for a flush without scans). */
+  private async scannerSettingsFor(batch: Pending[]): Promise<ReadonlyMap<string, ScannerSettings>> {
+    let latest: Date | undefined;
+    for (const p of batch) {
+      if (p.prepared.kind !== 'scan') continue;
+      if (!latest || p.message.receivedAt > latest) latest = p.message.receivedAt;
+    }
+    return latest ? this.scanners.at(latest) : new Map();
+  }
+
   /** What goes to which table, and the receipts known without the database. */
-  private plan(batch: Pending[]): FlushPlan {
+  private plan(batch: Pending[], scanners: ReadonlyMap<string, ScannerSettings>): FlushPlan {
     const receipts: Array<ReceiptBody | undefined> = new Array(batch.length);
 
     // Scans with a msg_id: the first copy of a (machine, msg_id) is the one stored; later copies
@@ -340,7 +380,7 @@ export class InboxWriter {
     const firstOfKey = new Map<string, number>();
     // Scans without one: a copy of a scan kept earlier in this flush is a repeat by the same rule
     // the database applies to earlier flushes.
-    const withoutId: Array<{ index: number; row: ScanToStore }> = [];
+    const withoutId: Array<{ index: number; row: ScanToStore; windowMs: number }> = [];
     const keptAt = new Map<string, Date[]>();
     const rejected: Array<{ index: number; row: RejectedScanToStore }> = [];
     const events: Array<{ index: number; row: EventToStore }> = [];
@@ -350,7 +390,8 @@ export class InboxWriter {
       const machineId = message.machineId;
       switch (prepared.kind) {
         case 'scan': {
-          const row = prepared.row;
+          const settings = scanners.get(machineId);
+          const row = withScannerDefaults(prepared.row, settings);
           if (row.scan.msg_id) {
             const key = scanKey(row);
             if (firstOfKey.has(key)) {
@@ -361,14 +402,22 @@ export class InboxWriter {
             }
             return;
           }
-          const key = JSON.stringify([row.machineId, row.scan.code_text]);
+          // The same code with other operations (kiss_cut after coating) is another scan.
+          const key = JSON.stringify([row.machineId, row.scan.code_text, row.scan.operations]);
+          const windowMs = settings?.doubleSendWindowMs ?? this.repeatWindowMs;
           const earlier = keptAt.get(key) ?? [];
-          if (earlier.some((at) => isDoubleSend(at, row.receivedAt, this.repeatWindowMs))) {
-            receipts[index] = { kind: 'scan', machineId, outcome: 'duplicate', duplicate: 'double_send' };
+          if (earlier.some((at) => isDoubleSend(at, row.receivedAt, windowMs))) {
+            receipts[index] = {
+              kind: 'scan',
+              machineId,
+              outcome: 'duplicate',
+              duplicate: 'double_send',
+              code: row.scan.code_text,
+            };
             return;
           }
           keptAt.set(key, [...earlier, row.receivedAt]);
-          withoutId.push({ index, row });
+          withoutId.push({ index, row, windowMs });
           return;
         }
         case 'rejected':

@@ -36,6 +36,13 @@ export const LOCK_CLASS = 0x666c6a73; // "fljs"
 
 export interface BatchOptions extends ApplyContext {
   batchSize: number;
+  /**
+   * catchUp only: while batches come back full (a backlog), each next one is twice as large, up to
+   * this many rows (default: BACKLOG_BATCH_FACTOR times batchSize). A batch's fixed work per job
+   * (its claims, job_operations and jobs.operations rows, judged and written once per batch) is then
+   * done once for many records; a source that is caught up goes back to batchSize.
+   */
+  backlogBatchSize?: number;
   /** How far below the stored marker to re-read for rows that committed late (in marker units). */
   lookBack: number;
   /** Read from marker 0 (seed §7.1 force); records already processed still take no second effect. */
@@ -202,7 +209,10 @@ async function processBatchOnce(pool: Pool, source: SourceType, options: BatchOp
   });
 }
 
-/** Batches until the source is caught up (or `maxBatches` ran); used by the HTTP triggers. */
+/** How much larger than the batch size catchUp's batches grow on a backlog (BatchOptions.backlogBatchSize). */
+export const BACKLOG_BATCH_FACTOR = 10;
+
+/** Batches until the source is caught up (or `maxBatches` ran); used by the pollers and the HTTP triggers. */
 export async function catchUp(
   pool: Pool,
   source: SourceType,
@@ -218,8 +228,14 @@ export async function catchUp(
     last_marker: 0,
     more: false,
   };
+  const most = Math.max(
+    options.batchSize,
+    options.backlogBatchSize ?? options.batchSize * BACKLOG_BATCH_FACTOR,
+  );
+  let size = options.batchSize;
   for (let i = 0; i < (options.maxBatches ?? 1000); i += 1) {
-    const batch = await processBatch(pool, source, options);
+    const batch = await processBatch(pool, source, { ...options, batchSize: size });
+    size = batch.more ? Math.min(most, size * 2) : options.batchSize;
     if (!batch.locked) return { ...total, locked: i > 0 };
     total.processed += batch.processed;
     total.applied += batch.applied;

@@ -1,5 +1,5 @@
 // The machine registry and machine presence (floorflow.machines, floorflow.machine_sessions).
-import { Pool } from 'pg';
+import { Pool, PoolClient } from 'pg';
 import { hashSecret, randomSecret, seal, unseal, verifySecret } from '../core/secrets';
 import { Queryable, withTransaction } from './db';
 
@@ -16,6 +16,8 @@ export interface MachineRecord {
   last_status: Record<string, unknown> | null;
   last_status_at: Date | null;
   created_at: Date;
+  /** Settings of the machine's own (a scanner's: see core/scanner-settings.ts). */
+  settings: Record<string, unknown>;
 }
 
 export const MACHINE_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
@@ -61,7 +63,7 @@ export class MachineStore {
 
   async list(): Promise<MachineRecord[]> {
     const result = await this.pool.query<MachineRecord>(
-      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at
+      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at, settings
        FROM floorflow.machines ORDER BY machine_id`,
     );
     return result.rows;
@@ -69,7 +71,7 @@ export class MachineStore {
 
   async get(machineId: string): Promise<MachineRecord | undefined> {
     const result = await this.pool.query<MachineRecord>(
-      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at
+      `SELECT machine_id, kind, online, online_since, last_seen_at, session_seq, last_status, last_status_at, created_at, settings
        FROM floorflow.machines WHERE machine_id = $1`,
       [machineId],
     );
@@ -99,12 +101,16 @@ export class MachineStore {
     return row ? unseal(row.secret_sealed, this.sealKey) : undefined;
   }
 
-  /** Records a new connection; returns its session number. */
+  /**
+   * Records a new connection; returns its session number. A machine may hold several connections
+   * (`<id>` and `<id>/<suffix>`): it is online from its first and stays online since then.
+   */
   async connected(machineId: string, clientId: string, runtimeId: string): Promise<number> {
     return withTransaction(this.pool, async (c) => {
       const result = await c.query<{ session_seq: string }>(
         `UPDATE floorflow.machines
-         SET online = true, online_since = now(), last_seen_at = now(), session_seq = session_seq + 1
+         SET online = true, online_since = CASE WHEN online THEN online_since ELSE now() END,
+             last_seen_at = GREATEST(last_seen_at, now()), session_seq = session_seq + 1
          WHERE machine_id = $1 RETURNING session_seq`,
         [machineId],
       );
@@ -119,18 +125,27 @@ export class MachineStore {
     });
   }
 
-  /** Records the end of a session; an older session ending leaves a newer one online. */
+  /**
+   * Records the end of a session. Presence is per machine, not per connection: the machine stays
+   * online while any other of its sessions is open (a short-lived second connection closing, in
+   * any order, leaves the long-lived one online). The machine row is locked first, so two
+   * sessions ending at once cannot both see the other still open.
+   */
   async disconnected(machineId: string, sessionSeq: number, reason: string): Promise<void> {
     await withTransaction(this.pool, async (c) => {
+      await c.query('SELECT 1 FROM floorflow.machines WHERE machine_id = $1 FOR UPDATE', [machineId]);
       await c.query(
         `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $3
          WHERE machine_id = $1 AND session_seq = $2 AND disconnected_at IS NULL`,
         [machineId, sessionSeq, reason],
       );
       await c.query(
-        `UPDATE floorflow.machines SET online = false, last_seen_at = now()
-         WHERE machine_id = $1 AND session_seq = $2`,
-        [machineId, sessionSeq],
+        `UPDATE floorflow.machines m
+         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL),
+             last_seen_at = GREATEST(last_seen_at, now())
+         WHERE machine_id = $1`,
+        [machineId],
       );
     });
   }
@@ -152,15 +167,49 @@ export class MachineStore {
     ]);
   }
 
-  /** Marks every machine offline whose session this runtime held (after a crash or at stop). */
+  /**
+   * Sessions recorded by runtimes that are gone (no live lease in floorflow.leases: killed, or this
+   * runtime's previous run) are over; a machine whose sessions are all over is offline. Sessions
+   * of other live runtimes on the same database stay.
+   */
+  async closeSessionsOfGoneRuntimes(reason: string): Promise<void> {
+    await withTransaction(this.pool, async (c) => {
+      const ended = await c.query<{ machine_id: string }>(
+        `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $1
+         WHERE disconnected_at IS NULL AND runtime_id NOT IN (
+           SELECT holder FROM floorflow.leases WHERE starts_with(name, 'runtime/') AND expires_at >= clock_timestamp())
+         RETURNING machine_id`,
+        [reason],
+      );
+      await this.recomputeOnline(c, ended.rows);
+    });
+  }
+
+  /**
+   * Ends every session this runtime held (after a crash or at stop); a machine whose sessions are
+   * all over is offline.
+   */
   async closeSessionsOf(runtimeId: string | null, reason: string): Promise<void> {
-    await this.pool.query(
-      `WITH ended AS (
-         UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $2
-         WHERE disconnected_at IS NULL AND ($1::text IS NULL OR runtime_id = $1) RETURNING machine_id, session_seq)
-       UPDATE floorflow.machines m SET online = false FROM ended e
-       WHERE m.machine_id = e.machine_id AND m.session_seq = e.session_seq`,
-      [runtimeId, reason],
+    await withTransaction(this.pool, async (c) => {
+      const ended = await c.query<{ machine_id: string }>(
+        `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $2
+         WHERE disconnected_at IS NULL AND ($1::text IS NULL OR runtime_id = $1) RETURNING machine_id`,
+        [runtimeId, reason],
+      );
+      await this.recomputeOnline(c, ended.rows);
+    });
+  }
+
+  /** A machine is online while any of its sessions is open. */
+  private async recomputeOnline(c: PoolClient, ended: { machine_id: string }[]): Promise<void> {
+    const ids = [...new Set(ended.map((r) => r.machine_id))];
+    if (ids.length === 0) return;
+    await c.query(
+      `UPDATE floorflow.machines m
+       SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                            WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL)
+       WHERE m.machine_id = ANY($1::text[])`,
+      [ids],
     );
   }
 }

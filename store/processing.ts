@@ -30,15 +30,22 @@ const ORDER_MODEL = requireShippedModel('processing-order');
 async function move(
   c: PoolClient,
   jobId: string,
-  action: 'start' | 'complete' | 'retry' | 'fail',
-  note: { reason?: string; actor?: string; flowVersion?: string; now: Date; applied?: AppliedTransition[] },
+  action: 'start' | 'complete' | 'retry' | 'fail' | 'reset',
+  note: {
+    reason?: string;
+    actor?: string;
+    source?: string;
+    flowVersion?: string;
+    now: Date;
+    applied?: AppliedTransition[];
+  },
 ): Promise<void> {
   const outcome = await applyTransitionIn(c, JOB_MODEL, {
     entityId: jobId,
     action,
     reason: note.reason,
     actor: note.actor,
-    source: 'processing flow',
+    source: note.source ?? 'processing flow',
     flowVersion: note.flowVersion,
     at: note.now,
   });
@@ -518,8 +525,10 @@ export function recoverStuckJobs(
 }
 
 /**
- * At start: jobs held by another runtime id are orphans of a runtime that is gone (one
- * runtime per database, as the broker's machine sessions also assume).
+ * Jobs held by a runtime that is gone are orphans: their owner (`<runtime id>/<worker>`) names a
+ * runtime with no live lease in floorflow.leases (killed, or this runtime's previous run). Jobs
+ * of other live runtimes on the same database are theirs, and stay. Safe to run on every runtime
+ * and at any time: each orphan is locked and taken back once.
  */
 export function recoverOrphanedJobs(
   pool: Pool,
@@ -527,7 +536,8 @@ export function recoverOrphanedJobs(
 ): Promise<string[]> {
   return takeBack(
     pool,
-    '(lease_owner IS NULL OR lease_owner <> $1)',
+    `(lease_owner IS NULL OR (lease_owner <> $1 AND split_part(lease_owner, '/', 1) NOT IN (
+       SELECT holder FROM floorflow.leases WHERE starts_with(name, 'runtime/') AND expires_at >= clock_timestamp())))`,
     [options.owner],
     PROCESSING_INTERRUPTED,
     'interrupted: the runtime holding it stopped',
@@ -568,11 +578,18 @@ export async function queueCounts(pool: Pool): Promise<ProcessingQueueCounts> {
   return { byStatus: byStatus.rows, avgDurationMinutes: duration.rows[0]?.minutes ?? null };
 }
 
-export async function jobLogs(
-  pool: Pool,
-  jobId: string,
-): Promise<Array<LogEntry & { id: string; created_at: Date }>> {
-  const result = await pool.query<{
+export interface JobLogRecord extends LogEntry {
+  id: string;
+  flowVersion: string | null;
+  created_at: Date;
+}
+
+/** The job's log rows, oldest first (seed 004's processing_job_logs); undefined for an unknown job. */
+export async function jobLogs(db: Queryable, jobId: string): Promise<JobLogRecord[] | undefined> {
+  if (!/^[0-9]{1,18}$/.test(jobId)) return undefined;
+  const job = await db.query('SELECT 1 FROM processing.processing_jobs WHERE id = $1', [jobId]);
+  if (job.rows.length === 0) return undefined;
+  const result = await db.query<{
     id: string;
     level: LogEntry['level'];
     category: string;
@@ -580,9 +597,10 @@ export async function jobLogs(
     message: string;
     error_code: string | null;
     details: Record<string, unknown> | null;
+    flow_version: string | null;
     created_at: Date;
   }>(
-    `SELECT id::text AS id, level, category, stage, message, error_code, details, created_at
+    `SELECT id::text AS id, level, category, stage, message, error_code, details, flow_version, created_at
      FROM processing.processing_job_logs WHERE job_id = $1 ORDER BY id`,
     [jobId],
   );
@@ -594,6 +612,70 @@ export async function jobLogs(
     message: r.message,
     errorCode: r.error_code,
     details: r.details,
+    flowVersion: r.flow_version,
     created_at: r.created_at,
   }));
+}
+
+/** Log category of a manual recovery, so the job's logs show who ran it again and what it had. */
+export const RECOVERY_CATEGORY = 'recovery';
+
+/**
+ * Manual recovery of a failed job (the model's `reset`, failed -> pending): the job runs again
+ * from its first stage with a fresh set of attempts, due at once. The move, the cleared columns
+ * and the log row naming who did it commit together; a job that is not failed is refused
+ * (FF_TRANSITION_INVALID), so two people pressing Recover at once reset it once.
+ */
+export async function resetJob(
+  pool: Pool,
+  jobId: string,
+  note: { actor?: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+): Promise<ProcessingJobRow> {
+  if (!/^[0-9]{1,18}$/.test(jobId))
+    throw new FloorflowError('FF_NOT_FOUND', `processing job ${jobId} not found`);
+  return withTransaction(pool, async (c) => {
+    await move(c, jobId, 'reset', {
+      reason: 'manual recovery',
+      actor: note.actor,
+      source: 'manual recovery',
+      flowVersion: note.flowVersion,
+      now: note.now,
+      applied: note.applied,
+    });
+    // Read under the row lock the move took, before the columns are cleared.
+    const before = await c.query<{
+      attempts: number;
+      fail_reason: string | null;
+      completed_stage: string | null;
+    }>(`SELECT attempts, fail_reason, completed_stage FROM processing.processing_jobs WHERE id = $1`, [
+      jobId,
+    ]);
+    await c.query(
+      `UPDATE processing.processing_jobs
+       SET attempts = 0, progress = 0, stage = NULL, completed_stage = NULL, fail_reason = NULL,
+           next_attempt_at = $2, started_at = NULL, completed_at = NULL, lease_owner = NULL, lease_token = NULL,
+           updated_at = $2
+       WHERE id = $1`,
+      [jobId, note.now],
+    );
+    const previous = before.rows[0];
+    await insertLog(
+      c,
+      jobId,
+      {
+        level: 'info',
+        category: RECOVERY_CATEGORY,
+        message: `reset${note.actor ? ` by ${note.actor}` : ''}: runs again from the first stage`,
+        details: {
+          actor: note.actor ?? null,
+          previousAttempts: previous.attempts,
+          previousFailReason: previous.fail_reason,
+          previousCompletedStage: previous.completed_stage,
+        },
+      },
+      note.flowVersion,
+      note.now,
+    );
+    return (await getJobIn(c, { id: jobId }))!;
+  });
 }

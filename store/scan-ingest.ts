@@ -16,8 +16,10 @@ export type InsertScanResult =
   { stored: true; scan: StoredScan } | { stored: false; duplicate: 'msg_id' | 'double_send' };
 
 /**
- * Stores scans without a msg_id, leaving out a repeat: the same code from the same machine
- * received within `windowMs` before. The per-machine transaction locks (taken in machine order)
+ * Stores scans without a msg_id, leaving out a repeat: the same code with the same operations from
+ * the same machine received within `windowMs` before (one window for all, or one per row: a
+ * scanner's own double-send window). A `kiss_cut` scan just after a `coating` scan of the same
+ * code is a second operation, not the first scan sent twice. The per-machine transaction locks (taken in machine order)
  * make two copies arriving at once, in two transactions or two runtimes, queue: the second sees
  * the first. Repeats among `rows` themselves are the caller's to leave out
  * (core/job-status isDoubleSend), since one statement does not see its own rows.
@@ -25,7 +27,7 @@ export type InsertScanResult =
 export async function insertScansWithoutMsgId(
   db: Queryable,
   rows: ScanToStore[],
-  windowMs: number,
+  windowMs: number | readonly number[],
 ): Promise<Map<number, StoredScan>> {
   if (rows.length === 0) return new Map();
   const machines = [...new Set(rows.map((r) => r.machineId))].sort();
@@ -43,7 +45,8 @@ export async function insertScansWithoutMsgId(
              WHERE NOT EXISTS (
                SELECT 1 FROM jobmanager.scanned_codes s
                WHERE s.machine_id = u.machine_id AND s.code_text = u.code_text AND s.msg_id IS NULL
-                 AND s.received_at > u.received_at - make_interval(secs => $9::double precision / 1000)
+                 AND s.operations = u.operations
+                 AND s.received_at > u.received_at - make_interval(secs => ($9::double precision[])[u.ord] / 1000)
                  AND s.received_at <= u.received_at)
              ORDER BY u.ord) o),
      inserted AS (
@@ -53,7 +56,10 @@ export async function insertScansWithoutMsgId(
        FROM input ORDER BY ord
        RETURNING scan_id, scanned_at)
      SELECT input.ord, i.scan_id, i.scanned_at FROM inserted i JOIN input USING (scan_id)`,
-    values: [...scanArrays(rows), Math.max(0, windowMs)],
+    values: [
+      ...scanArrays(rows),
+      rows.map((_, i) => Math.max(0, typeof windowMs === 'number' ? windowMs : (windowMs[i] ?? 0))),
+    ],
   });
   return new Map(
     result.rows.map((r) => [Number(r.ord) - 1, storedScan(rows[Number(r.ord) - 1], r.scan_id, r.scanned_at)]),

@@ -10,6 +10,7 @@ import { nodePool } from '../../kit/db';
 import { checkConfig, onCloseAsync } from '../../kit/node-kit';
 import { Refresher } from '../../kit/refresher';
 import { openAlerts } from '../../store/alerts';
+import { runOnce } from '../../kit/run-once';
 import { TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import configSchema from './schema.json';
 
@@ -45,8 +46,18 @@ export = function register(RED: NodeAPI): void {
     };
     const intervalMs = Number(config.intervalSeconds) * 1000;
     let open = 0;
+    // One runtime at a time evaluates the rules (several may share the database); another takes
+    // over within seconds when it dies. The open rows are shared, so nothing is announced twice.
+    const lease = runOnce(services, 'alerts', (held) => {
+      if (held) void check.request();
+      else this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime checks the rules' });
+    });
 
     const check = new Refresher(async () => {
+      if (!lease.held()) {
+        this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime checks the rules' });
+        return;
+      }
       try {
         const events = await checkAlerts(pool, rules, clock.now(), services, (m) => this.warn(m));
         for (const event of events) {
@@ -89,6 +100,7 @@ export = function register(RED: NodeAPI): void {
     onCloseAsync(this, async () => {
       clock.clearTimeout(timer);
       await check.stop();
+      await lease.release();
     });
   });
 };

@@ -84,6 +84,7 @@ export = function register(RED: NodeAPI): void {
             fetch: (input, init) => fetch(input, init),
             changed: (change) => announce(services, change),
             statusChanged: () => showStatus(),
+            warn: (message) => this.warn(message),
           },
           {
             defaultProfile: config.profile,
@@ -102,6 +103,7 @@ export = function register(RED: NodeAPI): void {
 
       const showStatus = () => this.status(controller.status());
       showStatus();
+      controller.start();
 
       onInputAsync(this, async (input, send, done) => {
         const msg = input as Message;
@@ -111,6 +113,13 @@ export = function register(RED: NodeAPI): void {
             .callbackAnswer(callback.machineId, callback.jobId, jsonOf(msg.payload))
             .catch((err: unknown) => errorAnswer(err));
           send([null, null, Object.assign(msg, { statusCode, payload: body })]);
+          done();
+          return;
+        }
+        const cancelled = msg.cancelled as { jobId?: string; from?: string } | undefined;
+        if (cancelled?.jobId) {
+          const result = await controller.cancelled(String(cancelled.jobId), cancelled.from);
+          this.log(`embossing job ${cancelled.jobId} cancelled: ${result}`);
           done();
           return;
         }
@@ -127,12 +136,13 @@ export = function register(RED: NodeAPI): void {
         if (!jobId)
           throw new FloorflowError('FF_INPUT_INVALID', 'no job: expected msg.payload.id or msg.jobId');
         const outcome = await controller.attempt(jobId);
+        // A job with a person (failed by its machine, needs attention, cancelled) ends its retry loop here.
         if (outcome.kind === 'completed') send([Object.assign(msg, { payload: outcome.job }), null, null]);
         done();
       });
 
       onCloseAsync(this, async () => {
-        controller.close();
+        await controller.close();
       });
     },
   );

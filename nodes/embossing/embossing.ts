@@ -48,10 +48,15 @@ export = function register(RED: NodeAPI): void {
               'dead letter without a job: expected msg.payload.id',
             );
           }
-          const error = (msg.error as { message?: unknown } | undefined)?.message;
+          // Only a command that never reached its machine is retried, so that is what the floor reads.
+          const error = String((msg.error as { message?: unknown } | undefined)?.message ?? 'unknown error');
+          // retry-backoff's history: one entry per attempt made.
+          const attempts = Array.isArray(msg.attempts)
+            ? `${msg.attempts.length} attempts`
+            : 'the last attempt';
           const change = await deadLetter(
             String(jobId),
-            `gave up: ${String(error ?? 'unknown error')}`,
+            `not sent after ${attempts}: ${error.replace(/^\w*Error: /, '')}`,
             context(),
           );
           if (change.kind === 'applied') {
@@ -66,7 +71,14 @@ export = function register(RED: NodeAPI): void {
         send([
           respond(msg, result.statusCode, result.body),
           result.changed
-            ? { payload: result.changed.job, topic: `embossing/${result.changed.job.id}` }
+            ? {
+                payload: result.changed.job,
+                topic: `embossing/${result.changed.job.id}`,
+                // A cancelled job's state before the cancel: the embosser tells a machine that held it.
+                ...(config.action === 'cancel'
+                  ? { cancelled: { jobId: result.changed.job.id, from: result.changed.transitions[0]?.from } }
+                  : {}),
+              }
             : null,
         ]);
         if (result.changed) announce(services, result.changed);

@@ -6,6 +6,8 @@
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import { targetOfParsedScan } from '../../core/job-status';
+import { scanNoticeLine } from '../../core/scan-notice';
+import { JOB_STATUS_EVENT } from '../../kit/scan-notices';
 import type { JsonSchema } from '../../core/schema';
 import { checkScanPatterns, DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
 import { coalescedBatches, type BatchItem } from '../../kit/batches';
@@ -86,7 +88,11 @@ function recordOf(msg: NodeMessageInFlow, now: Date): Record_ {
       code_text: String(payload.code ?? ''),
       operations: payload.operations,
       scanned_at: Number.isNaN(scannedAt.getTime()) ? now : scannedAt,
-      target: targetOfParsedScan(payload as { kind: string }),
+      // A scan scan-parser could not read comes with its reason, and is recorded as skipped with it.
+      target:
+        payload.kind === undefined && typeof (msg as { reason?: unknown }).reason === 'string'
+          ? { kind: 'invalid', reason: (msg as { reason?: string }).reason! }
+          : targetOfParsedScan(payload as { kind: string }),
     },
   };
 }
@@ -196,7 +202,10 @@ export = function register(RED: NodeAPI): void {
             if (item.outcome.ok) {
               const result = item.outcome.value;
               if (result.outcome === 'applied') applied += 1;
-              if (result.outcome === 'skipped') skipped += 1;
+              if (result.outcome === 'skipped') {
+                skipped += 1;
+                this.warn(`${item.item.kind} record ${result.source_id} skipped: ${result.reason ?? ''}`);
+              }
             } else failed += 1;
           }
           this.status({
@@ -212,6 +221,19 @@ export = function register(RED: NodeAPI): void {
         const outcome = await batches.add(record);
         if (!outcome.ok) throw outcome.error;
         const payload = msg.payload;
+        if (record.kind === 'scan' && outcome.value.outcome === 'skipped') {
+          // Every scan that did not change a job: one log line, and the floor page told at once.
+          const machine = (msg as { machine_id?: unknown }).machine_id;
+          this.warn(
+            scanNoticeLine(
+              'skipped',
+              typeof machine === 'string' ? machine : '',
+              record.input.code_text,
+              outcome.value.reason ?? '',
+            ),
+          );
+          services?.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', scan_id: record.input.scan_id });
+        }
         send(Object.assign(msg, { source_record: payload, payload: resultOf(outcome.value) }));
         done();
       });

@@ -7,6 +7,7 @@ import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
+import { runOnce } from '../../kit/run-once';
 import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
 import {
   SOURCES,
@@ -91,6 +92,14 @@ export = function register(RED: NodeAPI): void {
             now: clock.now(),
             flowVersion: services?.flowVersion(this.z),
           });
+          // A skipped record took no effect: say why in the log too (the ledger and the gaps route keep it).
+          if (result.skipped > 0)
+            this.warn(
+              `${source}: ${result.skipped} record(s) skipped: ${result.skips
+                .slice(0, 5)
+                .map((k) => `${k.source_id}: ${k.reason}`)
+                .join('; ')}${result.skipped > 5 ? '; ...' : ''}`,
+            );
           if (!result.locked)
             this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
           else await showStatus(result);
@@ -127,6 +136,10 @@ export = function register(RED: NodeAPI): void {
 
       // Timer and NOTIFY runs report failures with a message, so a Catch node sees them.
       const tick = async (): Promise<void> => {
+        if (!lease.held()) {
+          this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
+          return;
+        }
         if (running) {
           again = true;
           return;
@@ -184,6 +197,17 @@ export = function register(RED: NodeAPI): void {
         return listening;
       };
 
+      // Several runtimes on one database: the one holding the lease polls; the others stand by and
+      // one of them takes over within seconds if it dies. (Each batch also holds the source's
+      // advisory lock, so two pollers could never apply a record twice; the lease saves the work.)
+      const lease = runOnce(services, `poller/${source}`, (held) => {
+        if (held) void tick();
+        else {
+          clock.clearTimeout(timer);
+          this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
+        }
+      });
+
       onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
         const body = (msg.payload ?? {}) as { force?: unknown };
         if (typeof body !== 'object' || (body.force !== undefined && typeof body.force !== 'boolean')) {
@@ -197,6 +221,7 @@ export = function register(RED: NodeAPI): void {
       onCloseAsync(this, async () => {
         closing = true;
         clock.clearTimeout(timer);
+        await lease.release();
         await running?.catch(() => undefined);
         await listening?.catch(() => undefined);
         const client = listener;

@@ -18,14 +18,16 @@ import {
   confirmOrder,
   failAttempt,
   getJob,
+  jobLogs,
   queueCounts,
+  resetJob,
 } from '../../store/processing';
 import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
 interface ProcessingConfig {
   name: string;
-  action: 'confirm' | 'queue' | 'job' | 'stage' | 'complete' | 'fail';
+  action: 'confirm' | 'queue' | 'job' | 'logs' | 'reset' | 'stage' | 'complete' | 'fail';
   stage: ProcessingStage | '';
   db: string;
   schemaVersion: 1;
@@ -77,7 +79,9 @@ export = function register(RED: NodeAPI): void {
       switch (config.action) {
         case 'confirm':
         case 'queue':
-        case 'job': {
+        case 'job':
+        case 'logs':
+        case 'reset': {
           // A route always answers: errors become the contract's error body, not a Catch.
           try {
             send(await answer(msg));
@@ -166,8 +170,47 @@ export = function register(RED: NodeAPI): void {
         const max = workerOf('processing')?.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY;
         return respond(msg, 200, { success: true, data: queueStatusOf(await queueCounts(pool()), max) });
       }
-      const job = await getJob(pool(), params.jobId ?? '');
-      if (!job) throw new FloorflowError('FF_NOT_FOUND', `processing job ${params.jobId ?? ''} not found`);
+      const jobId = params.jobId ?? '';
+      if (config!.action === 'reset') {
+        const applied: AppliedTransition[] = [];
+        const job = await resetJob(pool(), jobId, {
+          actor: requestActor(request),
+          now: clock.now(),
+          flowVersion: flowVersion(),
+          applied,
+        });
+        announce(applied);
+        emit('job.reset', { jobId: job.id, orderNumber: job.order_number });
+        return respond(msg, 200, {
+          success: true,
+          message: `processing job ${job.id} reset: it runs again from the first stage`,
+          data: jobView(job),
+        });
+      }
+      if (config!.action === 'logs') {
+        const logs = await jobLogs(pool(), jobId);
+        if (!logs) throw new FloorflowError('FF_NOT_FOUND', `processing job ${jobId} not found`);
+        return respond(msg, 200, {
+          success: true,
+          data: {
+            jobId: Number(jobId),
+            logs: logs.map((l) => ({
+              id: Number(l.id),
+              level: l.level,
+              category: l.category,
+              stage: l.stage,
+              message: l.message,
+              errorCode: l.errorCode,
+              details: l.details,
+              flowVersion: l.flowVersion,
+              createdAt: l.created_at,
+            })),
+            count: logs.length,
+          },
+        });
+      }
+      const job = await getJob(pool(), jobId);
+      if (!job) throw new FloorflowError('FF_NOT_FOUND', `processing job ${jobId} not found`);
       return respond(msg, 200, { success: true, data: jobView(job) });
     }
   });

@@ -16,6 +16,7 @@ import {
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { actorOfMessage } from '../../kit/identity';
+import { responseTimes, streamConnections } from '../../kit/monitoring';
 import { checkConfig, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
 import {
@@ -90,7 +91,12 @@ export = function register(RED: NodeAPI): void {
           const clock = servicesOf(RED)?.clock ?? systemClock;
           const now = clock.now();
           const status = await dashboardStatus(db(), now);
-          return reply({ statusCode: 200, body: { success: true, status, timestamp: now.toISOString() } });
+          // Seed 002 "Monitoring": this runtime's API answer times and live stream connections.
+          const monitoring = { responseTimes: responseTimes(), streams: streamConnections() };
+          return reply({
+            statusCode: 200,
+            body: { success: true, status: { ...status, monitoring }, timestamp: now.toISOString() },
+          });
         }
         case 'request': {
           const read = readTransitionBody(msg.payload, config.transition || undefined);

@@ -10,6 +10,7 @@ import { announceTransition } from '../../kit/lifecycle';
 import type { AppliedTransition } from '../../store/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync } from '../../kit/node-kit';
 import { announceWorker, queueNames, queueSource, withdrawWorker } from '../../kit/queues';
+import { runOnce } from '../../kit/run-once';
 import { type Clock, type TimerHandle, servicesOf, systemClock } from '../../kit/services';
 import configSchema from './schema.json';
 
@@ -36,6 +37,9 @@ function numbersOf(def: QueueWorkerDef): Record<string, unknown> {
   }
   return copy;
 }
+
+/** How often the runtime holding a queue's monitor looks for work of runtimes that died. */
+const ORPHAN_CHECK_MS = 5000;
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -67,6 +71,9 @@ export = function register(RED: NodeAPI): void {
     const intervalMs = config.interval * 1000;
     let pollTimer: TimerHandle | undefined;
     let monitorTimer: TimerHandle | undefined;
+    let orphanTimer: TimerHandle | undefined;
+    // Every runtime claims work (SKIP LOCKED); one at a time watches for stuck and orphaned work.
+    const monitorLease = runOnce(services, `queue-monitor/${source.name}`);
     let closed = false;
     let started = 0;
 
@@ -113,9 +120,31 @@ export = function register(RED: NodeAPI): void {
       void poll();
     };
 
+    const takeBackOrphans = async (): Promise<void> => {
+      if (!source.recoverOrphans) return;
+      try {
+        const ctx = context();
+        const ids = await source.recoverOrphans(ctx);
+        announce(ctx.applied);
+        if (ids.length > 0) {
+          this.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
+          void poll();
+        }
+      } catch (err) {
+        this.warn(`recovery of ${source.name} failed: ${message(err)}`);
+      }
+    };
+
+    // A runtime that dies holding jobs: the runtime holding the monitor takes them back once
+    // the dead runtime's lease expired, within seconds rather than at the next stuck check.
+    const orphanCheck = () => {
+      orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
+      if (monitorLease.held()) void takeBackOrphans();
+    };
+
     const monitor = () => {
       monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
-      if (!source.recoverStuck || config.stuckAfter <= 0) return;
+      if (!source.recoverStuck || config.stuckAfter <= 0 || !monitorLease.held()) return;
       const ctx = { ...context(), stuckAfterMs: config.stuckAfter * 1000 };
       source.recoverStuck(ctx).then(
         (ids) => {
@@ -134,20 +163,11 @@ export = function register(RED: NodeAPI): void {
     // Work a killed runtime held is taken back before the first claim, so it is neither lost
     // nor run twice (docs/processing.md).
     const startup = (async () => {
-      if (source.recoverOrphans) {
-        try {
-          const ctx = context();
-          const ids = await source.recoverOrphans(ctx);
-          announce(ctx.applied);
-          if (ids.length > 0)
-            this.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
-        } catch (err) {
-          this.warn(`recovery of ${source.name} failed: ${message(err)}`);
-        }
-      }
+      await takeBackOrphans();
       if (closed) return;
       pollTimer = clock.setTimeout(tick, intervalMs);
       monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
+      if (source.recoverOrphans) orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
       await poll();
     })();
 
@@ -160,9 +180,11 @@ export = function register(RED: NodeAPI): void {
       closed = true;
       clock.clearTimeout(pollTimer);
       clock.clearTimeout(monitorTimer);
+      clock.clearTimeout(orphanTimer);
       withdrawWorker(source.name, this.id);
       await startup;
       await polls.idle();
+      await monitorLease.release();
       if (source.release) {
         // The messages of this worker's jobs stop with the flow: give the jobs back now rather
         // than leave them to the stuck-job monitor.

@@ -7,6 +7,7 @@ import { LIFECYCLE_EVENT } from '../../core/lifecycle';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { LifecycleStream } from '../../kit/lifecycle-stream';
+import { registerStream } from '../../kit/monitoring';
 import { checkConfig, onCloseAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock } from '../../kit/services';
 import configSchema from './schema.json';
@@ -73,8 +74,11 @@ export = function register(RED: NodeAPI): void {
     // The runtime waits for open requests before it stops; streams never finish on their own.
     services?.events.on('draining', drain);
     showClients();
+    // /api/dashboard/status counts this stream's connections.
+    const unregister = registerStream(this.id, config.path, () => stream.clientCount);
 
     onCloseAsync(this, async () => {
+      unregister();
       services?.events.off(LIFECYCLE_EVENT, wake);
       services?.events.off('draining', drain);
       removeRoute(RED, handler);

@@ -176,6 +176,52 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     await screenshot('job-status');
   });
 
+  it('Job status: a rejected scan appears with its machine, code and reason within a second, and a skipped one too', async () => {
+    await open('job-status', 'job-status-board');
+    await markDocument(page);
+    const added = runCli(['machine', 'add', 'scanner-7', '--kind', 'scanner'], runtime.env);
+    assert.equal(added.status, 0, added.stderr);
+    const secret = /MQTT password \(shown once, stored hashed\): (\S+)/.exec(added.stdout)?.[1];
+    const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${runtime.mqttPort}`, {
+      username: 'scanner-7',
+      password: secret,
+      clientId: 'scanner-7',
+      reconnectPeriod: 0,
+    });
+    try {
+      const notices = page.locator('[data-test="scan-notices"]');
+      // Acknowledged means committed: from the PUBACK on, the page has a second to show it.
+      await client.publishAsync(
+        'floorflow/machines/scanner-7/scan',
+        JSON.stringify({ code: 'BAD-77', operations: [42] }),
+        { qos: 1 },
+      );
+      await notices.locator('tr', { hasText: 'BAD-77' }).waitFor({ timeout: 1000 });
+      const row = await notices.locator('tr', { hasText: 'BAD-77' }).innerText();
+      assert.match(row, /scanner-7/);
+      assert.match(row, /REJECTED[\s\S]*operations\[0\] must be an operation name/);
+      await client.publishAsync(
+        'floorflow/machines/scanner-7/scan',
+        JSON.stringify({ code: '9999_1_1', operations: ['coating'] }),
+        { qos: 1 },
+      );
+      await notices.locator('tr', { hasText: '9999_1_1' }).waitFor({ timeout: 10000 });
+      assert.match(
+        await notices.locator('tr', { hasText: '9999_1_1' }).innerText(),
+        /NOT APPLIED[\s\S]*unknown job 9999_1/,
+      );
+      assert.ok(await stillSameDocument(page), 'updated without a reload');
+      assert.match(runtime.output(), /scan from scanner-7 of code "BAD-77" rejected: operations\[0\]/);
+      assert.match(
+        runtime.output(),
+        /scan from scanner-7 of code "9999_1_1" not applied: unknown job 9999_1/,
+      );
+      await screenshot('job-status-scan-notices');
+    } finally {
+      await client.endAsync();
+    }
+  });
+
   it('Dispatch: lists the live products, and "Move to past" takes one off the list live with its reason', async () => {
     await open('dispatch', 'dispatch-board');
     const live = page.locator('[data-test="live-products"]');

@@ -4,7 +4,14 @@ import helper from 'node-red-node-test-helper';
 import { EmbosserSimulator, signedCallback } from '../../cli/embosser-simulator';
 import { FlowKit, LOCAL_BROKER_ID, startFlowKit } from '../support/flow-kit';
 
-type Job = { id: string; status: string; attempts: number; plates: Array<{ id: string; status: string }> };
+type Job = {
+  id: string;
+  status: string;
+  attempts: number;
+  last_error: string | null;
+  sent_at: string;
+  plates: Array<{ id: string; status: string }>;
+};
 
 const FLOW = 'flows/embossing.json';
 
@@ -72,6 +79,28 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     return (res.body as { data: Array<{ id: string }> }).data.map((p) => p.id);
   }
 
+  /**
+   * A full deploy stops every node (timers, in-memory state) and starts them from the flow
+   * files again: what a runtime restart does to the flows, on the same database.
+   */
+  async function restartFlows(clientsAfter = 2): Promise<void> {
+    const running = helper.getNode(LOCAL_BROKER_ID) as unknown as { credentials: Record<string, string> };
+    const flows = (
+      helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } }
+    )._redNodes.getFlows().flows;
+    await helper.setFlows(flows as Parameters<typeof helper.setFlows>[0], 'full', {
+      [LOCAL_BROKER_ID]: { ...running.credentials },
+    } as Parameters<typeof helper.setFlows>[2]);
+    await kit.waitFor(
+      () => kit.clock.pending > 0 && helper.getNode('embossing-retry-backoff') !== null,
+      'the flows again',
+    );
+    await kit.waitFor(
+      () => (kit.broker?.aedes.connectedClients ?? 0) >= clientsAfter,
+      'the flow connected to the broker again',
+    );
+  }
+
   beforeEach(async () => {
     kit = await startFlowKit({ flows: [FLOW] });
   });
@@ -130,29 +159,31 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     assert.equal(bad.status, 400);
   });
 
-  it('a machine that fails twice is retried after 5 s and 15 s on the clock and then succeeds', async () => {
-    const { simulator } = await machine('EMB-1', { fails: (_job, attempt) => attempt <= 2 });
+  it("a machine-reported failure is not re-sent: the job fails with the machine's reason, and a person's retry sends attempt 2", async () => {
+    const { simulator } = await machine('EMB-1', { fails: (_job, attempt) => attempt === 1 });
     const [plate] = await addPlates('AB-1');
     const created = await createJob([plate], 'EMB-1');
 
-    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the first retry stored');
-    assert.equal(simulator.received.length, 1);
-    await kit.clock.advance(4999);
-    assert.equal(simulator.received.length, 1, 'no second attempt before 5 s');
-    await kit.clock.advance(1);
-    await kit.waitFor(() => simulator.received.length === 2, 'the second attempt');
-    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the second retry stored');
-    await kit.clock.advance(14999);
-    assert.equal(simulator.received.length, 2, 'no third attempt before 15 s');
-    await kit.clock.advance(1);
+    const failed = await kit.waitFor(async () => {
+      const j = await job(created.id);
+      return j.status === 'failed' && j;
+    }, 'the job failed');
+    assert.equal(failed.last_error, 'EMB-1 reported a failure: die misaligned');
+    assert.equal(failed.plates[0].status, 'ready_for_embossing', 'the plate is free for a person to decide');
+    assert.equal(await pendingRetries(), 0, 'no automatic retry stored');
+    await kit.clock.advance(60000);
+    assert.equal(simulator.received.length, 1, 'the command was not sent again');
+
+    await kit.request().post(`/api/embossing-jobs/${created.id}/retry`).expect(202);
     const done = await kit.waitFor(async () => {
       const j = await job(created.id);
       return j.status === 'completed' && j;
-    }, 'the job completed on the third attempt');
-    assert.equal(done.attempts, 3);
+    }, 'completed after the retry');
+    assert.equal(done.attempts, 2);
     assert.deepEqual(
-      simulator.received.map((r) => r.attempt),
-      [1, 2, 3],
+      simulator.received.map((r) => r.command.attempt),
+      [1, 2],
+      'the attempt number goes on after a retry, it never starts again at 1',
     );
   });
 
@@ -179,6 +210,7 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     assert.equal(simulator.received.length, 0);
     assert.deepEqual(await selectable(), [plate], 'the plate is selectable again');
     assert.equal(failed.plates[0].status, 'ready_for_embossing');
+    assert.equal(failed.last_error, 'not sent after 4 attempts: machine EMB-1 is offline');
 
     await simulator.comeBack();
     await kit.waitFor(async () => (await presence('EMB-1')).online, 'EMB-1 back');
@@ -237,7 +269,8 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     assert.equal(repeat.status, 200, 'an exact repeat gets the first answer');
     assert.deepEqual(repeat.body, accepted.body);
     const replay = await post('EMB-1', secret, now());
-    assert.equal(replay.status, 409, 'the same body with a new nonce, for a finished job');
+    assert.equal(replay.status, 200, 'the same report with a new nonce gets the first answer');
+    assert.deepEqual(replay.body, accepted.body);
     const reused = await send(first, JSON.stringify({ status: 'failed', attempt: 1 }));
     assert.equal(reused.status, 401, 'the nonce of an accepted callback with another body');
     assert.deepEqual(await job(created.id), done, 'the repeats changed nothing');
@@ -304,50 +337,79 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
     }
   });
 
-  it('a machine that does not answer in time fails the attempt with FF_MACHINE_TIMEOUT and is retried', async () => {
+  /** Moves the clock on in sweep-sized steps until the job is in `status` (the sweep re-arms after each round). */
+  async function sweepUntil(jobId: string, status: string, stepMs = 1000): Promise<Job> {
+    return kit.waitFor(async () => {
+      const j = await job(jobId);
+      if (j.status === status) return j;
+      await kit.clock.advance(stepMs);
+      return false;
+    }, `job ${jobId} ${status}`);
+  }
+
+  it('a machine that does not answer by the deadline: the job needs attention, is not re-sent, and a cancel tells the machine', async () => {
     const { simulator } = await machine('EMB-1');
     simulator.setMode('silent');
     const [plate] = await addPlates('AB-1');
     const created = await createJob([plate], 'EMB-1');
-    // The command reaches the machine after the embosser started its answer timer.
     await kit.waitFor(() => simulator.received.length === 1, 'the command at the machine');
-    simulator.setMode('working');
-    await kit.clock.advance(120000);
-    await kit.waitFor(async () => (await pendingRetries()) === 1, 'the retry after the timeout');
-    const requeued = await job(created.id);
-    assert.equal(requeued.status, 'queued');
-    const row = await kit.pool.query<{ last_error: string }>(
-      'SELECT last_error FROM embossing.embossing_jobs WHERE id = $1',
-      [created.id],
-    );
-    assert.match(row.rows[0].last_error, /no answer within 120 s/);
-    await kit.clock.advance(5000);
-    await kit.waitFor(async () => (await job(created.id)).status === 'completed', 'completed on the retry');
+    await kit.clock.advance(119000);
+    assert.equal((await job(created.id)).status, 'sent', 'not before the deadline');
+    const waiting = await sweepUntil(created.id, 'needs_attention');
+    assert.match(waiting.last_error ?? '', /^no answer from EMB-1 within 120 s \(attempt 1\)/);
+    assert.equal(waiting.plates[0].status, 'embossing_in_progress', 'held: the machine may have embossed it');
+    assert.equal(await pendingRetries(), 0);
+    await kit.clock.advance(60000);
+    assert.equal(simulator.received.length, 1, 'not sent again');
+
+    const cancelled = await kit.request().post(`/api/embossing-jobs/${created.id}/cancel`).expect(200);
+    assert.equal(cancelled.body.data.status, 'cancelled');
+    await kit.waitFor(() => simulator.cancelled.includes(created.id), 'the cancel command at the machine');
+    assert.deepEqual(await selectable(), [plate], 'the plate is free again');
+  });
+
+  it('in_progress events move the deadline on: a long job is not given up while the machine works', async () => {
+    const { simulator, secret } = await machine('EMB-1');
+    simulator.setMode('silent');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    await kit.waitFor(() => simulator.received.length === 1, 'the command at the machine');
+    const client = await kit.connectMachine('EMB-1', secret);
+    const heard = async () =>
+      Number(
+        (
+          await kit.pool.query(
+            `SELECT count(*) AS n FROM embossing.machine_messages WHERE job_id = $1 AND result = 'applied: in_progress'`,
+            [created.id],
+          )
+        ).rows[0].n,
+      );
+    const event = (status: string) =>
+      client.publishAsync('floorflow/machines/EMB-1/event', JSON.stringify({ job_id: created.id, status }), {
+        qos: 1,
+      });
+    for (let minute = 0; minute < 5; minute++) {
+      await kit.clock.advance(60000);
+      await event('in_progress');
+      await kit.waitFor(async () => (await heard()) === minute + 1, `heartbeat ${minute + 1} applied`);
+    }
+    await kit.clock.advance(2000);
+    assert.equal((await job(created.id)).status, 'in_progress', 'five minutes in, still working');
+    await event('completed');
+    await kit.waitFor(async () => (await job(created.id)).status === 'completed', 'completed');
   });
 
   it('a retry pending when the flows restart still fires on the same database', async () => {
-    const { simulator } = await machine('EMB-1', { fails: (_job, attempt) => attempt === 1 });
+    const { simulator } = await machine('EMB-1');
+    await simulator.goOffline();
+    await kit.waitFor(async () => !(await presence('EMB-1')).online, 'EMB-1 offline');
     const [plate] = await addPlates('AB-1');
     const created = await createJob([plate], 'EMB-1');
     await kit.waitFor(async () => (await pendingRetries()) === 1, 'the retry stored');
+    await simulator.comeBack();
+    await kit.waitFor(async () => (await presence('EMB-1')).online, 'EMB-1 back');
 
-    // A full deploy stops every node (timers, in-memory state) and starts them from the flow
-    // files again: what a runtime restart does to the flows, on the same database.
-    const running = helper.getNode(LOCAL_BROKER_ID) as unknown as { credentials: Record<string, string> };
-    const flows = (
-      helper as unknown as { _redNodes: { getFlows(): { flows: unknown[] } } }
-    )._redNodes.getFlows().flows;
-    await helper.setFlows(flows as Parameters<typeof helper.setFlows>[0], 'full', {
-      [LOCAL_BROKER_ID]: { ...running.credentials },
-    } as Parameters<typeof helper.setFlows>[2]);
-    await kit.waitFor(
-      () => kit.clock.pending > 0 && helper.getNode('embossing-retry-backoff') !== null,
-      'the flows again',
-    );
-    await kit.waitFor(async () => {
-      const subscribed = (kit.broker?.aedes.connectedClients ?? 0) >= 2;
-      return subscribed;
-    }, 'the flow connected to the broker again');
+    await restartFlows();
 
     await kit.clock.advance(5000);
     await kit.waitFor(
@@ -355,9 +417,71 @@ describe('embossing flow (seed 000) with the machine simulator', () => {
       'completed after the restart',
     );
     assert.deepEqual(
-      simulator.received.map((r) => r.attempt),
-      [1, 2],
+      simulator.received.map((r) => r.command.attempt),
+      [1],
+      'sent once: the attempt while offline never reached it',
     );
+  });
+
+  it('a job whose embosser vanishes across a restart needs attention within its deadline and can be cancelled', async () => {
+    const { simulator } = await machine('EMB-1');
+    simulator.setMode('silent');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
+    await simulator.goOffline();
+    await restartFlows(1);
+    await kit.clock.advance(60000);
+    assert.equal((await job(created.id)).status, 'sent');
+    const waiting = await sweepUntil(created.id, 'needs_attention', 5000);
+    assert.ok(
+      kit.clock.now().getTime() - new Date(waiting.sent_at).getTime() <= 130000,
+      'within its deadline and a sweep',
+    );
+    await kit.request().post(`/api/embossing-jobs/${created.id}/cancel`).expect(200);
+    assert.deepEqual(await selectable(), [plate]);
+  });
+
+  it("an engraver's event never touches an embossing job of the same number", async () => {
+    const { simulator } = await machine('EMB-1');
+    simulator.setMode('silent');
+    const [plate] = await addPlates('AB-1');
+    const created = await createJob([plate], 'EMB-1');
+    await kit.waitFor(async () => (await job(created.id)).status === 'sent', 'the job sent');
+    const engraverSecret = await kit.addMachine('ENG-1', 'engraver');
+    const engraver = await kit.connectMachine('ENG-1', engraverSecret);
+    await engraver.publishAsync(
+      'floorflow/machines/ENG-1/event',
+      JSON.stringify({ job_id: Number(created.id), status: 'completed' }),
+      { qos: 1 },
+    );
+    // Through the embosser's own input too, as if an engraver's events had been wired to it.
+    kit.receive('embossing-embosser', {
+      topic: 'floorflow/machines/ENG-1/event',
+      payload: { job_id: created.id, status: 'completed' },
+    });
+    const stored = await kit.waitFor(
+      async () =>
+        Number(
+          (
+            await kit.pool.query(
+              `SELECT count(*) AS n FROM floorflow.machine_events WHERE machine_id = 'ENG-1'`,
+            )
+          ).rows[0].n,
+        ) === 1,
+      "the engraver's event in the inbox",
+    );
+    assert.ok(stored);
+    assert.equal((await job(created.id)).status, 'sent', 'the embossing job is untouched');
+    const logged = await kit.waitFor(async () => {
+      const rows = await kit.pool.query(
+        `SELECT machine_id, job_id, result FROM embossing.machine_messages WHERE direction = 'in'`,
+      );
+      return rows.rowCount === 1 && rows;
+    }, 'the ignored event logged under its machine');
+    assert.deepEqual(logged.rows, [
+      { machine_id: 'ENG-1', job_id: null, result: 'ignored: ENG-1 is an engraver, not an embosser' },
+    ]);
   });
 
   it('two workers never send the same job', async () => {

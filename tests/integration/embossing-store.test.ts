@@ -90,7 +90,7 @@ describe('embossing store', () => {
   it('sent → completed marks the plates embossed and lets them go; a replayed completion is a conflict', async () => {
     const [plate] = await plates(['ready_for_embossing']);
     const { job } = await createJob(db.pool, { plateIds: [plate], machineId: 'EMB-1' }, by);
-    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, by)).kind, 'applied');
+    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, by, 120000)).kind, 'applied');
     const done = await applyMachineReport(
       db.pool,
       job.id,
@@ -104,7 +104,7 @@ describe('embossing store', () => {
     assert.equal((await applyMachineReport(db.pool, job.id, { status: 'completed' }, by)).kind, 'conflict');
   });
 
-  it('cancel puts the plates back to their previous status; a sent job cannot be cancelled', async () => {
+  it('cancel puts the plates back to their previous status, also for a job at the machine; a finished job cannot be cancelled', async () => {
     const [a, b] = await plates(['in_production', 'ready_for_embossing']);
     const { job } = await createJob(db.pool, { plateIds: [a, b], machineId: 'EMB-1' }, by);
     const cancelled = await cancelJob(db.pool, job.id, by);
@@ -115,8 +115,12 @@ describe('embossing store', () => {
     );
     const [c] = await plates(['in_production']);
     const second = await createJob(db.pool, { plateIds: [c], machineId: 'EMB-1' }, by);
-    await markSent(db.pool, second.job.id, {}, by);
-    assert.equal((await cancelJob(db.pool, second.job.id, by)).kind, 'conflict');
+    await markSent(db.pool, second.job.id, {}, by, 120000);
+    const atMachine = await cancelJob(db.pool, second.job.id, by);
+    assert.equal(atMachine.kind, 'applied');
+    assert.equal(atMachine.kind === 'applied' && atMachine.transitions[0].from, 'sent');
+    assert.equal((await getJob(db.pool, second.job.id))?.plates[0].status, 'in_production');
+    assert.equal((await cancelJob(db.pool, second.job.id, by)).kind, 'conflict', 'a cancelled job is final');
   });
 
   it('a failed job frees its plates; retry takes them back unless another job has them', async () => {

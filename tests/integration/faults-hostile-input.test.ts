@@ -281,13 +281,22 @@ describe('fault: hostile input', function () {
     console.log(`      MQTT publishes tried: ${published}`);
     // A scan is stored as it arrived (bare text is a code, as from a keyboard-wedge scanner), and
     // so is an event (the durable inbox); garbage is then skipped with a reason and changes no job.
+    // The appliers' markers (one row per kind of machine message, made when the first one is
+    // applied) are bookkeeping of the inbox too, not plant data.
     const scanLog = [
       'jobmanager.scanned_codes',
       'jobmanager.processed_source_records',
       'floorflow.machine_events',
+      'jobmanager.processing_markers',
     ];
     const after = await domainRowCounts(db.pool, [...INPUT_LOGS, ...scanLog]);
-    const { [scanLog[0]]: _scans, [scanLog[1]]: _processed, [scanLog[2]]: _events, ...beforeOthers } = before;
+    const {
+      [scanLog[0]]: _scans,
+      [scanLog[1]]: _processed,
+      [scanLog[2]]: _events,
+      [scanLog[3]]: _markers,
+      ...beforeOthers
+    } = before;
     assert.deepEqual(after, beforeOthers, 'no domain table changed');
     const applied = await db.pool.query(
       `SELECT count(*)::int AS n FROM jobmanager.processed_source_records WHERE outcome <> 'skipped'`,

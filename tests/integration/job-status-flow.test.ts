@@ -150,7 +150,7 @@ describe('job-status flow (seed 001)', () => {
         async () => (await jobOperations(kit.pool, '4604_5889')).print === true,
         'print=true from the poller',
       );
-      const row = await jobOperationRow(kit.pool, '4604_5889', 'op001');
+      const row = await jobOperationRow(kit.pool, '4604_5889', 'print');
       assert.equal(row.completed_by, 'print_os');
     });
 

@@ -351,7 +351,7 @@ describe('job-status SQL agrees with the rules in core (property tests against P
           jobRunlists,
           knownJobs: new Map(p.known.map((j) => [j, '1'])),
           catalog: new Map([
-            ['print', 'op001'],
+            ['print', 'print'],
             ['coating', 'op003'],
             ['kiss_cut', 'op006'],
           ]),

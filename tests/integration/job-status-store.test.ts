@@ -64,7 +64,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
       const result = await processBatch(db.pool, 'print_os', options());
       assert.equal(result.processed, 1);
       assert.equal((await jobOperations(db.pool, '4604_5889')).print, true);
-      const op = await jobOperationRow(db.pool, '4604_5889', 'op001');
+      const op = await jobOperationRow(db.pool, '4604_5889', 'print');
       assert.equal(op.status, 'completed');
       assert.equal(op.completed_by, 'print_os');
       assert.equal(Number(op.source_id), idB);
@@ -74,7 +74,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
         ['partial', 'completed'],
       );
       const imposition = await db.pool.query(
-        `SELECT status, completed_by FROM logs.imposition_operations WHERE imposition_id = 'IMP-B' AND operation_id = 'op001'`,
+        `SELECT status, completed_by FROM logs.imposition_operations WHERE imposition_id = 'IMP-B' AND operation_id = 'print'`,
       );
       assert.deepEqual(imposition.rows[0], { status: 'completed', completed_by: 'print_os' });
     });
@@ -87,7 +87,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
       const [update] = await statusUpdates(db.pool, '4604_5889');
       assert.equal(update.status, 'partial');
       assert.match(update.notes ?? '', /partially printed: 2 of 3 files/);
-      const op = await jobOperationRow(db.pool, '4604_5889', 'op001');
+      const op = await jobOperationRow(db.pool, '4604_5889', 'print');
       assert.equal(op.status, null, 'a partly printed job is not completed');
       assert.match(op.notes ?? '', /partially printed/);
     });
@@ -103,7 +103,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
       const history = await statusUpdates(db.pool, '4604_5889');
       assert.equal(history[1].status, 'aborted');
       assert.match(history[1].notes ?? '', /all 3 files aborted/);
-      assert.equal((await jobOperationRow(db.pool, '4604_5889', 'op001')).status, 'aborted');
+      assert.equal((await jobOperationRow(db.pool, '4604_5889', 'print')).status, 'aborted');
     });
 
     it('a file printed once stays printed when a later reprint of its imposition is aborted', async () => {
@@ -401,7 +401,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
         (await db.pool.query('SELECT count(*)::int AS n FROM jobmanager.print_file_states')).rows[0].n,
         0,
       );
-      assert.equal((await jobOperationRow(db.pool, '5_5', 'op001')).status, null);
+      assert.equal((await jobOperationRow(db.pool, '5_5', 'print')).status, null);
 
       await db.pool.query('DROP TRIGGER crash ON jobmanager.job_status_updates');
       const retried = await processBatch(db.pool, 'print_os', options());

@@ -18,7 +18,7 @@ export async function addJobs(db: Queryable, jobIds: string[], versionTag = '1')
   await db.query(
     `INSERT INTO logs.job_operations (job_operation_id, job_id, version_tag, operation_id, sequence_order)
      SELECT j || ':' || op, j, $2, op, ord FROM unnest($1::text[]) AS j,
-       unnest(ARRAY['op001', 'op003', 'op006']) WITH ORDINALITY AS o(op, ord)
+       unnest(ARRAY['print', 'op003', 'op006']) WITH ORDINALITY AS o(op, ord)
      ON CONFLICT DO NOTHING`,
     [jobIds, versionTag],
   );
@@ -32,7 +32,7 @@ export async function addImposition(db: Queryable, impositionId: string, files: 
   );
   await db.query(
     `INSERT INTO logs.imposition_operations (imposition_operation_id, imposition_id, operation_id, sequence_order)
-     SELECT $1 || ':' || op, $1, op, ord FROM unnest(ARRAY['op001', 'op003']) WITH ORDINALITY AS o(op, ord)
+     SELECT $1 || ':' || op, $1, op, ord FROM unnest(ARRAY['print', 'op003']) WITH ORDINALITY AS o(op, ord)
      ON CONFLICT DO NOTHING`,
     [impositionId],
   );

@@ -52,6 +52,10 @@ export function rawRequest(
         path: url.pathname + url.search,
         method: options.method ?? (body ? 'POST' : 'GET'),
         localAddress: options.localAddress,
+        // A connection of its own for each request: with the shared keep-alive agent, a request
+        // sent while the server closes the idle connection (its 5 s keep-alive timeout) failed
+        // with "socket hang up" on a loaded machine, after a slow CLI call between two requests.
+        agent: false,
         headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...options.headers },
       },
       (res) => {

@@ -4,6 +4,7 @@ import {
   HTTP_PROFILE,
   MQTT_JSON_PROFILE,
   commandFor,
+  failureReason,
   parseProfiles,
   readAnswer,
 } from '../../core/embossing-profiles';
@@ -41,7 +42,35 @@ describe('embosser profiles', () => {
     const command = commandFor(MQTT_JSON_PROFILE, context);
     assert.equal(command.transport, 'mqtt');
     assert.equal(command.target, 'floorflow/machines/EMB-1/cmd');
-    assert.deepEqual(command.body, { type: 'emboss', job_id: '42', plates: context.plates });
+    assert.deepEqual(command.body, {
+      type: 'emboss',
+      job_id: '42',
+      attempt: context.job.attempts,
+      plates: context.plates,
+    });
+  });
+
+  it('the shipped profiles have a cancel command naming the job; a profile without one has none', () => {
+    const mqttCancel = commandFor(MQTT_JSON_PROFILE, context, MQTT_JSON_PROFILE.cancel);
+    assert.equal(mqttCancel.target, 'floorflow/machines/EMB-1/cmd');
+    assert.deepEqual(mqttCancel.body, { type: 'cancel', job_id: '42', attempt: context.job.attempts });
+    const httpCancel = commandFor(HTTP_PROFILE, context, HTTP_PROFILE.cancel);
+    assert.equal(httpCancel.target, 'http://emb-1.plant.local:8080/jobs/42/cancel');
+    const parsed = parseProfiles(JSON.stringify(acmeProfile));
+    assert.ok('profiles' in parsed && parsed.profiles[0].cancel === undefined);
+  });
+
+  it("a machine's failure reads in plain words: its reason field, else a short excerpt", () => {
+    assert.equal(
+      failureReason('EMB-1', { error: 'die misaligned', attempt: 4 }),
+      'EMB-1 reported a failure: die misaligned',
+    );
+    assert.equal(
+      failureReason('EMB-2', { message: ' out of foil ' }),
+      'EMB-2 reported a failure: out of foil',
+    );
+    assert.equal(failureReason('EMB-3', { code: 17 }), 'EMB-3 reported a failure ({"code":17})');
+    assert.equal(failureReason('EMB-4', undefined), 'EMB-4 reported a failure without a reason');
   });
 
   it('http POSTs to the machine API URL from the machine settings, naming the callback path', () => {
