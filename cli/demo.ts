@@ -58,13 +58,20 @@ export const DEMO_PACE: DemoPace = {
 
 type Log = (line: string) => void;
 
-/** The demo's own copies of the flows, so what an engineer deploys in the demo stays in the demo. */
+/** The demo's data directory and its own copies of the flows. */
 function demoConfig(base: FloorflowConfig): FloorflowConfig {
   const dataDir = path.join(base.dataDir, 'demo');
   const flowsDir = path.join(dataDir, 'flows');
   const dashboardsDir = path.join(dataDir, 'dashboards');
-  if (!fs.existsSync(flowsDir)) fs.cpSync(base.flowsDir, flowsDir, { recursive: true });
-  if (!fs.existsSync(dashboardsDir)) fs.cpSync(base.dashboardsDir, dashboardsDir, { recursive: true });
+  // Fresh copies at every run: the demo shows the flows this version ships, and a deploy in the
+  // demo's editor never writes to the plant's own flows.
+  for (const [from, to] of [
+    [base.flowsDir, flowsDir],
+    [base.dashboardsDir, dashboardsDir],
+  ]) {
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.cpSync(from, to, { recursive: true });
+  }
   return {
     ...base,
     dataDir,
@@ -130,6 +137,25 @@ class Loops {
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.running);
   }
+}
+
+/** The floor pages' paths (`/embossing`, ...), read from the dashboard flows, so new pages are listed too. */
+function dashboardPages(dir: string): string[] {
+  const paths: string[] = [];
+  for (const file of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    try {
+      const nodes = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as unknown;
+      if (!Array.isArray(nodes)) continue;
+      for (const n of nodes as Array<{ type?: unknown; path?: unknown }>)
+        if (n.type === 'ui-page' && typeof n.path === 'string') paths.push(n.path);
+    } catch {
+      // A file the runtime could not read either: it said so at start.
+    }
+  }
+  return paths;
 }
 
 export interface DemoHandle {
@@ -404,11 +430,11 @@ export async function startDemo(
     throw err;
   }
 
-  const pages = ['machines', 'embossing', 'job-status', 'dispatch', 'processing'];
+  const pages = dashboardPages(config.dashboardsDir);
   log(
     [
       'floorflow demo running: a small plant with simulated presses, scanners, embossers, engravers and a USB writer',
-      `  dashboards  ${base_}/dashboard  (${pages.map((p) => `/dashboard/${p}`).join(', ')})`,
+      `  dashboards  ${base_}/dashboard  (${pages.map((p) => `/dashboard${p}`).join(', ')})`,
       `  editor      ${base_}/editor`,
       `  login       admin / ${config.adminPassword === DEMO_PASSWORD ? DEMO_PASSWORD : '(FLOORFLOW_ADMIN_PASSWORD)'}`,
       `  API token   ${config.apiToken}  (this run only)`,
