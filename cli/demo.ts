@@ -11,6 +11,7 @@ import { type RuntimeHandle, StartAborted, startRuntime } from '../runtime/index
 import { loadSecrets } from '../runtime/secrets';
 import { importRows } from '../store/import';
 import { type MachineKind, MachineStore } from '../store/machines';
+import { recordFinished } from '../store/workpanel';
 import { describeReport } from './import';
 import { DEMO_ITEMS, DEMO_PRODUCTS, type DemoWave, demoOperations, demoWave, shiftStamp } from './demo-plant';
 import { DemoPress, DemoScanner } from './demo-machines';
@@ -386,9 +387,17 @@ export async function startDemo(
       );
       const id = product.rows[0]?.id;
       if (!id) return;
-      if (want === 'ON')
+      if (want === 'ON') {
+        // The operator at the workpanel reports the run finished, then it is dispatched.
+        await recordFinished(pool, {
+          productId: id,
+          machineId: 'PRESS-1',
+          quantity: 100 * (1 + (dispatches % 5)),
+          operatorId: 'demo',
+          now: new Date(),
+        });
         await api('POST', '/api/live-products/dispatchable', { productId: id, reason: 'dispatched' });
-      else
+      } else
         await api('POST', '/api/products/lifecycle', {
           productId: id,
           action: 'reactivate',
