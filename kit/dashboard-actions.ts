@@ -2,6 +2,7 @@
 // announces what changed (lifecycle events, and a 'dashboard' event that makes every feed
 // re-read), so the page that acted and every other display update without a reload.
 import type { Pool } from 'pg';
+import { isReadAction } from '../core/access';
 import type { DashboardAction } from '../core/dashboard-actions';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
@@ -68,7 +69,8 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
     if (!refusal) throw err;
     result = refusal;
   }
-  if (result.ok)
+  // Only a change makes every display re-read: a read (logs, a product's details) changes nothing.
+  if (result.ok && !isReadAction(request.action))
     ctx.services?.events.emit('dashboard', { action: request.action, at: ctx.now.toISOString() });
   return result;
 

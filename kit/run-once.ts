@@ -12,3 +12,11 @@ export function runOnce(
   if (services?.leases) return services.leases.want(name, onChange);
   return { held: () => true, release: async () => undefined };
 }
+
+/** Calls `listener` when another runtime dies (never outside the floorflow runtime); returns the unsubscribe. */
+export function onRuntimeGone(
+  services: FloorflowServices | undefined,
+  listener: (runtimeId: string) => void,
+): () => void {
+  return services?.leases?.onRuntimeGone(listener) ?? (() => undefined);
+}

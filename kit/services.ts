@@ -57,6 +57,8 @@ export interface FloorflowServices {
 export interface LeaseAccess {
   /** Asks for the lease while the node runs; onChange hears when this runtime takes or loses it. */
   want(name: string, onChange?: (held: boolean) => void): LeaseHandle;
+  /** Hear when another runtime's liveness lease expired (it died): its unfinished work is now orphaned. */
+  onRuntimeGone(listener: (runtimeId: string) => void): () => void;
 }
 
 export interface LeaseHandle {

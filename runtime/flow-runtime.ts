@@ -205,6 +205,8 @@ export interface FlowStorageOptions {
   pool?: Pool;
   localBrokerCredentials?: { user: string; password: string };
   credentialSecret: string;
+  /** Why a deploy from the editor must be refused now (other runtimes run these flows), or undefined. */
+  deployRefusal?: () => Promise<string | undefined>;
 }
 
 export function loadFlowStorage(options: FlowStorageOptions): object {
@@ -242,6 +244,9 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
       return joinFlows(upgraded, manifest.order);
     },
     async saveFlows(flows: FlowNode[], user?: { username?: string }): Promise<void> {
+      // Refused before anything is written: Node-RED then keeps the running flows as they are.
+      const refusal = await options.deployRefusal?.();
+      if (refusal) throw new Error(refusal);
       const previous = readManifest(dirs);
       const files = splitFlows(flows, known);
       for (const f of files) writeAtomic(absolute(dirs, f.file), stringifyFlowFile(f.nodes));

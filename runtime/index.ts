@@ -29,6 +29,7 @@ import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
 import { ExternalIngest, sharedSubscriptionProblem } from './external-ingest';
 import { LeaseKeeper } from './leases';
+import { liveRuntimes } from '../store/leases';
 
 export interface RuntimeHandle {
   httpPort: number;
@@ -287,6 +288,14 @@ export async function startRuntime(
         ? externalBrokerLogin(config.mqttUrl)
         : { user: INTERNAL_MQTT_USER, password: secrets.internalMqttPassword },
       credentialSecret: secrets.credentialSecret,
+      // Several runtimes run the same flow files (docs/scale-out.md): a deploy in one editor would
+      // change that runtime alone, so it is refused while others are alive; flows change in git
+      // and are rolled out to every runtime.
+      deployRefusal: async () => {
+        const others = (await liveRuntimes(database.pool)).filter((id) => id !== runtimeId);
+        if (others.length === 0) return undefined;
+        return `deploy refused: ${others.length} other floorflow runtime(s) run these flows on this database; change the flow files and roll them out to every runtime (docs/scale-out.md)`;
+      },
     });
     const settings = nodeRedSettings({
       config,

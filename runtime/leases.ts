@@ -5,7 +5,7 @@
 // FLOORFLOW_LEASE_TTL_MS plus a third of it.
 import type { Pool } from 'pg';
 import type { LeaseAccess, LeaseHandle } from '../kit/services';
-import { acquireLeases, releaseLeases, renewLeases, runtimeLeaseName } from '../store/leases';
+import { acquireLeases, liveRuntimes, releaseLeases, renewLeases, runtimeLeaseName } from '../store/leases';
 
 interface Wanted {
   listeners: Set<(held: boolean) => void>;
@@ -27,6 +27,9 @@ export class LeaseKeeper implements LeaseAccess {
   /** When the last renewal succeeded (this process's monotonic clock). */
   private renewedAt = 0;
   private failing = false;
+  private readonly goneListeners = new Set<(runtimeId: string) => void>();
+  /** Runtimes seen alive at the last round. */
+  private alive = new Set<string>();
 
   constructor(private readonly options: LeaseKeeperOptions) {}
 
@@ -65,6 +68,11 @@ export class LeaseKeeper implements LeaseAccess {
         }
       },
     };
+  }
+
+  onRuntimeGone(listener: (runtimeId: string) => void): () => void {
+    this.goneListeners.add(listener);
+    return () => this.goneListeners.delete(listener);
   }
 
   /** Gives every lease back, so other runtimes take the work at their next round. */
@@ -106,6 +114,13 @@ export class LeaseKeeper implements LeaseAccess {
       if (this.failing) log('leases: the database answers again');
       this.failing = false;
       this.setHeld(renewed);
+      const alive = new Set(await liveRuntimes(pool));
+      for (const id of this.alive) {
+        if (alive.has(id) || id === runtimeId) continue;
+        log(`runtime ${id} is gone (its lease expired or it stopped): its work is taken over`);
+        for (const listener of this.goneListeners) listener(id);
+      }
+      this.alive = alive;
     } catch (err) {
       if (!this.failing) log(`leases: renewal failed (${(err as Error).message}); retrying`);
       this.failing = true;

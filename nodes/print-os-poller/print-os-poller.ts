@@ -7,7 +7,7 @@ import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { runOnce } from '../../kit/run-once';
+import { onRuntimeGone, runOnce } from '../../kit/run-once';
 import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
 import {
   SOURCES,
@@ -17,7 +17,13 @@ import {
   type BatchResult,
   type SourceType,
 } from '../../store/job-status';
+import { scanNoticeLine } from '../../core/scan-notice';
+import { JOB_STATUS_EVENT } from '../../kit/scan-notices';
+import { scansByIds } from '../../store/scan-notices';
 import configSchema from './schema.json';
+
+/** Skipped scans logged one line each per batch; the rest are in the summary line above and the ledger. */
+const MAX_SCAN_LINES = 50;
 
 interface PollerConfig {
   name: string;
@@ -100,6 +106,18 @@ export = function register(RED: NodeAPI): void {
                 .map((k) => `${k.source_id}: ${k.reason}`)
                 .join('; ')}${result.skipped > 5 ? '; ...' : ''}`,
             );
+          // Scans: one line per skipped scan with its machine and code, as the job mapper logs them.
+          if (source === 'scanner' && result.skipped > 0) {
+            const scans = await scansByIds(
+              pool(),
+              result.skips.slice(0, MAX_SCAN_LINES).map((k) => k.source_id),
+            ).catch(() => new Map<number, { machine_id: string; code_text: string }>());
+            for (const k of result.skips.slice(0, MAX_SCAN_LINES)) {
+              const scan = scans.get(k.source_id);
+              if (scan) this.warn(scanNoticeLine('skipped', scan.machine_id, scan.code_text, k.reason));
+            }
+            services?.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', count: result.skipped });
+          }
           if (!result.locked)
             this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
           else await showStatus(result);
@@ -208,6 +226,9 @@ export = function register(RED: NodeAPI): void {
         }
       });
 
+      // A runtime that died may have stored records it never applied: catch up now, not at the interval.
+      const stopWatching = onRuntimeGone(services, () => void tick());
+
       onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
         const body = (msg.payload ?? {}) as { force?: unknown };
         if (typeof body !== 'object' || (body.force !== undefined && typeof body.force !== 'boolean')) {
@@ -221,6 +242,7 @@ export = function register(RED: NodeAPI): void {
       onCloseAsync(this, async () => {
         closing = true;
         clock.clearTimeout(timer);
+        stopWatching();
         await lease.release();
         await running?.catch(() => undefined);
         await listening?.catch(() => undefined);

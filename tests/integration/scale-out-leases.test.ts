@@ -52,6 +52,8 @@ describe('leases between runtimes on one database', function () {
     keepers.push(b);
     const changes: boolean[] = [];
     const heldByB = b.want('alerts', (held) => changes.push(held));
+    const gone: string[] = [];
+    b.onRuntimeGone((id) => gone.push(id));
     await new Promise((r) => setTimeout(r, TTL_MS / 2));
     assert.equal(heldByB.held(), false, 'not while a renews it');
     assert.deepEqual((await liveRuntimes(db.pool)).sort(), ['aaaa', 'bbbb']);
@@ -60,6 +62,8 @@ describe('leases between runtimes on one database', function () {
     await waitFor(() => heldByB.held(), 'runtime b holds the alert rules', TTL_MS * 3);
     assert.equal(heldByA.held(), false, 'a no longer believes it holds them');
     assert.deepEqual(changes, [true]);
+    await waitFor(() => gone.length > 0, 'b hears that a is gone', TTL_MS * 3);
+    assert.deepEqual(gone, ['aaaa']);
     assert.deepEqual(await liveRuntimes(db.pool), ['bbbb']);
   });
 
