@@ -11,6 +11,7 @@ import { type RuntimeHandle, StartAborted, startRuntime } from '../runtime/index
 import { loadSecrets } from '../runtime/secrets';
 import { importRows } from '../store/import';
 import { type MachineKind, MachineStore } from '../store/machines';
+import { recordFinished } from '../store/workpanel';
 import { describeReport } from './import';
 import { DEMO_ITEMS, DEMO_PRODUCTS, type DemoWave, demoOperations, demoWave, shiftStamp } from './demo-plant';
 import { DemoPress, DemoScanner } from './demo-machines';
@@ -58,13 +59,20 @@ export const DEMO_PACE: DemoPace = {
 
 type Log = (line: string) => void;
 
-/** The demo's own copies of the flows, so what an engineer deploys in the demo stays in the demo. */
+/** The demo's data directory and its own copies of the flows. */
 function demoConfig(base: FloorflowConfig): FloorflowConfig {
   const dataDir = path.join(base.dataDir, 'demo');
   const flowsDir = path.join(dataDir, 'flows');
   const dashboardsDir = path.join(dataDir, 'dashboards');
-  if (!fs.existsSync(flowsDir)) fs.cpSync(base.flowsDir, flowsDir, { recursive: true });
-  if (!fs.existsSync(dashboardsDir)) fs.cpSync(base.dashboardsDir, dashboardsDir, { recursive: true });
+  // Fresh copies at every run: the demo shows the flows this version ships, and a deploy in the
+  // demo's editor never writes to the plant's own flows.
+  for (const [from, to] of [
+    [base.flowsDir, flowsDir],
+    [base.dashboardsDir, dashboardsDir],
+  ]) {
+    fs.rmSync(to, { recursive: true, force: true });
+    fs.cpSync(from, to, { recursive: true });
+  }
   return {
     ...base,
     dataDir,
@@ -130,6 +138,25 @@ class Loops {
     for (const t of this.timers) clearTimeout(t);
     await Promise.all(this.running);
   }
+}
+
+/** The floor pages' paths (`/embossing`, ...), read from the dashboard flows, so new pages are listed too. */
+function dashboardPages(dir: string): string[] {
+  const paths: string[] = [];
+  for (const file of fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    try {
+      const nodes = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')) as unknown;
+      if (!Array.isArray(nodes)) continue;
+      for (const n of nodes as Array<{ type?: unknown; path?: unknown }>)
+        if (n.type === 'ui-page' && typeof n.path === 'string') paths.push(n.path);
+    } catch {
+      // A file the runtime could not read either: it said so at start.
+    }
+  }
+  return paths;
 }
 
 export interface DemoHandle {
@@ -366,9 +393,17 @@ export async function startDemo(
       );
       const id = product.rows[0]?.id;
       if (!id) return;
-      if (want === 'ON')
+      if (want === 'ON') {
+        // The operator at the workpanel reports the run finished, then it is dispatched.
+        await recordFinished(pool, {
+          productId: id,
+          machineId: 'PRESS-1',
+          quantity: 100 * (1 + (dispatches % 5)),
+          operatorId: 'demo',
+          now: new Date(),
+        });
         await api('POST', '/api/live-products/dispatchable', { productId: id, reason: 'dispatched' });
-      else
+      } else
         await api('POST', '/api/products/lifecycle', {
           productId: id,
           action: 'reactivate',
@@ -410,11 +445,11 @@ export async function startDemo(
     throw err;
   }
 
-  const pages = ['machines', 'embossing', 'job-status', 'dispatch', 'processing'];
+  const pages = dashboardPages(config.dashboardsDir);
   log(
     [
       'floorflow demo running: a small plant with simulated presses, scanners, embossers, engravers and a USB writer',
-      `  dashboards  ${base_}/dashboard  (${pages.map((p) => `/dashboard/${p}`).join(', ')})`,
+      `  dashboards  ${base_}/dashboard  (${pages.map((p) => `/dashboard${p}`).join(', ')})`,
       `  editor      ${base_}/editor`,
       `  login       admin / ${config.adminPassword === DEMO_PASSWORD ? DEMO_PASSWORD : '(FLOORFLOW_ADMIN_PASSWORD)'}`,
       `  API token   ${config.apiToken}  (this run only)`,

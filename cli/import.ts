@@ -57,7 +57,7 @@ export async function importCommand(
 ): Promise<number> {
   const [kind, file, ...extra] = args;
   if (!kind || !file || extra.length > 0)
-    throw new ImportUsageError(`import needs: ${IMPORT_USAGE.slice(10)}`);
+    throw new ImportUsageError(`import needs <kind> and one file: ${IMPORT_USAGE}`);
   if (!isImportKind(kind))
     throw new ImportUsageError(`unknown kind "${kind}": use one of ${IMPORT_KINDS.join(', ')}`);
   if (!formatOf(file)) throw new ImportUsageError(`${file}: the file must end in .csv or .json`);

@@ -107,6 +107,11 @@ describe('floorflow demo', function () {
         `SELECT count(*)::int AS n FROM jobmanager.processed_source_records WHERE source_type = 'scanner'`,
       )) > 0,
     );
+    // The workpanel: machines with their state, finished runs reported before dispatch.
+    assert.ok(
+      (await count(`SELECT count(*)::int AS n FROM trackopz.machines WHERE status <> 'offline'`)) >= 5,
+    );
+    assert.ok((await count(`SELECT count(*)::int AS n FROM trackopz.operator_product_updates`)) > 0);
     assert.deepEqual(unexpectedErrors(demo.output()), []);
   });
 
