@@ -306,7 +306,7 @@ export async function startDemo(
     let engraved = 0;
     loops.every('engraving', pace.engrave, async () => {
       const open = await pool.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM engraving.engraving_jobs WHERE status IN ('queued', 'designing', 'pending_approval', 'engraving', 'qa')`,
+        `SELECT count(*)::int AS n FROM engraving.engraving_jobs WHERE status IN ('queued', 'designing', 'pending_approval', 'engraving', 'qa', 'needs_attention')`,
       );
       if (open.rows[0].n < 6) {
         engraved++;
@@ -339,6 +339,12 @@ export async function startDemo(
           ...(passed ? {} : { notes: 'simulated QA failure: letters off centre' }),
         });
       }
+      // A machine failure is never re-sent on its own (the item may be marked): the operator
+      // at the engravers sends the job again, to the other engraver.
+      const attention = await pool.query<{ id: string }>(
+        `SELECT id::text AS id FROM engraving.engraving_jobs WHERE status = 'needs_attention' ORDER BY id LIMIT 1`,
+      );
+      if (attention.rows[0]) await api('POST', `/api/engraving-jobs/${attention.rows[0].id}/retry`, {});
     });
 
     let dispatches = 0;

@@ -61,6 +61,8 @@ export interface EmbosserSimulatorOptions {
   timers?: SimulatorTimers;
   /** The command `type` this machine takes (default 'emboss'; the engraver simulator's is 'engrave'). */
   commandType?: string;
+  /** ms between reconnect tries after the connection drops (default 1000; 0: stay disconnected). */
+  reconnectMs?: number;
 }
 
 export interface ReceivedJob {
@@ -71,7 +73,12 @@ export interface ReceivedJob {
 
 type Mode = 'working' | 'silent';
 
-/** Events: 'job' (ReceivedJob), 'cancel' ({jobId}), 'reported' ({jobId, status}), 'connected', 'offline'. */
+/**
+ * Events: 'job' (ReceivedJob), 'cancel' ({jobId}), 'reported' ({jobId, status}), 'connected',
+ * 'reconnected', 'disconnected', 'offline'. Like a real machine it reconnects when the broker goes
+ * away (a runtime restart), announces its state again and keeps working on the jobs it has: its
+ * reports made meanwhile wait in the client and are sent once it is back.
+ */
 export class EmbosserSimulator extends EventEmitter {
   readonly received: ReceivedJob[] = [];
   /** Jobs the runtime told it to drop (`{"type": "cancel", "job_id"}`); a cancelled job is not reported on. */
@@ -91,6 +98,7 @@ export class EmbosserSimulator extends EventEmitter {
       workMs: 2000,
       failShare: 0,
       commandType: 'emboss',
+      reconnectMs: 1000,
       random: Math.random,
       timers: {
         setTimeout: (fn, ms) => setTimeout(fn, ms),
@@ -115,11 +123,22 @@ export class EmbosserSimulator extends EventEmitter {
       password: this.options.secret,
       // CONTRACT.md §4: the machine id, or <machine id>/<suffix>.
       clientId: `${this.options.machineId}/sim-${Math.floor(this.options.random() * 1e9).toString(36)}`,
-      reconnectPeriod: 0,
+      reconnectPeriod: this.options.reconnectMs,
       clean: true,
     });
     this.client = client;
     client.on('message', (_topic, payload) => this.command(payload));
+    // A clean session loses its subscription with the connection: mqtt.js subscribes again
+    // (resubscribe), and the retained status, dropped for the broker's will, is announced again.
+    client.on('connect', () => {
+      if (this.client !== client) return;
+      void this.announce(this.busy > 0 ? 'busy' : 'idle').catch(() => undefined);
+      this.emit('reconnected');
+    });
+    client.on('close', () => {
+      if (this.client === client) this.emit('disconnected');
+    });
+    client.on('error', () => undefined);
     const granted = await client.subscribeAsync(this.topic('cmd'), { qos: 1 });
     if (granted.some((g) => g.qos === 128)) throw new Error(`subscription to ${this.topic('cmd')} refused`);
     await this.announce('idle');

@@ -88,6 +88,11 @@ export function apiRefusal(identity: Identity, method: string, path: string): st
 /** Dashboard actions that only read; every other action changes the plant's records. */
 const READ_ACTIONS = new Set(['embossing_logs', 'product_details', 'processing_logs']);
 
+/** Whether a dashboard action only reads (logs, details): anyone logged in may, and nothing changes. */
+export function isReadAction(action: string): boolean {
+  return READ_ACTIONS.has(action);
+}
+
 /** Whether `identity` may run this dashboard action: undefined if so, else what to tell the person. */
 export function actionRefusal(identity: Identity | undefined, action: string): string | undefined {
   if (!identity) return 'log in to use this page';

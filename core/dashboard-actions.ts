@@ -1,6 +1,7 @@
 // The actions a floor display offers (seed 000 retry/cancel/logs and "Send to Embosser",
 // seed 002 move to past and the Workpanel's, seed 003 approve/reject a design, seed 004 recover a
-// failed processing job and read its logs), checked before anything runs:
+// failed processing job and read its logs, the QA station's pass, re-engrave and escalate),
+// checked before anything runs:
 // a page sends {topic: <action>, payload: {...}} and gets back what it may rely on.
 import { FloorflowError } from './errors';
 
@@ -11,7 +12,13 @@ export type DashboardAction =
   | WorkpanelAction
   | { action: 'recover_processing' | 'processing_logs'; jobId: string }
   | { action: 'approve_design'; jobId: string }
-  | { action: 'reject_design'; jobId: string; feedback: string | undefined };
+  | { action: 'reject_design'; jobId: string; feedback: string | undefined }
+  | QaAction;
+
+/** The QA station's decisions (seed 003 qualityCheck): defect notes are required on a failure. */
+export type QaAction =
+  | { action: 'qa_pass'; jobId: string; notes: string | undefined }
+  | { action: 'qa_reengrave' | 'qa_escalate'; jobId: string; notes: string };
 
 /** The Workpanel's actions (seed 002): a product's details, reactivate, record finished products. */
 export type WorkpanelAction =
@@ -109,6 +116,11 @@ export function parseDashboardAction(topic: unknown, payload: unknown): Dashboar
         jobId: id(p.job_id, 'job'),
         feedback: text(p.feedback, 'feedback', false),
       };
+    case 'qa_pass':
+      return { action: topic, jobId: id(p.job_id, 'job'), notes: text(p.notes, 'notes', false) };
+    case 'qa_reengrave':
+    case 'qa_escalate':
+      return { action: topic, jobId: id(p.job_id, 'job'), notes: text(p.notes, 'defect notes', true)! };
     default:
       throw new FloorflowError('FF_INPUT_INVALID', `unknown dashboard action "${String(topic)}"`);
   }

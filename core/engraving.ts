@@ -12,7 +12,12 @@ export type EngravingStatus =
   | 'complete'
   | 'blocked'
   | 'revision_requested'
-  | 'escalated';
+  | 'escalated'
+  | 'needs_attention'
+  | 'cancelled';
+
+/** States nothing leaves: an operator can cancel a job in any other. */
+export const FINAL_STATUSES: readonly EngravingStatus[] = ['complete', 'cancelled'];
 
 /** Seed 003 QA_FAILED: re-engrave while attempts < 3, then escalate to a manager. */
 export const MAX_QA_ATTEMPTS = 3;
@@ -23,6 +28,63 @@ export const DEFAULT_DESIGN_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 export const RUSH_PRIORITY = 1;
 export const STANDARD_PRIORITY = 5;
 export const NO_INVENTORY = 'no_inventory';
+
+/** An engraver that has not acknowledged (accepted) a job this long after it was sent never got it. */
+export const ACCEPT_TIMEOUT_MS = 2 * 60 * 1000;
+/** The least time an engraver has, after accepting or reporting progress, to report again. */
+export const MIN_WORK_ALLOWANCE_MS = 15 * 60 * 1000;
+
+/**
+ * How long an engraver that accepted a job (or reported progress on it) may stay silent: twice
+ * the job's estimated engraving time, and never less than MIN_WORK_ALLOWANCE_MS.
+ */
+export function workAllowanceMs(estimatedSeconds: number | null | undefined): number {
+  return Math.max(MIN_WORK_ALLOWANCE_MS, 2 * 1000 * (estimatedSeconds ?? 0));
+}
+
+function clockTime(at: Date): string {
+  return `${at.toISOString().slice(11, 16)} UTC`;
+}
+
+function duration(ms: number): string {
+  const minutes = Math.round(ms / 60000);
+  return minutes >= 1 ? `${minutes} min` : `${Math.round(ms / 1000)} s`;
+}
+
+/** Why a job needs a person after the engraver that accepted it went silent past its deadline. */
+export function silentEngraverReason(
+  machineId: string,
+  acceptedAt: Date,
+  lastHeardAt: Date,
+  now: Date,
+): string {
+  return (
+    `${machineId} accepted the job at ${clockTime(acceptedAt)} and has not reported since ${clockTime(lastHeardAt)} ` +
+    `(${duration(now.getTime() - lastHeardAt.getTime())}); check the engraver and the item, then retry or cancel the job`
+  );
+}
+
+/** Why a job went back to the queue: its engraver never acknowledged the command. */
+export function unacknowledgedReason(machineId: string, waitedMs: number): string {
+  return `${machineId} did not acknowledge the job within ${duration(waitedMs)}; it goes to the next free engraver`;
+}
+
+/** Why a job needs a person after no engraver acknowledged it, time after time. */
+export function neverAcknowledgedReason(times: number): string {
+  return `no engraver acknowledged the job (${times} times); check that the engravers are on and connected, then retry or cancel the job`;
+}
+
+/**
+ * Why a job needs a person after its engraver reported a failure, in plain words: the machine's
+ * own message when it gives one (response.error, .message or .reason), never a JSON dump.
+ */
+export function machineFailureReason(machineId: string, response?: Record<string, unknown>): string {
+  const said = [response?.error, response?.message, response?.reason].find(
+    (v): v is string => typeof v === 'string' && v.trim().length > 0,
+  );
+  const words = said ? said.trim().slice(0, 300) : 'no reason given';
+  return `${machineId} reported a failure: ${words}; check the engraver and the item, then retry or cancel the job`;
+}
 
 /** The body of POST /api/engraving-jobs: seed 003's message schema without job_id (the server assigns it). */
 export const ENGRAVING_ORDER_SCHEMA: JsonSchema = {
@@ -71,6 +133,27 @@ export const STOCK_UPDATE_SCHEMA: JsonSchema = {
   },
 };
 
+/** POST /api/engraving-jobs/:id/cancel: why, in the operator's words (optional). */
+export const CANCEL_SCHEMA: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    reason: { type: 'string', minLength: 1, maxLength: 500 },
+  },
+};
+
+/** POST /api/engraving-jobs/:id/design: the revised design after a rejection. */
+export const REVISED_DESIGN_SCHEMA: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    artwork_url: { type: 'string', minLength: 1, maxLength: 2000 },
+    text: { type: 'array', items: { type: 'string', maxLength: 500 }, maxItems: 100 },
+    font: { type: 'string', maxLength: 200 },
+    notes: { type: 'string', maxLength: 2000 },
+  },
+};
+
 export const DESIGN_DECISION_SCHEMA: JsonSchema = {
   type: 'object',
   properties: {
@@ -113,6 +196,15 @@ export interface EngraveCommand {
   priority: number;
   /** 1 for the first engraving, more for a re-engrave after QA or a reassignment. */
   attempt: number;
+  /** calculateEngraveTime for this engraver, in seconds. */
+  estimated_time: number;
+}
+
+/** Sent to an engraver whose settings say it understands it: stop this job, do not start it. */
+export interface CancelCommand {
+  type: 'cancel';
+  job_id: number;
+  reason: string;
 }
 
 export interface EngravingMetrics {

@@ -2,6 +2,7 @@
 // announces what changed (lifecycle events, and a 'dashboard' event that makes every feed
 // re-read), so the page that acted and every other display update without a reload.
 import type { Pool } from 'pg';
+import { isReadAction } from '../core/access';
 import type { DashboardAction } from '../core/dashboard-actions';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
@@ -68,7 +69,8 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
     if (!refusal) throw err;
     result = refusal;
   }
-  if (result.ok)
+  // Only a change makes every display re-read: a read (logs, a product's details) changes nothing.
+  if (result.ok && !isReadAction(request.action))
     ctx.services?.events.emit('dashboard', { action: request.action, at: ctx.now.toISOString() });
   return result;
 
@@ -225,6 +227,46 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
           action: request.action,
           ok: true,
           message: `design of engraving job ${request.jobId} approved`,
+        };
+      }
+      case 'qa_pass':
+      case 'qa_reengrave':
+      case 'qa_escalate': {
+        const { job, outcome, attempt } = await engraving.recordQa(
+          ctx.pool,
+          request.jobId,
+          {
+            passed: request.action === 'qa_pass',
+            escalate: request.action === 'qa_escalate',
+            inspector: ctx.actor,
+            notes: request.notes,
+          },
+          { flowVersion: ctx.flowVersion, now: ctx.now },
+        );
+        ctx.services?.events.emit('engraving', {
+          type: 'job.status',
+          jobId: Number(job.id),
+          status: job.status,
+          at: job.updated_at,
+        });
+        if (outcome === 'escalate')
+          ctx.services?.events.emit('alert', {
+            name: 'engraving_job_escalated',
+            severity: 'warning',
+            jobId: Number(job.id),
+            reason: job.escalation_reason,
+            at: job.updated_at,
+          });
+        const said = {
+          complete: `engraving job ${job.id} passed QA and is complete`,
+          reengrave: `engraving job ${job.id} failed QA (attempt ${attempt}) and goes back to be re-engraved`,
+          escalate: `engraving job ${job.id} failed QA (attempt ${attempt}) and is escalated to a manager`,
+        }[outcome];
+        return {
+          action: request.action,
+          ok: true,
+          message: said,
+          data: { job_id: job.id, outcome, attempt },
         };
       }
       case 'reject_design': {

@@ -13,6 +13,7 @@ import {
   processingBoard,
 } from '../store/dashboards';
 import { workpanelBoard } from '../store/workpanel';
+import { qaBoard } from '../store/qa-station';
 
 /** Event-bus channels whose events change what a page shows. */
 export const BOARD_EVENT_CHANNELS = [
@@ -49,6 +50,8 @@ export async function readBoard(page: DashboardPage, pool: Pool, now: Date): Pro
         return processingBoard(pool, now);
       case 'workpanel':
         return workpanelBoard(pool);
+      case 'qa':
+        return qaBoard(pool, now);
     }
   })();
   return { page, read_at: now.toISOString(), board, alerts: await openAlertViews(pool) };

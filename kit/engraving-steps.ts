@@ -3,11 +3,13 @@
 // events and the design-timeout monitor. Each returns what to answer and which events to emit.
 import type { Pool } from 'pg';
 import {
+  CANCEL_SCHEMA,
   DESIGN_DECISION_SCHEMA,
   ENGRAVING_ORDER_SCHEMA,
   type EngravingMetrics,
   type EngravingOrder,
   QA_RESULT_SCHEMA,
+  REVISED_DESIGN_SCHEMA,
   STOCK_UPDATE_SCHEMA,
   parseMachineEvent,
 } from '../core/engraving';
@@ -16,25 +18,31 @@ import { type JsonSchema, validate } from '../core/schema';
 import { parseMachineTopic } from '../core/topics';
 import {
   type ClaimedEngraving,
+  type EngraverCommand,
   type EngravingJobRow,
   type MachineEventResult,
   applyMachineEvent,
   approveDesign,
   autoApproveDesigns,
+  cancelEngravingJob,
   createEngravingJob,
   engravingMetrics,
   engravingQueue,
+  expireEngravingDeadlines,
   getEngravingJob,
   recordQa,
   rejectDesign,
+  retryEngravingJob,
   statusCounts,
+  submitRevisedDesign,
   updateStock,
 } from '../store/engraving';
 import { recordWithoutEffect, type LedgerEntry } from '../store/ledger';
 import type { AppliedTransition } from '../store/lifecycle';
 import { type HttpRequestPart, requestActor } from './http-api';
 
-export type EngravingRoute = 'create' | 'get' | 'approve' | 'reject' | 'qa' | 'queue' | 'stock';
+export type EngravingRoute =
+  'create' | 'get' | 'approve' | 'reject' | 'revise' | 'qa' | 'queue' | 'stock' | 'cancel' | 'retry';
 
 export interface StepContext {
   pool: Pool;
@@ -54,6 +62,8 @@ export interface RouteAnswer {
   statusCode: number;
   body: Record<string, unknown>;
   events: StepEvent[];
+  /** Commands for engravers (a cancel), sent after the answer's transaction committed. */
+  commands?: EngraverCommand[];
 }
 
 function parsed<T>(schema: JsonSchema, value: unknown): T {
@@ -61,6 +71,18 @@ function parsed<T>(schema: JsonSchema, value: unknown): T {
   const result = validate<T>(schema, value && typeof value === 'object' ? structuredClone(value) : value);
   if (!result.ok) throw new FloorflowError('FF_INPUT_INVALID', result.error ?? 'invalid body');
   return result.value as T;
+}
+
+/**
+ * A request that carries no body (curl -X POST, a dashboard button) is an empty object: an
+ * absent body, an empty string (what Node-RED's text parser gives for an empty text/plain
+ * body) or an empty buffer all mean "nothing to add".
+ */
+export function bodyOrEmpty(body: unknown): unknown {
+  if (body === undefined || body === null) return {};
+  if (typeof body === 'string' && body.trim() === '') return {};
+  if (Buffer.isBuffer(body) && body.length === 0) return {};
+  return body;
 }
 
 /** The job as GET /api/engraving-jobs/:id shows it. */
@@ -75,8 +97,10 @@ export function jobView(job: EngravingJobRow): Record<string, unknown> {
     priority: job.priority,
     due_date: job.due_date,
     status: job.status,
-    reason: job.block_reason ?? job.escalation_reason,
+    reason: job.attention_reason ?? job.cancel_reason ?? job.block_reason ?? job.escalation_reason,
     machine_id: job.machine_id,
+    deadline_at: job.deadline_at,
+    estimated_seconds: job.estimated_seconds,
     retry_count: Math.max(0, job.qa_attempts - (job.status === 'complete' ? 1 : 0)),
     qa_attempts: job.qa_attempts,
     machine_errors: job.machine_errors,
@@ -90,6 +114,21 @@ function changed(job: EngravingJobRow): StepEvent {
   return {
     channel: 'engraving',
     body: { type: 'job.status', jobId: Number(job.id), status: job.status, at: job.updated_at },
+  };
+}
+
+/** A job that needs a person: an alert the floor pages show, with the reason in plain words. */
+function attention(job: EngravingJobRow): StepEvent {
+  return {
+    channel: 'alert',
+    body: {
+      name: 'engraving_job_needs_attention',
+      severity: 'warning',
+      jobId: Number(job.id),
+      machineId: job.machine_id,
+      reason: job.attention_reason,
+      at: job.updated_at,
+    },
   };
 }
 
@@ -157,11 +196,44 @@ export async function answerRoute(
     case 'reject': {
       // The decision is the logged-in person's (or the API token's), never a name in the body.
       const decidedBy = requestActor(request);
-      const decision = parsed<{ feedback?: string }>(DESIGN_DECISION_SCHEMA, request.body ?? {});
+      const decision = parsed<{ feedback?: string }>(DESIGN_DECISION_SCHEMA, bodyOrEmpty(request.body));
       const job =
         route === 'approve'
           ? await approveDesign(ctx.pool, id, { ...note, decidedBy })
           : await rejectDesign(ctx.pool, id, { ...note, decidedBy, feedback: decision.feedback });
+      return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
+    }
+    case 'revise': {
+      const actor = requestActor(request);
+      const revision = parsed<{ artwork_url?: string; text?: string[]; font?: string; notes?: string }>(
+        REVISED_DESIGN_SCHEMA,
+        bodyOrEmpty(request.body),
+      );
+      const job = await submitRevisedDesign(ctx.pool, id, revision, { ...note, actor });
+      return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
+    }
+    case 'cancel': {
+      const actor = requestActor(request);
+      const body = parsed<{ reason?: string }>(CANCEL_SCHEMA, bodyOrEmpty(request.body));
+      const { job, commands } = await cancelEngravingJob(ctx.pool, id, {
+        ...note,
+        actor,
+        reason: body.reason,
+      });
+      return {
+        statusCode: 200,
+        body: { success: true, data: { ...jobView(job), cancel_sent_to: commands.map((c) => c.machine_id) } },
+        events: [changed(job)],
+        commands,
+      };
+    }
+    case 'retry': {
+      const actor = requestActor(request);
+      parsed<Record<string, never>>(
+        { type: 'object', additionalProperties: false },
+        bodyOrEmpty(request.body),
+      );
+      const job = await retryEngravingJob(ctx.pool, id, { ...note, actor });
       return { statusCode: 200, body: { success: true, data: jobView(job) }, events: [changed(job)] };
     }
     case 'qa': {
@@ -208,6 +280,18 @@ export async function answerRoute(
   }
 }
 
+/** The MQTT message (for an `mqtt out` node) for a command to an engraver that is not a job. */
+export function engraverCommandMessage(
+  topicPrefix: string,
+  command: EngraverCommand,
+): { topic: string; payload: string; qos: 1 } {
+  return {
+    topic: `${topicPrefix}/machines/${command.machine_id}/cmd`,
+    payload: JSON.stringify(command.command),
+    qos: 1,
+  };
+}
+
 /** The MQTT message (for an `mqtt out` node) that sends a claimed job to its engraver. */
 export function commandMessage(
   topicPrefix: string,
@@ -244,17 +328,28 @@ export async function handleMachineEvent(
     record,
   });
   const events: StepEvent[] = [];
-  if (result.result === 'qa' || result.result === 'reassigned' || result.result === 'escalated')
-    events.push(changed(result.job));
-  if (result.result === 'escalated') events.push(escalation(result.job));
+  if (result.result === 'qa' || result.result === 'attention') events.push(changed(result.job));
+  if (result.result === 'attention') events.push(attention(result.job));
   return { result, events };
 }
 
-/** The monitor's round: DESIGN_TIMEOUT auto-approvals, then the metrics. */
+/** The monitor's round: engravers' deadlines, DESIGN_TIMEOUT auto-approvals, then the metrics. */
 export async function monitorRound(
   ctx: StepContext,
   designTimeoutMs: number,
-): Promise<{ autoApproved: string[]; metrics: EngravingMetrics; events: StepEvent[] }> {
+): Promise<{
+  autoApproved: string[];
+  /** Jobs back in the queue after their engraver did not acknowledge them. */
+  requeued: string[];
+  metrics: EngravingMetrics;
+  events: StepEvent[];
+  commands: EngraverCommand[];
+}> {
+  const expired = await expireEngravingDeadlines(ctx.pool, {
+    flowVersion: ctx.flowVersion,
+    applied: ctx.applied,
+    now: ctx.now,
+  });
   const autoApproved = await autoApproveDesigns(ctx.pool, {
     timeoutMs: designTimeoutMs,
     flowVersion: ctx.flowVersion,
@@ -266,6 +361,17 @@ export async function monitorRound(
     channel: 'engraving',
     body: { type: 'job.status', jobId: Number(id), status: 'queued', reason: 'design auto-approved' },
   }));
+  for (const job of expired.attention) events.push(changed(job), attention(job));
+  for (const id of expired.requeued)
+    events.push({
+      channel: 'engraving',
+      body: {
+        type: 'job.status',
+        jobId: Number(id),
+        status: 'queued',
+        reason: 'engraver did not acknowledge',
+      },
+    });
   events.push(event);
-  return { autoApproved, metrics, events };
+  return { autoApproved, requeued: expired.requeued, metrics, events, commands: expired.commands };
 }

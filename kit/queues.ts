@@ -3,7 +3,7 @@
 // worker died or stalled. A domain adds its queue here with one registerQueue call.
 import type { Pool } from 'pg';
 import type { AppliedTransition } from '../store/lifecycle';
-import { claimEngravingJobs, recoverUnansweredEngravings } from '../store/engraving';
+import { claimEngravingJobs } from '../store/engraving';
 import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../store/processing';
 
 export interface QueueContext {
@@ -84,8 +84,8 @@ registerQueue({
 registerQueue({
   name: 'engraving',
   description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
+  // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
+  // (it may have to send the engraver a cancel command, which this worker cannot).
   claim: ({ pool, max, now, flowVersion, applied }) =>
     claimEngravingJobs(pool, { max, now, flowVersion, applied }),
-  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion, applied }) =>
-    recoverUnansweredEngravings(pool, { now, stuckAfterMs, flowVersion, applied }),
 });

@@ -22,6 +22,8 @@ import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
 import { Database, openDatabase } from './database';
 import { AccessControl } from './access';
 import { HttpState, addFallbacks, createFrontApp } from './http';
+import { idempotencyKeys } from './idempotency';
+import { writeRuntimeAddress } from './address-file';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
@@ -313,7 +315,10 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
+    // The import is idempotent on the plant's own keys (a repeat changes nothing).
     mountImportRoute(app, database.pool, config.httpMaxBody);
+    // Before the flows' routes: a replayed POST with an Idempotency-Key never reaches them.
+    app.use(idempotencyKeys(database.pool, { log }));
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
@@ -399,6 +404,16 @@ export async function startRuntime(
     lines.push('  stop        Ctrl-C (drains work in flight first)');
     // One write, so a reader never sees the heading without the lines under it.
     log(lines.join('\n'));
+    // For `floorflow simulate` and other commands beside it: this runtime's broker, not any on 1883.
+    const mqttHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
+    cleanups.push(
+      writeRuntimeAddress(config.dataDir, {
+        pid: process.pid,
+        mqtt: broker ? `mqtt://${mqttHost}:${mqttPort}` : config.mqttUrl!,
+        http: base,
+        startedAt: new Date().toISOString(),
+      }),
+    );
 
     let stopping: Promise<void> | undefined;
     const stop = (reason = 'stop requested') => {

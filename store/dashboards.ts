@@ -22,6 +22,7 @@ export const DASHBOARD_PAGES = [
   'dispatch',
   'processing',
   'workpanel',
+  'qa',
 ] as const;
 export type DashboardPage = (typeof DASHBOARD_PAGES)[number];
 
@@ -333,8 +334,9 @@ export async function processingBoard(pool: Pool, now: Date, qaWindowHours = 24)
       FROM processing.processing_jobs j JOIN processing.orders o ON o.id = j.order_id
       WHERE j.status IN ('failed', 'retry'))
      UNION ALL
-     (SELECT 'engraving', id::text, customer_id || ' / ' || item_id, status, COALESCE(block_reason, 'escalated after QA'), updated_at
-      FROM engraving.engraving_jobs WHERE status IN ('blocked', 'escalated'))
+     (SELECT 'engraving', id::text, customer_id || ' / ' || item_id, status,
+             COALESCE(attention_reason, block_reason, escalation_reason, 'escalated after QA'), updated_at
+      FROM engraving.engraving_jobs WHERE status IN ('blocked', 'escalated', 'needs_attention'))
      ORDER BY at DESC LIMIT 10`,
   );
   const designs = await pool.query<{
@@ -441,7 +443,7 @@ export async function floorMetrics(pool: Pool, now: Date, qaWindowHours = 24): P
             count(*) FILTER (WHERE status IN ('designing', 'pending_approval', 'engraving', 'qa'))::int,
             count(*) FILTER (WHERE status = 'complete' AND completed_at >= $1)::int,
             count(*) FILTER (WHERE status IN ('queued', 'engraving') AND qa_attempts > 0)::int,
-            count(*) FILTER (WHERE status = 'escalated')::int
+            count(*) FILTER (WHERE status IN ('escalated', 'needs_attention'))::int
      FROM engraving.engraving_jobs`,
     [dayStart],
   );

@@ -3,17 +3,26 @@
 // in the same transaction, so two requests, two machines or a replayed event cannot both win.
 import type { Pool, PoolClient } from 'pg';
 import {
+  ACCEPT_TIMEOUT_MS,
+  type CancelCommand,
   type EngraveCommand,
+  FINAL_STATUSES,
   type EngravingMetrics,
   type EngravingOrder,
   type EngravingStatus,
   type MachineEvent,
   NO_INVENTORY,
   machineErrorOutcome,
+  machineFailureReason,
+  neverAcknowledgedReason,
   priorityOf,
   qaOutcome,
+  silentEngraverReason,
   textProblem,
+  unacknowledgedReason,
+  workAllowanceMs,
 } from '../core/engraving';
+import { type EngraverCandidate, chooseEngraver, engraverSettingsOf } from '../core/engraver-choice';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
 import { type AppliedTransition, applyTransitionIn } from './lifecycle';
@@ -42,6 +51,15 @@ export interface EngravingJobRow {
   updated_at: Date;
   sent_at: Date | null;
   completed_at: Date | null;
+  stock_reserved: boolean;
+  /** When the engraver holding the job must have acknowledged it, or reported again. */
+  deadline_at: Date | null;
+  accepted_at: Date | null;
+  last_heard_at: Date | null;
+  /** Why the job needs a person (needs_attention), in plain words. */
+  attention_reason: string | null;
+  cancel_reason: string | null;
+  estimated_seconds: number | null;
 }
 
 export interface DesignRow {
@@ -89,6 +107,13 @@ const COLUMN_NAMES = [
   'updated_at',
   'sent_at',
   'completed_at',
+  'stock_reserved',
+  'deadline_at',
+  'accepted_at',
+  'last_heard_at',
+  'attention_reason',
+  'cancel_reason',
+  'estimated_seconds',
 ];
 
 function jobColumns(alias = ''): string {
@@ -480,44 +505,120 @@ export interface ClaimedEngraving {
   command: EngraveCommand;
 }
 
+/** A command for an engraver that is not a job: cancel, where its settings say it has one. */
+export interface EngraverCommand {
+  machine_id: string;
+  command: CancelCommand;
+}
+
+interface OnlineEngraver {
+  machine_id: string;
+  settings: unknown;
+}
+
+/** The engravers that may take work: registered, online, and not reporting error or offline. */
+async function onlineEngravers(db: Queryable): Promise<OnlineEngraver[]> {
+  const result = await db.query<OnlineEngraver>(
+    `SELECT m.machine_id, m.settings FROM floorflow.machines m
+     WHERE m.kind = 'engraver' AND m.online AND coalesce(m.last_status->>'state', 'online') NOT IN ('error', 'offline')
+     ORDER BY m.machine_id`,
+  );
+  return result.rows;
+}
+
+/** The cancel command for `machineId`, if its settings say it understands one. */
+async function cancelCommandFor(
+  db: Queryable,
+  machineId: string | null,
+  jobId: string,
+  reason: string,
+): Promise<EngraverCommand[]> {
+  if (!machineId) return [];
+  const row = await db.query<{ settings: unknown }>(
+    `SELECT settings FROM floorflow.machines WHERE machine_id = $1`,
+    [machineId],
+  );
+  if (!row.rows[0] || !engraverSettingsOf(row.rows[0].settings).cancelCommand) return [];
+  return [{ machine_id: machineId, command: { type: 'cancel', job_id: Number(jobId), reason } }];
+}
+
 /**
- * sendToMachine's queue: gives each free engraver (online, not in error, no job) the first
- * queued job by priority, due date and age. A job avoids the engraver that last failed it
- * while another engraver is online (MACHINE_ERROR: reassign to a backup machine).
+ * sendToMachine's queue with selectBestMachine: the queued jobs, by priority, due date and age,
+ * each go to the engraver core/engraver-choice picks among the online ones (it can engrave the
+ * item, it finishes soonest, it did not just fail the job). A job whose best engraver is busy
+ * waits for it, and that engraver is kept for it; the next jobs take the others. Each job sent
+ * gets its acknowledgement deadline (ACCEPT_TIMEOUT_MS) in the same transaction.
  */
 export async function claimEngravingJobs(
   pool: Pool,
   options: { max: number; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
 ): Promise<ClaimedEngraving[]> {
   return withTransaction(pool, async (c) => {
-    const machines = await c.query<{ machine_id: string; online_count: number }>(
-      `SELECT m.machine_id, count(*) OVER ()::int AS online_count FROM floorflow.machines m
-       WHERE m.kind = 'engraver' AND m.online AND coalesce(m.last_status->>'state', 'online') NOT IN ('error', 'offline')
-       ORDER BY m.machine_id`,
+    const machines = await onlineEngravers(c);
+    if (machines.length === 0) return [];
+    const busy = await c.query<{ machine_id: string; started_at: Date; estimated_seconds: number | null }>(
+      `SELECT machine_id, coalesce(accepted_at, sent_at, updated_at) AS started_at, estimated_seconds
+       FROM engraving.engraving_jobs WHERE status = 'engraving' AND machine_id IS NOT NULL`,
     );
-    const busy = await c.query<{ machine_id: string }>(
-      `SELECT machine_id FROM engraving.engraving_jobs WHERE status = 'engraving' AND machine_id IS NOT NULL`,
+    const busyFor = new Map(
+      busy.rows.map((b) => [
+        b.machine_id,
+        Math.max(0, (b.estimated_seconds ?? 0) - (options.now.getTime() - b.started_at.getTime()) / 1000),
+      ]),
     );
-    const taken = new Set(busy.rows.map((r) => r.machine_id));
+    let candidates: EngraverCandidate[] = machines.map((m) => ({
+      machineId: m.machine_id,
+      settings: engraverSettingsOf(m.settings),
+      queueLength: busyFor.has(m.machine_id) ? 1 : 0,
+      busyForSeconds: busyFor.get(m.machine_id) ?? 0,
+    }));
+    const queued = await c.query<{
+      id: string;
+      lines: number;
+      has_artwork: boolean;
+      last_failed_machine: string | null;
+      requires: unknown;
+    }>(
+      `SELECT j.id::text AS id, jsonb_array_length(j.text)::int AS lines, j.artwork_url IS NOT NULL AS has_artwork,
+              j.last_failed_machine, i.engraving_area->'requires' AS requires
+       FROM engraving.engraving_jobs j JOIN engraving.items i ON i.id = j.item_id
+       WHERE j.status = 'queued'
+       ORDER BY j.priority, j.due_date, j.created_at, j.id LIMIT $1 FOR UPDATE OF j SKIP LOCKED`,
+      [Math.max(50, machines.length * 10)],
+    );
     const claimed: ClaimedEngraving[] = [];
-    for (const machine of machines.rows) {
-      if (claimed.length >= options.max) break;
-      if (taken.has(machine.machine_id)) continue;
-      const next = await c.query<{ id: string }>(
-        `SELECT id::text AS id FROM engraving.engraving_jobs
-         WHERE status = 'queued' AND (last_failed_machine IS DISTINCT FROM $1 OR $2)
-         ORDER BY priority, due_date, created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        [machine.machine_id, machine.online_count <= 1],
+    for (const row of queued.rows) {
+      if (claimed.length >= options.max || !candidates.some((m) => m.queueLength === 0)) break;
+      const choice = chooseEngraver(
+        {
+          lines: row.lines,
+          hasArtwork: row.has_artwork,
+          requires: Array.isArray(row.requires) ? row.requires.filter((r) => typeof r === 'string') : [],
+          lastFailedMachine: row.last_failed_machine,
+        },
+        candidates,
       );
-      if (!next.rows[0]) continue;
+      if (!choice) continue;
+      // The chosen engraver is this job's, free or not: no later job takes it in this round.
+      candidates = candidates.filter((m) => m.machineId !== choice.machineId);
+      if (busyFor.has(choice.machineId)) continue;
       const job = await transition(
         c,
-        next.rows[0].id,
+        row.id,
         'send_to_machine',
-        { machine_id: machine.machine_id, sent_at: options.now },
+        {
+          machine_id: choice.machineId,
+          sent_at: options.now,
+          deadline_at: new Date(options.now.getTime() + ACCEPT_TIMEOUT_MS),
+          accepted_at: null,
+          last_heard_at: null,
+          attention_reason: null,
+          estimated_seconds: choice.estimatedSeconds,
+        },
         {
           reason: 'sent to engraver',
-          machineId: machine.machine_id,
+          machineId: choice.machineId,
+          details: { estimated_seconds: choice.estimatedSeconds },
           flowVersion: options.flowVersion,
           applied: options.applied,
           now: options.now,
@@ -526,13 +627,13 @@ export async function claimEngravingJobs(
       if (!job) continue;
       const attempt = (
         await c.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM engraving.job_events WHERE job_id = $1 AND to_status = 'engraving'`,
+          `SELECT count(*)::int AS n FROM engraving.job_events WHERE job_id = $1 AND to_status = 'engraving' AND from_status <> 'engraving'`,
           [job.id],
         )
       ).rows[0].n;
       claimed.push({
         id: job.id,
-        machine_id: machine.machine_id,
+        machine_id: choice.machineId,
         command: {
           type: 'engrave',
           job_id: Number(job.id),
@@ -542,6 +643,7 @@ export async function claimEngravingJobs(
           font: job.font,
           priority: job.priority,
           attempt,
+          estimated_time: choice.estimatedSeconds,
         },
       });
     }
@@ -549,69 +651,113 @@ export async function claimEngravingJobs(
   });
 }
 
+export interface ExpiredDeadlines {
+  /** Jobs whose engraver never acknowledged them: back in the queue for another engraver. */
+  requeued: string[];
+  /** Jobs that now need a person (needs_attention), with the reason. */
+  attention: EngravingJobRow[];
+  /** Cancel commands for engravers that were sent a job they never acknowledged. */
+  commands: EngraverCommand[];
+}
+
 /**
- * Jobs sent to an engraver that has not accepted them within `stuckAfterMs` (the command was
- * lost, the machine went away, the runtime stopped before the command left) go back to the
- * queue for another engraver, like a machine error. A job the engraver accepted stays: the
- * engraver is working on it and will report.
+ * The durable deadlines of jobs on engravers (deadline_at, in the row, so a restart or another
+ * runtime sees them; claimed with SKIP LOCKED, so two runtimes do not both act on one). Past it:
+ * - an engraver that never acknowledged the job did not get the command, which is the one case
+ *   a job is sent again on its own: back to the queue, for another engraver, and the first one,
+ *   where it understands a cancel, is told not to start it late. After MAX_MACHINE_ERRORS such
+ *   tries the job needs a person instead;
+ * - an engraver that accepted the job and went silent may have engraved it, so a person
+ *   decides (needs_attention, with what is known in plain words). Either way the engraver is
+ *   free for the next job.
  */
-export async function recoverUnansweredEngravings(
+export async function expireEngravingDeadlines(
   pool: Pool,
-  options: { stuckAfterMs: number; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
-): Promise<string[]> {
-  const cutoff = new Date(options.now.getTime() - options.stuckAfterMs);
+  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date; limit?: number },
+): Promise<ExpiredDeadlines> {
   return withTransaction(pool, async (c) => {
-    const unanswered = await c.query<{ id: string; machine_id: string; machine_errors: number }>(
-      `SELECT j.id::text AS id, j.machine_id, j.machine_errors FROM engraving.engraving_jobs j
-       WHERE j.status = 'engraving' AND j.sent_at < $1
-         AND NOT EXISTS (SELECT 1 FROM engraving.job_events e
-                         WHERE e.job_id = j.id AND e.reason IN ('machine accepted', 'machine in progress') AND e.created_at >= j.sent_at)
-       ORDER BY j.id FOR UPDATE SKIP LOCKED`,
-      [cutoff],
+    const expired = await c.query<EngravingJobRow>(
+      `SELECT ${JOB_COLUMNS} FROM engraving.engraving_jobs
+       WHERE status = 'engraving' AND deadline_at <= $1
+       ORDER BY deadline_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      [options.now, options.limit ?? 100],
     );
-    const taken: string[] = [];
-    for (const job of unanswered.rows) {
-      const errors = job.machine_errors + 1;
+    const out: ExpiredDeadlines = { requeued: [], attention: [], commands: [] };
+    for (const job of expired.rows) {
+      const machineId = job.machine_id ?? 'the engraver';
       const note: ChangeNote = {
         machineId: job.machine_id,
         flowVersion: options.flowVersion,
         applied: options.applied,
         now: options.now,
       };
-      const moved =
-        machineErrorOutcome(errors) === 'escalate'
-          ? await transition(
-              c,
-              job.id,
-              'escalate',
-              { machine_errors: errors, escalation_reason: `no engraver answered ${errors} times` },
-              { ...note, reason: 'ENGRAVER_NO_ANSWER' },
-            )
-          : await transition(
-              c,
-              job.id,
-              'requeue',
-              {
-                machine_errors: errors,
-                last_failed_machine: job.machine_id,
-                machine_id: null,
-                queued_at: options.now,
-              },
-              { ...note, reason: 'ENGRAVER_NO_ANSWER: reassign' },
-            );
-      if (moved) taken.push(job.id);
+      const afterDeadline = { deadline_at: null };
+      if (job.accepted_at) {
+        const reason = silentEngraverReason(
+          machineId,
+          job.accepted_at,
+          job.last_heard_at ?? job.accepted_at,
+          options.now,
+        );
+        const moved = await transition(
+          c,
+          job.id,
+          'attention',
+          { ...afterDeadline, attention_reason: reason },
+          { ...note, reason: 'ENGRAVER_SILENT', details: { attention_reason: reason } },
+        );
+        if (moved) out.attention.push(moved);
+        continue;
+      }
+      const errors = job.machine_errors + 1;
+      const waited = options.now.getTime() - (job.sent_at ?? options.now).getTime();
+      if (machineErrorOutcome(errors) === 'escalate') {
+        const reason = neverAcknowledgedReason(errors);
+        const moved = await transition(
+          c,
+          job.id,
+          'attention',
+          { ...afterDeadline, machine_errors: errors, attention_reason: reason },
+          { ...note, reason: 'ENGRAVER_NO_ANSWER', details: { attention_reason: reason } },
+        );
+        if (moved) out.attention.push(moved);
+      } else {
+        const reason = unacknowledgedReason(machineId, waited);
+        const moved = await transition(
+          c,
+          job.id,
+          'requeue',
+          {
+            ...afterDeadline,
+            machine_errors: errors,
+            last_failed_machine: job.machine_id,
+            machine_id: null,
+            queued_at: options.now,
+          },
+          { ...note, reason: 'ENGRAVER_NO_ANSWER: reassign', details: { reason } },
+        );
+        if (moved) out.requeued.push(job.id);
+      }
+      out.commands.push(
+        ...(await cancelCommandFor(c, job.machine_id, job.id, 'not acknowledged in time; sent elsewhere')),
+      );
     }
-    return taken;
+    return out;
   });
 }
 
 export type MachineEventResult =
   | { result: 'ignored'; reason: string }
   | { result: 'logged'; job: EngravingJobRow }
-  | { result: 'qa' | 'reassigned' | 'escalated'; job: EngravingJobRow };
+  | { result: 'qa' | 'attention'; job: EngravingJobRow };
 
 /**
- * An engraver's event: completed goes to QA, failed reassigns (or escalates), the rest is logged.
+ * An engraver's event. On the job it holds: accepted and in_progress are its heartbeat and push
+ * the job's deadline on by the work allowance; completed goes to QA; failed goes to a person
+ * (needs_attention, the machine's reason in plain words), never back to an engraver on its
+ * own: the machine may have marked the item already. A completed from the engraver of a job
+ * that went to needs_attention after its deadline still moves it to QA. Anything else (no such
+ * engraving job, a job on another engraver) changes nothing and says why.
  * An event from the inbox (`record`) is claimed in the ledger first, and recorded as skipped when it
  * is ignored, in the same transaction as its effect.
  */
@@ -631,10 +777,15 @@ export async function applyMachineEvent(
       return { result: 'ignored', reason };
     };
     const job = await jobIn(c, String(event.job_id), true);
-    if (!job) return ignored(`no engraving job ${event.job_id}`);
-    if (job.status !== 'engraving' || job.machine_id !== machineId) {
+    if (!job)
       return ignored(
-        `job ${job.id} is ${job.status} on ${job.machine_id ?? 'no machine'}, not engraving on ${machineId}`,
+        `${machineId} reported "${event.status}" for engraving job ${event.job_id}, which does not exist`,
+      );
+    const holds = job.machine_id === machineId;
+    const late = holds && job.status === 'needs_attention';
+    if (!holds || (job.status !== 'engraving' && !late)) {
+      return ignored(
+        `${machineId} reported "${event.status}" for engraving job ${job.id}, which is ${job.status} on ${job.machine_id ?? 'no engraver'}`,
       );
     }
     const note: ChangeNote = {
@@ -644,38 +795,214 @@ export async function applyMachineEvent(
       applied: options.applied,
       now: options.now,
     };
+    if (event.status === 'completed') {
+      return {
+        result: 'qa',
+        job: (await transition(
+          c,
+          job.id,
+          'finish_engraving',
+          { deadline_at: null, last_heard_at: options.now, attention_reason: null },
+          { ...note, reason: late ? 'engraved (reported after the deadline)' : 'engraved' },
+        ))!,
+      };
+    }
+    if (late) {
+      await recordEvent(c, job.id, job.status, job.status, {
+        ...note,
+        reason: `machine ${event.status.replace('_', ' ')} (after the deadline)`,
+      });
+      return { result: 'logged', job };
+    }
     if (event.status === 'accepted' || event.status === 'in_progress') {
+      await c.query(
+        `UPDATE engraving.engraving_jobs SET accepted_at = coalesce(accepted_at, $2), last_heard_at = $2, deadline_at = $3
+         WHERE id = $1`,
+        [job.id, options.now, new Date(options.now.getTime() + workAllowanceMs(job.estimated_seconds))],
+      );
       await recordEvent(c, job.id, 'engraving', 'engraving', {
         ...note,
         reason: event.status === 'accepted' ? 'machine accepted' : 'machine in progress',
       });
-      return { result: 'logged', job };
+      return { result: 'logged', job: (await jobIn(c, job.id))! };
     }
-    if (event.status === 'completed') {
-      return {
-        result: 'qa',
-        job: (await transition(c, job.id, 'finish_engraving', {}, { ...note, reason: 'engraved' }))!,
-      };
-    }
-    const errors = job.machine_errors + 1;
-    if (machineErrorOutcome(errors) === 'escalate') {
-      const escalated = await transition(
-        c,
-        job.id,
-        'escalate',
-        { machine_errors: errors, escalation_reason: `machine error ${errors} times` },
-        { ...note, reason: 'MACHINE_ERROR' },
-      );
-      return { result: 'escalated', job: escalated! };
-    }
-    const requeued = await transition(
+    const reason = machineFailureReason(machineId, event.response);
+    const failed = await transition(
       c,
       job.id,
-      'requeue',
-      { machine_errors: errors, last_failed_machine: machineId, machine_id: null, queued_at: options.now },
-      { ...note, reason: 'MACHINE_ERROR: reassign' },
+      'attention',
+      {
+        machine_errors: job.machine_errors + 1,
+        deadline_at: null,
+        last_heard_at: options.now,
+        attention_reason: reason,
+      },
+      { ...note, reason: 'MACHINE_ERROR' },
     );
-    return { result: 'reassigned', job: requeued! };
+    return { result: 'attention', job: failed! };
+  });
+}
+
+/**
+ * An operator cancels a job in any state that is not final: its reserved stock goes back, a
+ * pending design is closed, and an engraver that holds it (engraving, or needs_attention after
+ * its deadline) is told to stop where its settings say it understands a cancel command.
+ */
+export async function cancelEngravingJob(
+  pool: Pool,
+  jobId: string,
+  options: {
+    reason?: string;
+    actor?: string;
+    flowVersion?: string;
+    applied?: AppliedTransition[];
+    now: Date;
+  },
+): Promise<{ job: EngravingJobRow; commands: EngraverCommand[] }> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (FINAL_STATUSES.includes(job.status))
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `engraving job ${jobId} is ${job.status} and cannot be cancelled`,
+      );
+    const reason = options.reason ?? 'cancelled by an operator';
+    const holder = job.status === 'engraving' || job.status === 'needs_attention' ? job.machine_id : null;
+    if (job.stock_reserved)
+      await c.query(
+        `UPDATE engraving.items SET stock_available = stock_available + 1, updated_at = $2 WHERE id = $1`,
+        [job.item_id, options.now],
+      );
+    await c.query(
+      `UPDATE engraving.designs SET status = 'cancelled', updated_at = $2 WHERE job_id = $1 AND status = 'pending_approval'`,
+      [jobId, options.now],
+    );
+    const cancelled = await transition(
+      c,
+      jobId,
+      'cancel',
+      { stock_reserved: false, deadline_at: null, cancel_reason: reason },
+      {
+        reason: 'cancelled',
+        actor: options.actor,
+        machineId: holder,
+        details: { reason },
+        flowVersion: options.flowVersion,
+        applied: options.applied,
+        now: options.now,
+      },
+    );
+    if (!cancelled) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
+    return { job: cancelled, commands: await cancelCommandFor(c, holder, jobId, reason) };
+  });
+}
+
+/**
+ * An operator sends a job that needs attention to an engraver again; the engraver that had it
+ * is avoided while another can take it (seed 003's MACHINE_ERROR: reassign to a backup machine,
+ * here a person's decision because the first machine may have marked the item).
+ */
+export async function retryEngravingJob(
+  pool: Pool,
+  jobId: string,
+  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+): Promise<EngravingJobRow> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (job.status !== 'needs_attention')
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `cannot retry engraving job ${jobId} in state "${job.status}"; allowed from "needs_attention"`,
+      );
+    return (await transition(
+      c,
+      jobId,
+      'retry',
+      {
+        machine_id: null,
+        last_failed_machine: job.machine_id ?? job.last_failed_machine,
+        attention_reason: null,
+        queued_at: options.now,
+      },
+      {
+        reason: 'retried by an operator',
+        actor: options.actor,
+        details: job.attention_reason ? { after: job.attention_reason } : undefined,
+        flowVersion: options.flowVersion,
+        applied: options.applied,
+        now: options.now,
+      },
+    ))!;
+  });
+}
+
+/**
+ * requestRevision's answer: the revised design (new artwork, text or font) for a job whose
+ * design was rejected goes back for approval as a new design record. The stock the rejection
+ * returned is reserved again; without stock the job waits blocked (no_inventory) and comes
+ * back for approval when stock arrives.
+ */
+export async function submitRevisedDesign(
+  pool: Pool,
+  jobId: string,
+  revision: { artwork_url?: string; text?: string[]; font?: string; notes?: string },
+  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+): Promise<EngravingJobRow> {
+  return withTransaction(pool, async (c) => {
+    const job = await requireJob(c, jobId);
+    if (job.status !== 'revision_requested')
+      throw new FloorflowError(
+        'FF_TRANSITION_INVALID',
+        `cannot submit a revised design for engraving job ${jobId} in state "${job.status}"; allowed from "revision_requested"`,
+      );
+    if (revision.text) {
+      const item = await c.query<{ max_lines: number }>(
+        `SELECT max_lines FROM engraving.items WHERE id = $1`,
+        [job.item_id],
+      );
+      const problem = textProblem(revision.text, item.rows[0].max_lines);
+      if (problem) throw new FloorflowError('FF_INPUT_INVALID', `rejected: ${problem}`);
+    }
+    await c.query(
+      `UPDATE engraving.engraving_jobs SET artwork_url = coalesce($2, artwork_url), text = coalesce($3, text),
+              font = coalesce($4, font), requires_design = true WHERE id = $1`,
+      [
+        jobId,
+        revision.artwork_url ?? null,
+        revision.text ? JSON.stringify(revision.text) : null,
+        revision.font ?? null,
+      ],
+    );
+    const note: ChangeNote = {
+      actor: options.actor,
+      details: revision.notes ? { notes: revision.notes } : undefined,
+      flowVersion: options.flowVersion,
+      applied: options.applied,
+      now: options.now,
+    };
+    const designing = await transition(
+      c,
+      jobId,
+      'revise',
+      {},
+      { ...note, reason: 'revised design submitted' },
+    );
+    if (!designing) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
+    if (!(await reserveStock(c, designing.item_id, options.now))) {
+      return (await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY }))!;
+    }
+    await c.query(`UPDATE engraving.engraving_jobs SET stock_reserved = true WHERE id = $1`, [jobId]);
+    await c.query(
+      `INSERT INTO engraving.designs (job_id, preview_url, status, created_at, updated_at) VALUES ($1, $2, 'pending_approval', $3, $3)`,
+      [jobId, designing.artwork_url, options.now],
+    );
+    return (await transition(
+      c,
+      jobId,
+      'submit_design',
+      {},
+      { ...note, reason: 'revised design ready for approval' },
+    ))!;
   });
 }
 
@@ -683,7 +1010,13 @@ export async function applyMachineEvent(
 export async function recordQa(
   pool: Pool,
   jobId: string,
-  result: { passed: boolean; inspector?: string; notes?: string },
+  result: {
+    passed: boolean;
+    inspector?: string;
+    notes?: string;
+    /** A failure the inspector sends to a manager at once (the item cannot be re-engraved). */
+    escalate?: boolean;
+  },
   options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
 ): Promise<{ job: EngravingJobRow; outcome: 'complete' | 'reengrave' | 'escalate'; attempt: number }> {
   return withTransaction(pool, async (c) => {
@@ -706,7 +1039,8 @@ export async function recordQa(
         options.now,
       ],
     );
-    const outcome = qaOutcome(attempt, result.passed);
+    const forced = !result.passed && result.escalate === true;
+    const outcome = forced ? 'escalate' : qaOutcome(attempt, result.passed);
     const note: ChangeNote = {
       actor: result.inspector,
       details: { attempt, passed: result.passed },
@@ -736,7 +1070,12 @@ export async function recordQa(
         c,
         jobId,
         'escalate',
-        { qa_attempts: attempt, escalation_reason: `QA failed ${attempt} times` },
+        {
+          qa_attempts: attempt,
+          escalation_reason: forced
+            ? `QA failed and escalated by ${result.inspector ?? 'the inspector'}${result.notes ? `: ${result.notes}` : ''}`
+            : `QA failed ${attempt} times`,
+        },
         { ...note, reason: 'QA_FAILED: escalate' },
       );
     }

@@ -101,53 +101,14 @@ export class MachineStore {
     return row ? unseal(row.secret_sealed, this.sealKey) : undefined;
   }
 
-  /**
-   * Records a new connection; returns its session number. A machine may hold several connections
-   * (`<id>` and `<id>/<suffix>`): it is online from its first and stays online since then.
-   */
+  /** Records a new connection; returns its session number (see recordConnection). */
   async connected(machineId: string, clientId: string, runtimeId: string): Promise<number> {
-    return withTransaction(this.pool, async (c) => {
-      const result = await c.query<{ session_seq: string }>(
-        `UPDATE floorflow.machines
-         SET online = true, online_since = CASE WHEN online THEN online_since ELSE now() END,
-             last_seen_at = GREATEST(last_seen_at, now()), session_seq = session_seq + 1
-         WHERE machine_id = $1 RETURNING session_seq`,
-        [machineId],
-      );
-      const seq = Number(result.rows[0]?.session_seq ?? 0);
-      if (seq > 0) {
-        await c.query(
-          `INSERT INTO floorflow.machine_sessions (machine_id, session_seq, client_id, runtime_id) VALUES ($1, $2, $3, $4)`,
-          [machineId, seq, clientId, runtimeId],
-        );
-      }
-      return seq;
-    });
+    return recordConnection(this.pool, machineId, clientId, runtimeId);
   }
 
-  /**
-   * Records the end of a session. Presence is per machine, not per connection: the machine stays
-   * online while any other of its sessions is open (a short-lived second connection closing, in
-   * any order, leaves the long-lived one online). The machine row is locked first, so two
-   * sessions ending at once cannot both see the other still open.
-   */
+  /** Records the end of a session (see recordDisconnection). */
   async disconnected(machineId: string, sessionSeq: number, reason: string): Promise<void> {
-    await withTransaction(this.pool, async (c) => {
-      await c.query('SELECT 1 FROM floorflow.machines WHERE machine_id = $1 FOR UPDATE', [machineId]);
-      await c.query(
-        `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $3
-         WHERE machine_id = $1 AND session_seq = $2 AND disconnected_at IS NULL`,
-        [machineId, sessionSeq, reason],
-      );
-      await c.query(
-        `UPDATE floorflow.machines m
-         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
-                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL),
-             last_seen_at = GREATEST(last_seen_at, now())
-         WHERE machine_id = $1`,
-        [machineId],
-      );
-    });
+    await recordDisconnection(this.pool, machineId, sessionSeq, reason);
   }
 
   async recordStatus(db: Queryable, machineId: string, status: Record<string, unknown>): Promise<void> {
@@ -212,4 +173,64 @@ export class MachineStore {
       [ids],
     );
   }
+}
+
+/**
+ * Records a new connection (an MQTT client, or a serial port the runtime reads a scanner from);
+ * returns its session number. A machine may hold several connections
+ * (`<id>` and `<id>/<suffix>`): it is online from its first and stays online since then.
+ */
+export async function recordConnection(
+  pool: Pool,
+  machineId: string,
+  clientId: string,
+  runtimeId: string,
+): Promise<number> {
+  return withTransaction(pool, async (c) => {
+    const result = await c.query<{ session_seq: string }>(
+      `UPDATE floorflow.machines
+         SET online = true, online_since = CASE WHEN online THEN online_since ELSE now() END,
+             last_seen_at = GREATEST(last_seen_at, now()), session_seq = session_seq + 1
+         WHERE machine_id = $1 RETURNING session_seq`,
+      [machineId],
+    );
+    const seq = Number(result.rows[0]?.session_seq ?? 0);
+    if (seq > 0) {
+      await c.query(
+        `INSERT INTO floorflow.machine_sessions (machine_id, session_seq, client_id, runtime_id) VALUES ($1, $2, $3, $4)`,
+        [machineId, seq, clientId, runtimeId],
+      );
+    }
+    return seq;
+  });
+}
+
+/**
+ * Records the end of a session. Presence is per machine, not per connection: the machine stays
+ * online while any other of its sessions is open (a short-lived second connection closing, in
+ * any order, leaves the long-lived one online). The machine row is locked first, so two
+ * sessions ending at once cannot both see the other still open.
+ */
+export async function recordDisconnection(
+  pool: Pool,
+  machineId: string,
+  sessionSeq: number,
+  reason: string,
+): Promise<void> {
+  await withTransaction(pool, async (c) => {
+    await c.query('SELECT 1 FROM floorflow.machines WHERE machine_id = $1 FOR UPDATE', [machineId]);
+    await c.query(
+      `UPDATE floorflow.machine_sessions SET disconnected_at = now(), end_reason = $3
+         WHERE machine_id = $1 AND session_seq = $2 AND disconnected_at IS NULL`,
+      [machineId, sessionSeq, reason],
+    );
+    await c.query(
+      `UPDATE floorflow.machines m
+         SET online = EXISTS (SELECT 1 FROM floorflow.machine_sessions s
+                              WHERE s.machine_id = m.machine_id AND s.disconnected_at IS NULL),
+             last_seen_at = GREATEST(last_seen_at, now())
+         WHERE machine_id = $1`,
+      [machineId],
+    );
+  });
 }

@@ -53,3 +53,18 @@ export async function recentScanNotices(db: Queryable, limit = 10): Promise<Scan
     code: (r.kind === 'rejected' ? codeOfRawScan(r.code) : r.code).slice(0, 80),
   }));
 }
+
+/** Machine and code of stored scans, by scan id (for log lines of scans skipped by a poller). */
+export async function scansByIds(
+  db: Queryable,
+  scanIds: number[],
+): Promise<Map<number, { machine_id: string; code_text: string }>> {
+  if (scanIds.length === 0) return new Map();
+  const result = await db.query<{ scan_id: string; machine_id: string | null; code_text: string }>(
+    'SELECT scan_id, machine_id, code_text FROM jobmanager.scanned_codes WHERE scan_id = ANY($1::bigint[])',
+    [scanIds],
+  );
+  return new Map(
+    result.rows.map((r) => [Number(r.scan_id), { machine_id: r.machine_id ?? '', code_text: r.code_text }]),
+  );
+}

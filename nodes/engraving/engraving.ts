@@ -9,6 +9,7 @@ import {
   type StepEvent,
   answerRoute,
   commandMessage,
+  engraverCommandMessage,
   handleMachineEvent,
   metricsEvent,
   monitorRound,
@@ -18,7 +19,7 @@ import { coalesced } from '../../kit/coalesce';
 import { announceTransition } from '../../kit/lifecycle';
 import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
 import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
-import type { ClaimedEngraving } from '../../store/engraving';
+import type { ClaimedEngraving, EngraverCommand } from '../../store/engraving';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
@@ -33,7 +34,18 @@ interface EngravingConfig {
 }
 
 const schema = configSchema as JsonSchema;
-const ROUTES: readonly string[] = ['create', 'get', 'approve', 'reject', 'qa', 'queue', 'stock'];
+const ROUTES: readonly string[] = [
+  'create',
+  'get',
+  'approve',
+  'reject',
+  'revise',
+  'qa',
+  'queue',
+  'stock',
+  'cancel',
+  'retry',
+];
 
 function numbersOf(def: NodeDef & Record<string, unknown>): Record<string, unknown> {
   const copy: Record<string, unknown> = { ...def };
@@ -67,6 +79,9 @@ export = function register(RED: NodeAPI): void {
       const emit = (events: StepEvent[]) => {
         for (const e of events) services?.events.emit(e.channel, e.body);
       };
+      // Output 2: commands for engravers that are not jobs (cancel), after their change committed.
+      const commandsOf = (commands: EngraverCommand[] | undefined) =>
+        (commands ?? []).map((c) => engraverCommandMessage(prefix, c));
       // After a change the dashboards' gauges follow at once, not only at the next monitor round.
       const emitMetrics = () =>
         metricsEvent(context()).then(
@@ -80,12 +95,18 @@ export = function register(RED: NodeAPI): void {
         async () => {
           try {
             const ctx = context();
-            const { autoApproved, metrics, events } = await monitorRound(
+            const { autoApproved, requeued, metrics, events, commands } = await monitorRound(
               ctx,
               config.designTimeout * 3600 * 1000,
             );
             announce(ctx.applied);
             emit(events);
+            for (const e of events)
+              if (e.channel === 'alert')
+                this.warn(`engraving job ${String(e.body.jobId)}: ${String(e.body.reason)}`);
+            if (commands.length > 0 && !closed) this.send([null, commandsOf(commands)]);
+            if (requeued.length > 0 && !closed)
+              this.send({ payload: { requeued: requeued.map(Number) }, topic: 'engraving/requeued' });
             this.status({
               fill: 'green',
               shape: 'dot',
@@ -121,7 +142,7 @@ export = function register(RED: NodeAPI): void {
             announce(ctx.applied);
             emit(answer.events);
             if (answer.events.length > 0) void emitMetrics();
-            send(respond(msg, answer.statusCode, answer.body));
+            send([respond(msg, answer.statusCode, answer.body), commandsOf(answer.commands)]);
           } catch (err) {
             send(respondError(msg, err, (m) => this.warn(m)));
           }
@@ -157,8 +178,13 @@ export = function register(RED: NodeAPI): void {
           announce(ctx.applied);
           emit(events);
           if (events.length > 0) void emitMetrics();
-          if (result.result === 'ignored')
+          // An event this domain does not know is never applied elsewhere; it is one log line
+          // naming the machine, so a misrouted or stale machine is found without the editor.
+          if (result.result === 'ignored') {
             this.status({ fill: 'yellow', shape: 'ring', text: result.reason });
+            this.log(`machine event ignored: ${result.reason}`);
+          } else if (result.result === 'attention')
+            this.warn(`engraving job ${result.job.id}: ${result.job.attention_reason}`);
           else this.status({ fill: 'green', shape: 'dot', text: `job ${result.job.id}: ${result.result}` });
           send(Object.assign(msg, { result: result.result }));
           return done();

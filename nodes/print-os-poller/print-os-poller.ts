@@ -17,7 +17,13 @@ import {
   type BatchResult,
   type SourceType,
 } from '../../store/job-status';
+import { scanNoticeLine } from '../../core/scan-notice';
+import { JOB_STATUS_EVENT } from '../../kit/scan-notices';
+import { scansByIds } from '../../store/scan-notices';
 import configSchema from './schema.json';
+
+/** Skipped scans logged one line each per batch; the rest are in the summary line above and the ledger. */
+const MAX_SCAN_LINES = 50;
 
 interface PollerConfig {
   name: string;
@@ -100,6 +106,18 @@ export = function register(RED: NodeAPI): void {
                 .map((k) => `${k.source_id}: ${k.reason}`)
                 .join('; ')}${result.skipped > 5 ? '; ...' : ''}`,
             );
+          // Scans: one line per skipped scan with its machine and code, as the job mapper logs them.
+          if (source === 'scanner' && result.skipped > 0) {
+            const scans = await scansByIds(
+              pool(),
+              result.skips.slice(0, MAX_SCAN_LINES).map((k) => k.source_id),
+            ).catch(() => new Map<number, { machine_id: string; code_text: string }>());
+            for (const k of result.skips.slice(0, MAX_SCAN_LINES)) {
+              const scan = scans.get(k.source_id);
+              if (scan) this.warn(scanNoticeLine('skipped', scan.machine_id, scan.code_text, k.reason));
+            }
+            services?.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', count: result.skipped });
+          }
           if (!result.locked)
             this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
           else await showStatus(result);

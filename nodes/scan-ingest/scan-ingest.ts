@@ -9,6 +9,7 @@ import { machineTopic } from '../../core/topics';
 import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
 import { servicesOf, systemClock, type InboxAccess } from '../../kit/services';
 import type { InboxReceipt } from '../../store/inbox-writer';
+import { MACHINE_ID_PATTERN } from '../../store/machines';
 import type { StoredScan } from '../../store/scan-ingest';
 import configSchema from './schema.json';
 
@@ -132,10 +133,15 @@ export = function register(RED: NodeAPI): void {
             'msg.payload must hold the scanned code or a scan object',
           );
         }
+        // The serial scanners node names the registered scanner a line came from; a serial in
+        // node names none, and its scans are the node's serial machine id's.
+        const named = (msg as { machine_id?: unknown }).machine_id;
+        const machineId =
+          typeof named === 'string' && MACHINE_ID_PATTERN.test(named) ? named : config.serialMachineId;
         const receipt = await inbox.write({
-          machineId: config.serialMachineId,
+          machineId,
           kind: 'scan',
-          topic: machineTopic(prefix, config.serialMachineId, 'scan'),
+          topic: machineTopic(prefix, machineId, 'scan'),
           payload:
             Buffer.isBuffer(payload) || typeof payload === 'string' ? payload : JSON.stringify(payload),
           receivedAt: clock.now(),

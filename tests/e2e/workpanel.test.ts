@@ -107,13 +107,25 @@ describe('Workpanel and processing recovery in a browser', function () {
     assert.ok(await sameDocument(), 'updated without a reload');
   });
 
-  it('Processing: "Recover" on a failed job resets it under the operator, and the button leaves with the failure', async () => {
+  it('Processing: "Logs" shows a failed job\'s log rows, and "Recover" resets it under the operator; the button leaves with the failure', async () => {
     await open('processing', 'processing-board');
     const failed = await db.pool.query<{ id: string }>(
       `SELECT j.id::text AS id FROM processing.processing_jobs j JOIN processing.orders o ON o.id = j.order_id
        WHERE o.order_number = 'ORD-502'`,
     );
     const jobId = failed.rows[0].id;
+    // Logs first, as an operator reads why it failed before running it again.
+    await db.pool.query(
+      `INSERT INTO processing.processing_job_logs (job_id, level, category, stage, message, error_code)
+       VALUES ($1, 'error', 'system', 'verification', 'USB verification failed: checksum mismatch', 'PROCESSING_FAILED')`,
+      [jobId],
+    );
+    await page.locator(`[data-test="failures"] button[data-logs="${jobId}"]`).click();
+    await page
+      .locator('[data-test="processing-logs"]', { hasText: `Logs of processing job ${jobId}` })
+      .waitFor({ timeout: 30000 });
+    assert.match(await page.locator('[data-test="processing-logs"]').innerText(), /checksum mismatch/);
+
     const button = page.locator(`[data-test="failures"] button[data-recover="${jobId}"]`);
     await button.click();
     await page

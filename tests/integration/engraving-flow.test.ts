@@ -161,6 +161,63 @@ describe('engraving flow (seed 003)', function () {
     assert.equal(late.body.success, false);
   });
 
+  it('approving a design needs no body: a bare POST, an empty JSON body and an empty text body all approve', async () => {
+    const ids: number[] = [];
+    for (let i = 0; i < 3; i++)
+      ids.push(
+        (await create({ artwork_url: 'https://example.test/logo.svg' }).expect(202)).body.data.id as number,
+      );
+    await kit.request().post(`/api/engraving-jobs/${ids[0]}/design/approve`).expect(200);
+    await kit
+      .request()
+      .post(`/api/engraving-jobs/${ids[1]}/design/approve`)
+      .set('content-type', 'application/json')
+      .send('')
+      .expect(200);
+    await kit
+      .request()
+      .post(`/api/engraving-jobs/${ids[2]}/design/approve`)
+      .set('content-type', 'text/plain')
+      .send('')
+      .expect(200);
+    for (const id of ids) assert.equal((await job(id)).design?.status, 'approved');
+  });
+
+  it('a revised design after a rejection goes back for approval as a new design, and then on to the engraver', async () => {
+    const id = (await create({ artwork_url: 'https://example.test/logo.svg' }).expect(202)).body.data
+      .id as number;
+    await kit
+      .request()
+      .post(`/api/engraving-jobs/${id}/design/reject`)
+      .send({ feedback: 'wrong logo' })
+      .expect(200);
+    const early = await kit.request().post(`/api/engraving-jobs/${id}/design/approve`).expect(409);
+    assert.equal(early.body.success, false);
+    const revised = await kit
+      .request()
+      .post(`/api/engraving-jobs/${id}/design`)
+      .send({ artwork_url: 'https://example.test/logo-v2.svg', notes: 'club crest, not the old logo' })
+      .expect(200);
+    assert.equal(revised.body.data.status, 'pending_approval');
+    assert.equal(revised.body.data.artwork_url, 'https://example.test/logo-v2.svg');
+    const stock = await kit.pool.query(`SELECT stock_available FROM engraving.items WHERE id = 'cup-10'`);
+    assert.equal(stock.rows[0].stock_available, 99, 'the stock the rejection returned is reserved again');
+    const designs = await kit.pool.query(
+      `SELECT status, preview_url FROM engraving.designs WHERE job_id = $1 ORDER BY id`,
+      [id],
+    );
+    assert.deepEqual(designs.rows, [
+      { status: 'rejected', preview_url: 'https://example.test/logo.svg' },
+      { status: 'pending_approval', preview_url: 'https://example.test/logo-v2.svg' },
+    ]);
+    const twice = await kit.request().post(`/api/engraving-jobs/${id}/design`).send({}).expect(409);
+    assert.match(twice.body.error, /allowed from "revision_requested"/);
+    await kit.request().post(`/api/engraving-jobs/${id}/design/approve`).expect(200);
+    await engraver('engraver-1');
+    await kit.clock.advance(5000);
+    await untilStatus(id, 'qa');
+  });
+
   it('a design waiting longer than 24 hours is auto-approved and the job goes on', async () => {
     const id = (await create({ artwork_url: 'https://example.test/logo.svg' }).expect(202)).body.data
       .id as number;
@@ -252,10 +309,13 @@ describe('engraving flow (seed 003)', function () {
     assert.match(res.body.error, /customer_id is required/);
   });
 
-  it('a machine error reassigns the job to another available engraver', async () => {
+  it('a machine error is not re-sent: the job needs attention, and a retry goes to the other available engraver', async () => {
     const failing = await engraver('engraver-a', () => true);
-    const backup = await engraver('engraver-b');
     const id = (await create().expect(202)).body.data.id as number;
+    const stuck = await untilStatus(id, 'needs_attention');
+    assert.match(stuck.reason ?? '', /^engraver-a reported a failure: die misaligned;/);
+    const backup = await engraver('engraver-b');
+    await kit.request().post(`/api/engraving-jobs/${id}/retry`).expect(200);
     await untilStatus(id, 'qa');
     assert.equal(failing.received.length, 1);
     assert.equal(backup.received.length, 1);
@@ -267,7 +327,7 @@ describe('engraving flow (seed 003)', function () {
       events.rows.filter((e) => e.to_status === 'engraving').map((e) => e.machine_id),
       ['engraver-a', 'engraver-b'],
     );
-    assert.ok(events.rows.some((e) => e.reason === 'MACHINE_ERROR: reassign'));
+    assert.ok(events.rows.some((e) => e.reason === 'MACHINE_ERROR'));
   });
 
   it('a job an engraver never accepts goes to another engraver after 2 minutes', async () => {

@@ -3,9 +3,10 @@
 // scans, its double-send window) apply to what it sends (issue 15).
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
+import helper from 'node-red-node-test-helper';
 import { updateScannerSettings } from '../../store/scanner-settings';
 import { FlowKit, startFlowKit } from '../support/flow-kit';
-import { addJobs, jobOperations } from '../support/job-status-fixtures';
+import { addJobs, addScanRow, jobOperations } from '../support/job-status-fixtures';
 
 const FLOW = 'flows/job-status.json';
 const SCAN_TOPIC = 'floorflow/machines/scanner-1/scan';
@@ -95,5 +96,26 @@ describe('scanner settings and the double-send window', () => {
     await client.publishAsync(SCAN_TOPIC, scan, { qos: 1 });
     await client.publishAsync(SCAN_TOPIC, scan, { qos: 1 });
     assert.equal((await scanRows()).length, 3, 'a window of 0: every scan counts');
+  });
+
+  it('a scan the scanner poller skips (stored while no flow ran) is logged with its machine and code', async () => {
+    const client = await kit.pool.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query('SET LOCAL session_replication_role = replica'); // no NOTIFY: waits for the poller
+      await addScanRow(client, { code: '9999_2_1', operations: ['coating'], machine_id: 'scanner-9' });
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const summary = kit.nextMessage('job-status-batches');
+    kit.receive('job-status-scan-poller', { payload: {} });
+    await summary;
+    const log = helper.log() as unknown as { args: Array<[{ level: number; msg: unknown }]>; WARN: number };
+    const warnings = log.args.filter(([e]) => e.level === log.WARN).map(([e]) => String(e.msg));
+    assert.ok(
+      warnings.some((w) => w === 'scan from scanner-9 of code "9999_2_1" not applied: unknown job 9999_2'),
+      warnings.join('\n'),
+    );
   });
 });

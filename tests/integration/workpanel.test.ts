@@ -153,7 +153,10 @@ describe('Workpanel (seed 002) and processing recovery on the floor displays', f
 
   it("a product's details show its stages, moves and records; Reactivate makes a past product live again", async () => {
     const medal = await product('Medal set', ['ON', 'OFF']);
+    const rereads: unknown[] = [];
+    kit.services.events.on('dashboard', (e) => rereads.push(e));
     const details = await act(OPERATOR, 'product_details', { product_id: medal });
+    assert.deepEqual(rereads, [], 'opening details makes no display re-read its board');
     assert.equal(details.ok, true);
     const data = details.data as ProductDetails;
     assert.equal(data.lifecycle.currentState, 'OFF');
@@ -162,6 +165,7 @@ describe('Workpanel (seed 002) and processing recovery on the floor displays', f
 
     const reactivated = await act(OPERATOR, 'reactivate_product', { product_id: medal });
     assert.equal(reactivated.ok, true, reactivated.message);
+    assert.equal(rereads.length, 1, 'a change makes every display re-read');
     const after = (await act(OPERATOR, 'product_details', { product_id: medal })).data as ProductDetails;
     assert.equal(after.lifecycle.currentState, 'ON');
     assert.deepEqual(

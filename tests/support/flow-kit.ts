@@ -54,6 +54,11 @@ export interface FlowKitOptions {
   clock?: ManualClock;
   /** Start the embedded broker (default true). Without it, mqtt nodes cannot connect. */
   broker?: boolean;
+  /**
+   * Use this database instead of a fresh one, and leave it in place on stop(): a second kit on
+   * the first one's database is the runtime started again over the rows the first left.
+   */
+  database?: TestDatabase;
 }
 
 export interface FlowKit {
@@ -67,6 +72,8 @@ export interface FlowKit {
   mqttPort?: number;
   /** supertest against the flows' HTTP endpoints (Node-RED's httpNode app), without auth. */
   request(): supertest.Agent;
+  /** The flows' HTTP routes (Node-RED's httpNode app), to mount behind a test's own middleware. */
+  httpApp(): express.RequestHandler;
   /** As request(), with the identity the runtime's login would have given the request. */
   requestAs(identity: Identity): supertest.Agent;
   /** Makes `socketId` a dashboard connection logged in as `identity` (msg._client.socketId names it). */
@@ -88,6 +95,8 @@ export interface FlowKit {
   nextMessage(nodeId: string, timeoutMs?: number): Promise<NodeMessage & Record<string, unknown>>;
   /** Error lines logged so far by the nodes, with the node id. */
   loggedErrors(): Array<{ id?: string; msg: string }>;
+  /** Every line logged so far by the nodes (any level: node.log, warn, error), with the node id. */
+  loggedLines(): Array<{ id?: string; msg: string }>;
   waitFor<T>(
     probe: () => Promise<T | undefined | null | false> | T | undefined | null | false,
     what: string,
@@ -183,7 +192,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   let db: TestDatabase;
   try {
     assembled = assembleFlows(options);
-    db = await createTestDatabase();
+    db = options.database ?? (await createTestDatabase());
   } catch (err) {
     active = false;
     throw err;
@@ -210,7 +219,7 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     for (const client of clients) await client.endAsync(true).catch(() => undefined);
     if (loaded) await helper.unload();
     if (broker) await broker.close();
-    await db.drop();
+    if (!options.database) await db.drop();
     restoreEnv('FLOORFLOW_MQTT_HOST', savedEnv.host);
     restoreEnv('FLOORFLOW_MQTT_PORT', savedEnv.port);
     active = false;
@@ -345,6 +354,10 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
       return supertest.agent(httpNode);
     },
+    httpApp() {
+      if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
+      return httpNode as unknown as express.RequestHandler;
+    },
     requestAs(identity) {
       if (!httpNode) throw new Error('flow kit: the HTTP app is not available');
       const app = express();
@@ -403,6 +416,13 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
           id: entry.id,
           msg: entry.msg instanceof Error ? entry.msg.message : String(entry.msg),
         }));
+    },
+    loggedLines() {
+      const log = helper.log() as unknown as { args: Array<[{ id?: string; msg: unknown }]> };
+      return log.args.map(([entry]) => ({
+        id: entry.id,
+        msg: entry.msg instanceof Error ? entry.msg.message : String(entry.msg),
+      }));
     },
     waitFor: (probe, what, timeoutMs) => waitFor(probe, what, timeoutMs),
     stop,
