@@ -1,11 +1,11 @@
 // Scans applied per second with 1 and with 3 floorflow runtimes behind Debian's mosquitto, the same
 // load in one run (docs/scale-out.md). Each configuration gets a fresh database and a fresh
-// mosquitto (persistence on); the runtimes run the job-status flow and share the 6 ingest sessions.
+// mosquitto (persistence on); the runtimes run the job-status flow and share the ingest sessions.
 // The load: 50 scanners publish QoS 1 scans (unique msg_id) as fast as mosquitto acknowledges
 // them. Reported: scans/s from the first publish until every scan is applied (its
 // processed_source_records row), the time until every scan is stored, and the CPU seconds of the
 // runtimes and of mosquitto over the run (where the time goes). Prints 3 runtimes / 1 runtime.
-// Usage: node dist/bench/scale-out.js [--quick] [--scans N]
+// Usage: node dist/bench/scale-out.js [--quick] [--scans N] [--sessions N]
 import fs from 'node:fs';
 import path from 'node:path';
 import { liveLeases } from '../store/leases';
@@ -24,6 +24,8 @@ import { argValue, cpuSecondsOf } from './support/stats';
 const quick = process.argv.includes('--quick');
 const SCANS = argValue('--scans', quick ? 1500 : 12000);
 const SCANNERS = 50;
+/** --sessions N: FLOORFLOW_INGEST_SESSIONS for the runtimes (default 6, the setting's default). */
+const SESSIONS = argValue('--sessions', 6);
 
 interface Outcome {
   runtimes: number;
@@ -51,6 +53,7 @@ async function measure(runtimeCount: number): Promise<Outcome> {
       FLOORFLOW_DASHBOARDS_DIR: tempDir('floorflow-bench-dashboards-'),
       FLOORFLOW_API_TOKEN: 'scale-bench-token-0123456789',
       FLOORFLOW_ADMIN_PASSWORD: 'scale-bench-admin-1',
+      FLOORFLOW_INGEST_SESSIONS: String(SESSIONS),
     };
     const dirs = Array.from({ length: runtimeCount }, () => tempDir());
     runtimes.push(await startRuntimeProcess({ dataDir: dirs[0], copyFlows: false, env }));
@@ -62,9 +65,9 @@ async function measure(runtimeCount: number): Promise<Outcome> {
     await waitFor(
       async () => {
         const sessions = await liveLeases(db.pool, 'mqtt-ingest/');
-        return sessions.length === 6 && new Set(sessions.map((s) => s.holder)).size === runtimeCount;
+        return sessions.length === SESSIONS && new Set(sessions.map((s) => s.holder)).size === runtimeCount;
       },
-      `the 6 ingest sessions spread over ${runtimeCount} runtime(s)`,
+      `the ${SESSIONS} ingest sessions spread over ${runtimeCount} runtime(s)`,
       60000,
     );
     const cpuBefore = runtimes.map((r) => cpuSecondsOf(r.child.pid!));
@@ -115,7 +118,9 @@ async function measure(runtimeCount: number): Promise<Outcome> {
 }
 
 async function main(): Promise<void> {
-  console.log(`${SCANS} scans from ${SCANNERS} scanners, QoS 1, through mosquitto; 6 ingest sessions`);
+  console.log(
+    `${SCANS} scans from ${SCANNERS} scanners, QoS 1, through mosquitto; ${SESSIONS} ingest sessions`,
+  );
   const one = await measure(1);
   const three = await measure(3);
   for (const o of [one, three]) {
