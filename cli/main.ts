@@ -1,4 +1,5 @@
-// `floorflow <command>`: start the runtime, manage machines, users and displays, check and diff flows.
+// `floorflow <command>`: start the runtime, manage machines, users and displays, import plant data,
+// check and diff flows.
 import type { Pool } from 'pg';
 import { FloorflowConfig, SettingsError, loadConfig } from '../settings';
 import { MACHINE_KINDS, MachineKind, MachineStore } from '../store/machines';
@@ -13,6 +14,7 @@ import { loadSecrets } from '../runtime/secrets';
 
 const USAGE = `usage:
   floorflow start
+  floorflow demo
   floorflow machine add <machine_id> --kind <${MACHINE_KINDS.join('|')}> [scanner settings]
   floorflow machine set <machine_id> [--default-operations <op,op,...>|none] [--double-send-window <2s>|none]
                         [--serial <port>|none] [--baud <9600>]   (scanner settings)
@@ -30,6 +32,7 @@ const USAGE = `usage:
   floorflow flows check [--dir <flows dir>]
   floorflow flows manifest | format | migrate [--dir <flows dir>]
   floorflow flows diff <git-rev>
+  floorflow import <plates|jobs|products|engraving-items|orders> <file.csv|file.json>
   floorflow simulate <embosser|engraver> <machine_id> [--secret <secret>] [--url mqtt://host:port] [--work-ms <ms>] [--fail-share <0..1>]`;
 
 export class UsageError extends Error {}
@@ -218,6 +221,11 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start':
         return await start(config);
+      case 'demo': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const demo = require('./demo') as typeof import('./demo');
+        return await demo.demoCommand();
+      }
       case 'machine':
         return await machineCommand(config, args).catch((err: Error) => {
           throw err instanceof SettingsUsageError ? new UsageError(err.message) : err;
@@ -227,6 +235,15 @@ export async function main(argv: string[]): Promise<number> {
         return await accountsCommand(config, command, args, withDatabase).catch((err: Error) => {
           throw err instanceof AccountsUsageError ? new UsageError(err.message) : err;
         });
+      case 'import': {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const load = require('./import') as typeof import('./import');
+        return await load
+          .importCommand(args, (work) => withDatabase(config, work))
+          .catch((err: Error) => {
+            throw err instanceof load.ImportUsageError ? new UsageError(err.message) : err;
+          });
+      }
       case 'simulate': {
         // eslint-disable-next-line @typescript-eslint/no-require-imports
         const simulate = require('./simulate') as typeof import('./simulate');

@@ -27,6 +27,7 @@ import { writeRuntimeAddress } from './address-file';
 import { loadSecrets } from './secrets';
 import { FlowVersions, loadFlowStorage, readFlowFiles } from './flow-runtime';
 import { mountTraceRoute } from './trace-route';
+import { mountImportRoute } from './import-route';
 import { attachInbox, brokerAccessOf } from './broker-access';
 import { ExternalIngest, sharedSubscriptionProblem } from './external-ingest';
 import { LeaseKeeper } from './leases';
@@ -305,8 +306,10 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
-    // Before the flows' routes: a replayed POST with an Idempotency-Key never reaches them.
+    // Before the POST routes (the import route, the flows' routes): a replayed POST with an
+    // Idempotency-Key never reaches them.
     app.use(idempotencyKeys(database.pool, { log }));
+    mountImportRoute(app, database.pool, config.httpMaxBody);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 

@@ -60,6 +60,8 @@ export interface RuntimeOptions {
   detached?: boolean;
   /** Arguments for node before the script, e.g. `--cpu-prof` for a bench's profile. */
   nodeArgs?: string[];
+  /** The floorflow command that runs the runtime (default `start`; `demo` for the demo). */
+  command?: string;
 }
 
 export function tempDir(prefix = 'floorflow-test-'): string {
@@ -137,7 +139,7 @@ export async function startRuntimeProcess(options: RuntimeOptions = {}): Promise
   const dataDir = options.dataDir ?? tempDir();
   const httpPort = await freePort();
   const env = runtimeEnv(dataDir, httpPort, options.env, options.copyFlows !== false);
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, 'start'], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BIN, options.command ?? 'start'], {
     env,
     cwd: REPO_ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
