@@ -57,7 +57,8 @@ export function bodyHash(body: unknown): string {
     try {
       value = text.trim() === '' ? undefined : JSON.parse(text);
     } catch {
-      value = `raw:${body.toString('base64')}`;
+      // A text body (CSV): a route's text parser keeps the same string.
+      value = text;
     }
   }
   if (

@@ -315,10 +315,10 @@ export async function startRuntime(
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
     mountTraceRoute(app, database.pool);
-    // The import is idempotent on the plant's own keys (a repeat changes nothing).
-    mountImportRoute(app, database.pool, config.httpMaxBody);
-    // Before the flows' routes: a replayed POST with an Idempotency-Key never reaches them.
+    // Before the POST routes (the import route, the flows' routes): a replayed POST with an
+    // Idempotency-Key never reaches them.
     app.use(idempotencyKeys(database.pool, { log }));
+    mountImportRoute(app, database.pool, config.httpMaxBody);
     app.use('/', RED.httpNode);
     addFallbacks(app);
 
