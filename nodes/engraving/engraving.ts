@@ -187,6 +187,12 @@ export = function register(RED: NodeAPI): void {
           return done();
         }
         if (config.action === 'machine-event') {
+          // An event handed over while the flows stop finds the database node already gone; it
+          // stays unapplied in the machine inbox and is applied when the flow starts again.
+          if (closed) {
+            this.log('machine event left in the inbox: the flow is stopping');
+            return done();
+          }
           const ctx = context();
           const { result, events } = await handleMachineEvent(
             ctx,
