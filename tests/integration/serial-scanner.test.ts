@@ -26,6 +26,13 @@ describe('serial scanner on a pseudo-terminal pair', function () {
     socat = spawn('socat', [`pty,raw,echo=0,link=${scanner}`, `pty,raw,echo=0,link=${port}`], {
       stdio: 'ignore',
     });
+    const missing = new Promise<never>((_, reject) =>
+      socat!.once('error', (err) =>
+        reject(new Error(`this test needs socat from Debian (apt-get install socat): ${err.message}`)),
+      ),
+    );
+    missing.catch(() => undefined);
+    await Promise.race([missing, new Promise((r) => setTimeout(r, 200))]);
     await kit.waitFor(() => fs.existsSync(scanner) && fs.existsSync(port), 'socat pseudo-terminals');
     return { scanner, port };
   }
