@@ -2,6 +2,7 @@
 // the design-timeout monitor, by the node's action. Rules in core/engraving, SQL in
 // store/engraving, the steps in kit/engraving-steps.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Pool } from 'pg';
 import type { JsonSchema } from '../../core/schema';
 import { poolFor } from '../../kit/db';
 import {
@@ -68,8 +69,25 @@ export = function register(RED: NodeAPI): void {
       const services = servicesOf(RED);
       const clock = services?.clock ?? systemClock;
       const prefix = services?.topicPrefix ?? 'floorflow';
+      // The pool as the node started with it: while the flows stop, Node-RED may have removed
+      // the database config node before this node's close, and an event or round still running
+      // then must not fail on a node that is gone (the pool itself closes after the flows).
+      let startPool: Pool | undefined;
+      try {
+        startPool = poolFor(RED, config.db || undefined);
+      } catch {
+        startPool = undefined; // a configuration error: the first use reports it
+      }
+      const poolNow = (): Pool => {
+        try {
+          return poolFor(RED, config.db || undefined);
+        } catch (err) {
+          if (startPool) return startPool;
+          throw err;
+        }
+      };
       const context = () => ({
-        pool: poolFor(RED, config.db || undefined),
+        pool: poolNow(),
         now: clock.now(),
         flowVersion: services?.flowVersion(this.z),
         applied: [] as AppliedTransition[],
