@@ -325,9 +325,7 @@ export async function startRuntime(
     // The flows' http-in routes exist from Node-RED's flows:started on; RED.start() resolves
     // before that, and a deploy stops and starts them again. Until they are there, /api and
     // /v1 answer 503 with Retry-After (runtime/http.ts) instead of a 404 read as "not found".
-    let flowsStarting = false;
     const onFlowsStopping = () => (state.starting = true);
-    const onFlowsStarting = () => (flowsStarting = true);
     const onFlowsStarted = () => (state.starting = false);
     let settleFlows: (outcome: { running: true } | { running: false; why: string }) => void = () => undefined;
     const flowsSettled = new Promise<{ running: true } | { running: false; why: string }>(
@@ -339,13 +337,11 @@ export async function startRuntime(
       if (why) settleFlows({ running: false, why });
     };
     RED.events.on('flows:stopping', onFlowsStopping);
-    RED.events.on('flows:starting', onFlowsStarting);
     RED.events.on('flows:started', onFlowsStarted);
     RED.events.once('flows:started', onFlowsStartedOnce);
     RED.events.on('runtime-event', onRuntimeEvent);
     cleanups.push(async () => {
       RED.events.off('flows:stopping', onFlowsStopping);
-      RED.events.off('flows:starting', onFlowsStarting);
       RED.events.off('flows:started', onFlowsStarted);
       RED.events.off('flows:started', onFlowsStartedOnce);
       RED.events.off('runtime-event', onRuntimeEvent);
@@ -366,10 +362,10 @@ export async function startRuntime(
         }),
     );
     checkpoint();
-    // Loading the palette cannot be interrupted; a stop asked for meanwhile is seen right after.
+    // Loading the palette cannot be interrupted; a stop asked for meanwhile is seen once the
+    // flows have started (below), so that stopping them stops every node they started.
     await RED.start();
     cleanups.push(async () => void (await RED.stop()));
-    checkpoint();
     const aborted = new Promise<'aborted'>((resolve) => {
       if (signal?.aborted) resolve('aborted');
       signal?.addEventListener('abort', () => resolve('aborted'), { once: true });
@@ -377,8 +373,10 @@ export async function startRuntime(
     const flows = await Promise.race([flowsSettled, aborted]);
     if (flows === 'aborted') {
       // Stopping flows that are still being started would leave the nodes started after the
-      // stop running: let the start finish (bounded), then stop them.
-      if (flowsStarting) await Promise.race([flowsSettled, new Promise((r) => setTimeout(r, 15000).unref())]);
+      // stop running: let the start finish (bounded), then stop them. Node-RED starts the flows
+      // after RED.start() resolves, so a stop asked for while the palette loaded waits for them
+      // too (it stopped nothing, and the flows then ran on a closed pool, the process alive).
+      await Promise.race([flowsSettled, new Promise((r) => setTimeout(r, 15000).unref())]);
     }
     checkpoint();
     // Printed now, the generated admin password and API token are kept from now on.
