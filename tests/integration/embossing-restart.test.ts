@@ -14,9 +14,6 @@ type Answer = { success: boolean; data: Job & Job[] };
 
 describe('embossing across a runtime restart (the real process)', function () {
   this.timeout(240000);
-  // Failed once in a full fresh-clone run (passes alone, also in a network namespace); its cause
-  // is not found yet, so it gets one more try while it is looked into (see the issue note).
-  this.retries(1);
   let db: TestDatabase;
   let dataDir: string;
   let mqttPort: number;
@@ -67,7 +64,11 @@ describe('embossing across a runtime restart (the real process)', function () {
   it("the simulator finds the runtime's broker in its data dir, reconnects after a restart, and the job completes", async () => {
     await start();
     // Without MQTT_PORT or a URL, the broker of the runtime running on this data dir, never 1883.
-    const found = brokerOf(undefined, { FLOORFLOW_DATA_DIR: dataDir });
+    // runtime.json is written as the runtime reports ready, which may be just after the line.
+    const found = await until(
+      async () => brokerOf(undefined, { FLOORFLOW_DATA_DIR: dataDir }),
+      "the runtime's address in its data dir",
+    );
     assert.equal(found.url, `mqtt://127.0.0.1:${mqttPort}`);
     assert.match(found.from, /the floorflow runtime \(pid \d+\)/);
 
