@@ -12,7 +12,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['tests/**/*.ts'],
+    files: ['tests/**/*.ts', 'nodes/**/*.test.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
   },
 );

@@ -31,7 +31,7 @@ function needsBuild() {
   )
     return false;
   const built = fs.statSync(marker).mtimeMs;
-  return ['settings.ts', 'core', 'store', 'runtime', 'nodes', 'cli', 'kit'].some((p) => {
+  return ['settings.ts', 'core', 'store', 'runtime', 'nodes', 'cli'].some((p) => {
     const full = path.join(root, p);
     if (!fs.existsSync(full)) return false;
     return fs.statSync(full).isDirectory() ? newestSource(full) > built : fs.statSync(full).mtimeMs > built;

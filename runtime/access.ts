@@ -21,7 +21,7 @@ import {
 import { limitUiConfig } from '../core/display-pages';
 import { DEFAULT_THROTTLE, LoginThrottle, type ThrottleLimits } from '../core/login-throttle';
 import { verifySecret } from '../core/secrets';
-import { attachIdentity } from '../kit/identity';
+import { attachIdentity } from '../nodes/common/identity';
 import { type AccountStore, type SessionIdentity, tokenHash } from '../store/accounts';
 import { errorBody } from './http';
 import { loginPage, messagePage } from './login-page';

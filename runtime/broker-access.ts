@@ -2,7 +2,7 @@
 // inbox's place in it: every scan, event and status a machine publishes goes through the
 // runtime's inbox writer before its PUBACK. The runtime and the flow test kit wire both the same way.
 import type { MachineTopicKind } from '../core/topics';
-import type { BrokerAccess, Clock } from '../kit/services';
+import type { BrokerAccess, Clock } from '../nodes/common/services';
 import type { InboxWriter } from '../store/inbox-writer';
 import type { EmbeddedBroker } from './broker';
 

@@ -18,7 +18,7 @@ import {
   maySubscribe,
   parseMachineTopic,
 } from '../core/topics';
-import { counter, gauge } from '../kit/metrics';
+import { counter, gauge } from './metrics';
 import { MachineStore } from '../store/machines';
 import { GuardedConnection, PendingConnections } from './mqtt-guard';
 

@@ -16,7 +16,7 @@
 import mqtt from 'mqtt';
 import type { Pool } from 'pg';
 import { parseMachineTopic } from '../core/topics';
-import type { Clock } from '../kit/services';
+import type { Clock } from '../nodes/common/services';
 import type { InboxWriter } from '../store/inbox-writer';
 import { acquireLeases, liveLeases, liveRuntimes, releaseLeases, renewLeases } from '../store/leases';
 

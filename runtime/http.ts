@@ -3,8 +3,8 @@
 // JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
-import { counter, registry } from '../kit/metrics';
-import { recordResponse } from '../kit/monitoring';
+import { counter, registry } from './metrics';
+import { recordResponse } from '../nodes/common/monitoring';
 
 /**
  * Routes a machine calls with its own signature instead of the API token, matched exactly:

@@ -8,7 +8,7 @@ import crypto from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
 import type { Pool } from 'pg';
 import { actorOf } from '../core/access';
-import { identityOfRequest } from '../kit/identity';
+import { identityOfRequest } from '../nodes/common/identity';
 import { claimKey, pruneKeys, recordAnswer, releaseKey } from '../store/idempotency';
 import { errorBody } from './http';
 

@@ -5,7 +5,7 @@ import express, { Request, Response } from 'express';
 import type { Pool } from 'pg';
 import { actorOf } from '../core/access';
 import { IMPORT_KINDS, isImportKind, parseImportJson, parseImportText } from '../core/import';
-import { identityOfRequest } from '../kit/identity';
+import { identityOfRequest } from '../nodes/common/identity';
 import { importRows } from '../store/import';
 import { errorBody } from './http';
 

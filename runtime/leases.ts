@@ -4,7 +4,7 @@
 // expire and another runtime's next round takes them: the work moves within
 // FLOORFLOW_LEASE_TTL_MS plus a third of it.
 import type { Pool } from 'pg';
-import type { LeaseAccess, LeaseHandle } from '../kit/services';
+import type { LeaseAccess, LeaseHandle } from '../nodes/common/services';
 import { acquireLeases, liveRuntimes, releaseLeases, renewLeases, runtimeLeaseName } from '../store/leases';
 
 interface Wanted {

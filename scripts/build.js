@@ -35,7 +35,7 @@ function copyTree(fromDir) {
     }
   }
 }
-for (const dir of ['nodes', 'store', 'core', 'kit', 'tests', 'runtime']) copyTree(dir);
+for (const dir of ['nodes', 'store', 'core', 'tests', 'runtime']) copyTree(dir);
 if (failed) {
   process.stderr.write('build: tsc reported errors (see above)\n');
   process.exit(1);

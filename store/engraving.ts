@@ -81,7 +81,7 @@ export interface ChangeNote {
   actor?: string;
   details?: Record<string, unknown>;
   flowVersion?: string;
-  /** Collects the transitions applied, to announce after commit (kit/lifecycle). */
+  /** Collects the transitions applied, to announce after commit (nodes/common/lifecycle). */
   applied?: AppliedTransition[];
   now: Date;
 }

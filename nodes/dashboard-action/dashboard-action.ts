@@ -8,10 +8,10 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { actionRefusal, actorOf } from '../../core/access';
 import { parseDashboardAction } from '../../core/dashboard-actions';
 import type { JsonSchema } from '../../core/schema';
-import { performAction, refusalOf } from '../../kit/dashboard-actions';
-import { nodePool } from '../../kit/db';
-import { checkConfig, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { performAction, refusalOf } from './dashboard-actions';
+import { nodePool } from '../common/db';
+import { checkConfig, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import configSchema from './schema.json';
 
 interface DashboardActionConfig {

@@ -4,11 +4,11 @@
 // the page shows lives only in this process, so a restart loses nothing.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
-import { BOARD_EVENT_CHANNELS, readBoard } from '../../kit/dashboard-boards';
-import { Refresher } from '../../kit/refresher';
-import { nodePool } from '../../kit/db';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { TimerHandle, servicesOf, systemClock } from '../../kit/services';
+import { BOARD_EVENT_CHANNELS, readBoard } from './dashboard-boards';
+import { Refresher } from '../common/refresher';
+import { nodePool } from '../common/db';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { TimerHandle, servicesOf, systemClock } from '../common/services';
 import type { DashboardPage } from '../../store/dashboards';
 import configSchema from './schema.json';
 

@@ -2,11 +2,11 @@
 // hands out the runtime's own pool (the embedded database or DATABASE_URL); in "url" mode
 // it opens a pool to another server, with user and password kept as Node-RED credentials.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { DbConfigNode } from '../../kit/db';
+import type { DbConfigNode } from '../common/db';
 import type { Pool } from 'pg';
 import { FloorflowError } from '../../core/errors';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { servicesOf } from '../../kit/services';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { servicesOf } from '../common/services';
 import { createPool } from '../../store/db';
 import schema from './schema.json';
 

@@ -1,18 +1,18 @@
 // Node-RED glue for embosser (seed 000 §7's anti-corruption layer): a job message (from the
 // queue worker, through retry-backoff) becomes one attempt at the machine; MQTT status and
 // event messages (from an mqtt in node) and verified callbacks (from embossing-callback) are
-// the machine's answers. The protocol lives in the machine's profile, the work in kit/embosser.
+// the machine's answers. The protocol lives in the machine's profile, the work in nodes/embosser/embosser-machine.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { parseProfiles } from '../../core/embossing-profiles';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { EmbosserController, profilesWith } from '../../kit/embosser';
+import { poolFor } from '../common/db';
+import { EmbosserController, profilesWith } from './embosser-machine';
 // Registers the embossing queue for floorflow-queue-worker before any flow starts.
-import '../../kit/embossing-queue';
-import { announce, errorAnswer } from '../../kit/embossing-steps';
-import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import './embossing-queue';
+import { announce, errorAnswer } from '../common/embossing-steps';
+import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import configSchema from './schema.json';
 

@@ -18,9 +18,9 @@ import {
 } from '../../core/machine-callback';
 import { SourceLimiter } from '../../core/rate-limit';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import {
   claimCallbackNonce,
   getJob,

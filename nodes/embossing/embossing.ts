@@ -4,11 +4,11 @@
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { EmbossingAction, announce, deadLetter, runStep } from '../../kit/embossing-steps';
-import { requestOf, respond } from '../../kit/http-api';
-import { checkConfig, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { EmbossingAction, announce, deadLetter, runStep } from '../common/embossing-steps';
+import { requestOf, respond } from '../common/http-api';
+import { checkConfig, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import configSchema from './schema.json';
 
 interface EmbossingConfig {

@@ -1,10 +1,10 @@
 // Node-RED glue for engraving: the seed 003 routes, the engraver command, machine events and
 // the design-timeout monitor, by the node's action. Rules in core/engraving, SQL in
-// store/engraving, the steps in kit/engraving-steps.
+// store/engraving, the steps in nodes/engraving/engraving-steps.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { Pool } from 'pg';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
+import { poolFor } from '../common/db';
 import {
   type EngravingRoute,
   type StepEvent,
@@ -14,15 +14,15 @@ import {
   handleMachineEvent,
   metricsEvent,
   monitorRound,
-} from '../../kit/engraving-steps';
-import { requestOf, respond, respondError } from '../../kit/http-api';
-import { coalesced } from '../../kit/coalesce';
-import { announceTransition } from '../../kit/lifecycle';
-import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../../kit/node-kit';
-import { type TimerHandle, servicesOf, systemClock } from '../../kit/services';
+} from './engraving-steps';
+import { requestOf, respond, respondError } from '../common/http-api';
+import { coalesced } from '../common/coalesce';
+import { announceTransition } from '../common/lifecycle';
+import { checkConfig, type DoneFn, onCloseAsync, onInputAsync, type SendFn } from '../common/node-kit';
+import { type TimerHandle, servicesOf, systemClock } from '../common/services';
 import type { ClaimedEngraving, EngraverCommand } from '../../store/engraving';
 import { relayNotifications } from '../../store/engraving-notifications';
-import { notificationSender } from '../../kit/notification-sender';
+import { notificationSender } from './notification-sender';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import type { AppliedTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';

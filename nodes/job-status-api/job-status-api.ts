@@ -11,9 +11,9 @@ import {
 } from '../../core/job-status';
 import { httpStatusOf } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import {
   catchUp,
   gapReport,

@@ -7,11 +7,11 @@ import { FloorflowError, httpStatusOf } from '../../core/errors';
 import { type LifecycleModel, outputOf, readSwitchInput, type SwitchRejection } from '../../core/lifecycle';
 import { pickModel, SHIPPED_MODELS } from '../../core/lifecycle-models';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { actorOfMessage } from '../../kit/identity';
-import { announceTransition } from '../../kit/lifecycle';
-import { checkConfig, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { actorOfMessage } from '../common/identity';
+import { announceTransition } from '../common/lifecycle';
+import { checkConfig, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import { applyTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 

@@ -7,9 +7,9 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { servicesOf, systemClock, type TimerHandle } from '../common/services';
 import { eventSource } from '../../store/ledger';
 import { advanceEventMarker, unprocessedEvents, type StoredEvent } from '../../store/machine-inbox';
 import configSchema from './schema.json';

@@ -5,10 +5,10 @@ import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'nod
 import type { PoolClient } from 'pg';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { onRuntimeGone, runOnce } from '../../kit/run-once';
-import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
+import { onRuntimeGone, runOnce } from '../common/run-once';
+import { servicesOf, systemClock, type TimerHandle } from '../common/services';
 import {
   SOURCES,
   catchUp,
@@ -18,7 +18,7 @@ import {
   type SourceType,
 } from '../../store/job-status';
 import { scanNoticeLine } from '../../core/scan-notice';
-import { JOB_STATUS_EVENT } from '../../kit/scan-notices';
+import { JOB_STATUS_EVENT } from '../common/scan-notices';
 import { scansByIds } from '../../store/scan-notices';
 import configSchema from './schema.json';
 

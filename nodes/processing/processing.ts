@@ -1,17 +1,17 @@
 // Node-RED glue for processing: the seed 004 routes (confirm, queue, job) and the pipeline's
 // steps (stage, complete, fail), by the node's action. The rules are in core/processing, the
-// SQL in store/processing, the stage steps in kit/processing-pipeline.
+// SQL in store/processing, the stage steps in nodes/common/processing-pipeline.
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import { DEFAULT_MAX_CONCURRENCY, type ProcessingStage, queueStatusOf } from '../../core/processing';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { requestActor, requestOf, respond, respondError } from '../../kit/http-api';
-import { announceTransition } from '../../kit/lifecycle';
-import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../../kit/node-kit';
-import { type Carried, claimedJobOf, runStage } from '../../kit/processing-pipeline';
-import { workerOf } from '../../kit/queues';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { requestActor, requestOf, respond, respondError } from '../common/http-api';
+import { announceTransition } from '../common/lifecycle';
+import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../common/node-kit';
+import { type Carried, claimedJobOf, runStage } from '../common/processing-pipeline';
+import { workerOf } from '../common/queues';
+import { servicesOf, systemClock } from '../common/services';
 import {
   type ProcessingJobRow,
   completeJob,

@@ -14,11 +14,11 @@ import {
   transitionAnswer,
 } from '../../core/products';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { actorOfMessage } from '../../kit/identity';
-import { responseTimes, streamConnections } from '../../kit/monitoring';
-import { checkConfig, onInputAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { actorOfMessage } from '../common/identity';
+import { responseTimes, streamConnections } from '../common/monitoring';
+import { checkConfig, onInputAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import {
   dashboardStatus,
   dispatchableProducts,

@@ -1,17 +1,17 @@
-// Node-RED glue for queue-worker: polls a durable PostgreSQL queue (kit/queues.ts) on the
+// Node-RED glue for queue-worker: polls a durable PostgreSQL queue (nodes/common/queues.ts) on the
 // injected clock, sends one message per claimed job, takes back orphaned work at start and
 // stuck work periodically. Any input message asks for a poll now (e.g. after a job ends).
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { Pool } from 'pg';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { coalesced } from '../../kit/coalesce';
-import { announceTransition } from '../../kit/lifecycle';
+import { poolFor } from '../common/db';
+import { coalesced } from '../common/coalesce';
+import { announceTransition } from '../common/lifecycle';
 import type { AppliedTransition } from '../../store/lifecycle';
-import { checkConfig, type DoneFn, onCloseAsync } from '../../kit/node-kit';
-import { announceWorker, queueNames, queueSource, withdrawWorker } from '../../kit/queues';
-import { runOnce } from '../../kit/run-once';
-import { type Clock, type TimerHandle, servicesOf, systemClock } from '../../kit/services';
+import { checkConfig, type DoneFn, onCloseAsync } from '../common/node-kit';
+import { announceWorker, queueNames, queueSource, withdrawWorker } from '../common/queues';
+import { runOnce } from '../common/run-once';
+import { type Clock, type TimerHandle, servicesOf, systemClock } from '../common/services';
 import configSchema from './schema.json';
 
 interface QueueWorkerConfig {
@@ -90,7 +90,7 @@ export = function register(RED: NodeAPI): void {
       applied: [] as AppliedTransition[],
     });
 
-    // One claim at a time (kit/coalesce): a tick or poke meanwhile claims again right after.
+    // One claim at a time (nodes/common/coalesce): a tick or poke meanwhile claims again right after.
     const polls = coalesced(
       async () => {
         try {

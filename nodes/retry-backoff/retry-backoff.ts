@@ -8,9 +8,9 @@ import { BackoffPolicy, PolicySettings, decide, policyFromSettings } from '../..
 import { FloorflowError } from '../../core/errors';
 import { afterFailure, failedAttempt, failureOf } from '../../core/retry-message';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, onCloseAsync, onInputAsync } from '../../kit/node-kit';
-import { TimerHandle, servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
+import { TimerHandle, servicesOf, systemClock } from '../common/services';
 import { addPendingRetry, pendingRetriesOf, takePendingRetry } from '../../store/retries';
 import configSchema from './schema.json';
 

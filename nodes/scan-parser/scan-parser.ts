@@ -5,7 +5,7 @@ import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { checkScanPatterns, parseScan, type ScanPatterns } from '../../core/scan-code';
-import { checkConfig, type DoneFn, type SendFn } from '../../kit/node-kit';
+import { checkConfig, type DoneFn, type SendFn } from '../common/node-kit';
 import configSchema from './schema.json';
 
 interface ScanParserConfig {

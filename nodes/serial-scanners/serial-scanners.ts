@@ -11,9 +11,9 @@ import { FloorflowError } from '../../core/errors';
 import { lineExcerpt } from '../../core/excerpt';
 import type { JsonSchema } from '../../core/schema';
 import { machineTopic } from '../../core/topics';
-import { nodePool } from '../../kit/db';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock, type TimerHandle } from '../../kit/services';
+import { nodePool } from '../common/db';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { servicesOf, systemClock, type TimerHandle } from '../common/services';
 import {
   recordSerialStatus,
   serialPortClosed,

@@ -1,15 +1,15 @@
 // Node-RED glue for floorflow-sse: registers a GET route on the runtime's HTTP app that streams
-// lifecycle events (kit/lifecycle-stream), wakes the stream on each in-process lifecycle event,
+// lifecycle events (nodes/sse/lifecycle-stream), wakes the stream on each in-process lifecycle event,
 // and removes the route and ends every stream when the node closes or the runtime drains.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { LIFECYCLE_EVENT } from '../../core/lifecycle';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { LifecycleStream } from '../../kit/lifecycle-stream';
-import { registerStream } from '../../kit/monitoring';
-import { checkConfig, onCloseAsync } from '../../kit/node-kit';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { LifecycleStream } from './lifecycle-stream';
+import { registerStream } from '../common/monitoring';
+import { checkConfig, onCloseAsync } from '../common/node-kit';
+import { servicesOf, systemClock } from '../common/services';
 import configSchema from './schema.json';
 
 interface SseConfig {

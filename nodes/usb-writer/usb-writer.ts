@@ -3,10 +3,10 @@
 // its failure switch (or the order's details.simulate), so the pipeline runs without hardware.
 import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../../kit/db';
-import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../../kit/node-kit';
-import { type Carried, claimedJobOf, writeUsbSimulated } from '../../kit/processing-pipeline';
-import { servicesOf, systemClock } from '../../kit/services';
+import { poolFor } from '../common/db';
+import { checkConfig, type DoneFn, onInputAsync, type SendFn } from '../common/node-kit';
+import { type Carried, claimedJobOf, writeUsbSimulated } from '../common/processing-pipeline';
+import { servicesOf, systemClock } from '../common/services';
 import configSchema from './schema.json';
 
 interface UsbWriterConfig {

@@ -6,7 +6,7 @@
 // Engravers here are plain MQTT clients, so the test decides every event they send.
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
-import { ManualClock } from '../../kit/services';
+import { ManualClock } from '../../nodes/common/services';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 

@@ -4,7 +4,7 @@
 // it instead, and a failing one leaves it for the next round), and the preview is an SVG drawn
 // from the job's text.
 import assert from 'node:assert/strict';
-import { setNotificationSender } from '../../kit/notification-sender';
+import { setNotificationSender } from '../../nodes/engraving/notification-sender';
 import type { CustomerNotification } from '../../store/engraving-notifications';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 

@@ -8,7 +8,7 @@ import { Aedes } from 'aedes';
 import mqtt from 'mqtt';
 import { ExternalIngest, sharedSubscriptionProblem } from '../../runtime/external-ingest';
 import { LeaseKeeper } from '../../runtime/leases';
-import { systemClock } from '../../kit/services';
+import { systemClock } from '../../nodes/common/services';
 import { InboxWriter } from '../../store/inbox-writer';
 import { createTestDatabase, waitFor, type TestDatabase } from '../support/db';
 import { Mosquitto, mosquittoAvailable, startMosquitto } from '../support/mosquitto';

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import mqtt from 'mqtt';
 import supertest from 'supertest';
-import { registerFloorMetrics, unregisterFloorMetricsSource } from '../../kit/floor-metrics';
-import { registry } from '../../kit/metrics';
-import { ManualClock } from '../../kit/services';
+import { registerFloorMetrics, unregisterFloorMetricsSource } from '../../runtime/floor-metrics';
+import { registry } from '../../runtime/metrics';
+import { ManualClock } from '../../nodes/common/services';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
 import { createFrontApp } from '../../runtime/http';
 import { beginAlert } from '../../store/alerts';
@@ -29,7 +29,7 @@ async function samples(name: string): Promise<Map<string, number>> {
   );
 }
 
-describe('seed 003 metrics on /metrics (kit/floor-metrics)', function () {
+describe('seed 003 metrics on /metrics (runtime/floor-metrics)', function () {
   this.timeout(30000);
   let db: TestDatabase;
   // Midday, so every fixture time falls on the same UTC day.

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { DbConfigNode } from '../../kit/db';
-import { ManualClock, TimerHandle, servicesOf } from '../../kit/services';
+import type { DbConfigNode } from '../../nodes/common/db';
+import { ManualClock, TimerHandle, servicesOf } from '../../nodes/common/services';
 import { FlowKit, startFlowKit } from '../support/flow-kit';
 
 const FIXTURE = 'tests/fixtures/flow-kit/kit-fixture.json';

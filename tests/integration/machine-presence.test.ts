@@ -8,7 +8,7 @@ import { DEFAULT_ALERT_RULES, evaluateAlerts } from '../../core/alerts';
 import { EmbeddedBroker } from '../../runtime/broker';
 import { attachInbox } from '../../runtime/broker-access';
 import { alertReadings } from '../../store/alerts';
-import { systemClock } from '../../kit/services';
+import { systemClock } from '../../nodes/common/services';
 import { InboxWriter } from '../../store/inbox-writer';
 import { MachineStore } from '../../store/machines';
 import { createTestDatabase, TestDatabase, waitFor } from '../support/db';

@@ -2,8 +2,8 @@
 // bounded length, the repeat kept for the floor page, and the page told (issue 15).
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { systemClock } from '../../kit/services';
-import { watchScanNotices } from '../../kit/scan-notices';
+import { systemClock } from '../../nodes/common/services';
+import { watchScanNotices } from '../../nodes/common/scan-notices';
 import { InboxWriter } from '../../store/inbox-writer';
 import { recentScanNotices } from '../../store/scan-notices';
 import { createTestDatabase, TestDatabase, waitFor } from '../support/db';

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import type { NodeMessage } from 'node-red';
 import type { Identity } from '../../core/access';
 import type { FlowNode } from '../../core/flow-files';
-import type { BoardMessagePayload } from '../../kit/dashboard-boards';
-import type { ActionResult } from '../../kit/dashboard-actions';
-import { ManualClock } from '../../kit/services';
+import type { BoardMessagePayload } from '../../nodes/dashboard-feed/dashboard-boards';
+import type { ActionResult } from '../../nodes/dashboard-action/dashboard-actions';
+import { ManualClock } from '../../nodes/common/services';
 import type { ProductDetails, WorkpanelBoard } from '../../store/workpanel';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import express from 'express';
 import request from 'supertest';
 import { hashSecret } from '../../core/secrets';
-import { registry } from '../../kit/metrics';
+import { registry } from '../../runtime/metrics';
 import { addFallbacks, createFrontApp, HttpState } from '../../runtime/http';
 
 /** What Node-RED's admin app does first (editor-api: cors({origin: "*"})), without its package. */

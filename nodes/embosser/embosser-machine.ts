@@ -19,10 +19,10 @@ import {
   commandFor,
   failureReason,
   readAnswer,
-} from '../core/embossing-profiles';
-import { FloorflowError } from '../core/errors';
-import { callbackAttempt } from '../core/machine-callback';
-import { parseMachineTopic } from '../core/topics';
+} from '../../core/embossing-profiles';
+import { FloorflowError } from '../../core/errors';
+import { callbackAttempt } from '../../core/machine-callback';
+import { parseMachineTopic } from '../../core/topics';
 import {
   AT_MACHINE_STATES,
   Actor,
@@ -39,9 +39,9 @@ import {
   markOverdue,
   markSent,
   releaseToQueue,
-} from '../store/embossing';
-import { isProcessed, recordWithoutEffect, type LedgerEntry } from '../store/ledger';
-import type { Clock, TimerHandle } from './services';
+} from '../../store/embossing';
+import { isProcessed, recordWithoutEffect, type LedgerEntry } from '../../store/ledger';
+import type { Clock, TimerHandle } from '../common/services';
 
 export interface EmbosserSettings {
   /** Profile of machines whose floorflow.machines.profile is empty. */

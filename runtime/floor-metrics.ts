@@ -7,7 +7,7 @@ import { Gauge, Histogram } from 'prom-client';
 import { FloorMetrics, METRIC_DOMAINS, floorMetrics } from '../store/dashboards';
 import { passRate } from '../core/alerts';
 import { registry } from './metrics';
-import type { Clock } from './services';
+import type { Clock } from '../nodes/common/services';
 
 export interface FloorMetricsSource {
   pool: Pool;

@@ -5,8 +5,8 @@
 import type { EventEmitter } from 'node:events';
 import type { NodeAPI } from 'node-red';
 import type { Pool } from 'pg';
-import type { Identity } from '../core/access';
-import type { InboxListener, InboxMessage, InboxReceipt, RefusalListener } from '../store/inbox-writer';
+import type { Identity } from '../../core/access';
+import type { InboxListener, InboxMessage, InboxReceipt, RefusalListener } from '../../store/inbox-writer';
 
 /**
  * What nodes may do with the embedded broker. Making machine messages durable is not among it:

@@ -1,7 +1,7 @@
 // The embossing queue for the floorflow-queue-worker node: queued embossing jobs that are due,
 // claimed with FOR UPDATE SKIP LOCKED and held while one worker's retry loop owns them.
-import { claimJobs, releaseOrphanedClaims } from '../store/embossing';
-import { registerQueue } from './queues';
+import { claimJobs, releaseOrphanedClaims } from '../../store/embossing';
+import { registerQueue } from '../common/queues';
 
 registerQueue({
   name: 'embossing',

@@ -11,9 +11,9 @@ import {
   machinesBoard,
   openAlertViews,
   processingBoard,
-} from '../store/dashboards';
-import { workpanelBoard } from '../store/workpanel';
-import { qaBoard } from '../store/qa-station';
+} from '../../store/dashboards';
+import { workpanelBoard } from '../../store/workpanel';
+import { qaBoard } from '../../store/qa-station';
 
 /** Event-bus channels whose events change what a page shows. */
 export const BOARD_EVENT_CHANNELS = [

@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Node, NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import { errorsLoggedBy, statusesOf } from '../support/node-status';
+import { errorsLoggedBy, statusesOf } from '../../tests/support/node-status';
 import { DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
-import scanParser from '../../nodes/scan-parser/scan-parser';
+import scanParser from './scan-parser';
 
 helper.init(require.resolve('node-red'));
 

@@ -3,9 +3,9 @@
 // event bus. The database row is written first: an alert is announced only once recorded,
 // and a runtime that restarts resumes from the open rows instead of announcing them again.
 import type { Pool } from 'pg';
-import { type AlertRules, alertChanges, evaluateAlerts } from '../core/alerts';
-import { type AlertRecord, alertReadings, beginAlert, endAlert, openAlerts } from '../store/alerts';
-import type { FloorflowServices } from './services';
+import { type AlertRules, alertChanges, evaluateAlerts } from '../../core/alerts';
+import { type AlertRecord, alertReadings, beginAlert, endAlert, openAlerts } from '../../store/alerts';
+import type { FloorflowServices } from '../common/services';
 
 export interface AlertEvent {
   event: 'began' | 'ended';

@@ -1,8 +1,8 @@
 // Announces an applied lifecycle transition after its transaction committed: on the runtime's
 // event bus (SSE streams, dashboards) and on MQTT <prefix>/events/<lifecycle>/<entity>. The
 // durable record is the event row written with the transition; these are notifications.
-import { LIFECYCLE_EVENT, type LifecycleEvent, lifecycleEventTopic } from '../core/lifecycle';
-import type { AppliedTransition } from '../store/lifecycle';
+import { LIFECYCLE_EVENT, type LifecycleEvent, lifecycleEventTopic } from '../../core/lifecycle';
+import type { AppliedTransition } from '../../store/lifecycle';
 import type { FloorflowServices } from './services';
 
 export function lifecycleEventOf(transition: AppliedTransition): LifecycleEvent {

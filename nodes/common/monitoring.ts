@@ -2,7 +2,7 @@
 // HTTP front records each API answer's time here, and every live stream node registers its
 // connection count. Process-wide, like the metrics registry: the figures describe this process.
 import { performance } from 'node:perf_hooks';
-import { ResponseWindow, type RouteTimes } from '../core/monitoring';
+import { ResponseWindow, type RouteTimes } from '../../core/monitoring';
 
 const responses = new ResponseWindow();
 

@@ -3,12 +3,12 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import { FloorflowServices, ManualClock } from '../../kit/services';
-import embosser from '../../nodes/embosser/embosser';
+import { FloorflowServices, ManualClock } from '../common/services';
+import embosser from './embosser';
 import { claimJobs, createJob, getJob } from '../../store/embossing';
 import { MachineStore } from '../../store/machines';
-import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
-import { statusesOf } from '../support/node-status';
+import { TestDatabase, createTestDatabase, waitFor } from '../../tests/support/db';
+import { statusesOf } from '../../tests/support/node-status';
 
 helper.init(require.resolve('node-red'));
 

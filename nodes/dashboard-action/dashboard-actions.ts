@@ -2,17 +2,17 @@
 // announces what changed (lifecycle events, and a 'dashboard' event that makes every feed
 // re-read), so the page that acted and every other display update without a reload.
 import type { Pool } from 'pg';
-import { isReadAction } from '../core/access';
-import type { DashboardAction } from '../core/dashboard-actions';
-import { FloorflowError } from '../core/errors';
-import { requireShippedModel } from '../core/lifecycle-models';
-import * as embossing from '../store/embossing';
-import * as engraving from '../store/engraving';
-import * as processing from '../store/processing';
-import * as workpanel from '../store/workpanel';
-import { type AppliedTransition, applyTransition } from '../store/lifecycle';
-import { announceTransition } from './lifecycle';
-import type { FloorflowServices } from './services';
+import { isReadAction } from '../../core/access';
+import type { DashboardAction } from '../../core/dashboard-actions';
+import { FloorflowError } from '../../core/errors';
+import { requireShippedModel } from '../../core/lifecycle-models';
+import * as embossing from '../../store/embossing';
+import * as engraving from '../../store/engraving';
+import * as processing from '../../store/processing';
+import * as workpanel from '../../store/workpanel';
+import { type AppliedTransition, applyTransition } from '../../store/lifecycle';
+import { announceTransition } from '../common/lifecycle';
+import type { FloorflowServices } from '../common/services';
 
 export interface ActionResult {
   action: DashboardAction['action'];

@@ -2,7 +2,7 @@
 // node; without one, the runtime's own pool is used.
 import type { Node, NodeAPI } from 'node-red';
 import type { Pool } from 'pg';
-import { FloorflowError } from '../core/errors';
+import { FloorflowError } from '../../core/errors';
 import { servicesOf } from './services';
 
 export interface DbConfigNode extends Node {

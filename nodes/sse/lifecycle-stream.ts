@@ -5,9 +5,9 @@
 // event is never sent twice or skipped. Pumps run one at a time.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Pool } from 'pg';
-import { parseLastEventId, sseFrame, sseFramesFor } from '../core/lifecycle-stream';
-import { eventsAfter, lastEventId } from '../store/lifecycle';
-import type { Clock, TimerHandle } from './services';
+import { parseLastEventId, sseFrame, sseFramesFor } from '../../core/lifecycle-stream';
+import { eventsAfter, lastEventId } from '../../store/lifecycle';
+import type { Clock, TimerHandle } from '../common/services';
 
 export interface StreamOptions {
   /** Lifecycle models whose events this stream carries. */

@@ -3,9 +3,9 @@
 // contract's shape with the events to announce. Also the dead-letter step (a job the retry
 // loop gave up on fails and lets its plates go).
 import type { Pool } from 'pg';
-import { FloorflowError, httpStatusOf } from '../core/errors';
-import { LIFECYCLE_EVENT } from '../core/lifecycle';
-import { JsonSchema, validate } from '../core/schema';
+import { FloorflowError, httpStatusOf } from '../../core/errors';
+import { LIFECYCLE_EVENT } from '../../core/lifecycle';
+import { JsonSchema, validate } from '../../core/schema';
 import {
   Actor,
   Change,
@@ -19,8 +19,8 @@ import {
   listJobs,
   retryJob,
   selectablePlates,
-} from '../store/embossing';
-import type { AppliedTransition } from '../store/lifecycle';
+} from '../../store/embossing';
+import type { AppliedTransition } from '../../store/lifecycle';
 import { type HttpRequestPart, requestActor } from './http-api';
 import type { FloorflowServices } from './services';
 

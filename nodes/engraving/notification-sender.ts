@@ -2,7 +2,7 @@
 // reachable from the plant network by default, so the default sender writes one log line per
 // notification saying what would be sent; a plant plugs in its own (mail, SMS, a webhook) with
 // setNotificationSender, e.g. from its settings file, and the outbox relay uses it from then on.
-import type { CustomerNotification, NotificationSender } from '../store/engraving-notifications';
+import type { CustomerNotification, NotificationSender } from '../../store/engraving-notifications';
 
 let plugged: NotificationSender | undefined;
 

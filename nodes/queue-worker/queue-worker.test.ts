@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import helper from 'node-red-node-test-helper';
-import { errorsLoggedBy, statusesOf } from '../support/node-status';
-import queueWorker from '../../nodes/queue-worker/queue-worker';
+import { errorsLoggedBy, statusesOf } from '../../tests/support/node-status';
+import queueWorker from './queue-worker';
 
 helper.init(require.resolve('node-red'));
 

@@ -2,9 +2,9 @@
 // source claims due rows (FOR UPDATE SKIP LOCKED, under a lease) and takes back work whose
 // worker died or stalled. A domain adds its queue here with one registerQueue call.
 import type { Pool } from 'pg';
-import type { AppliedTransition } from '../store/lifecycle';
-import { claimEngravingJobs } from '../store/engraving';
-import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../store/processing';
+import type { AppliedTransition } from '../../store/lifecycle';
+import { claimEngravingJobs } from '../../store/engraving';
+import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../../store/processing';
 
 export interface QueueContext {
   pool: Pool;

@@ -3,8 +3,8 @@
 // Scans skipped when applied (unknown job, unparseable code) are logged by the job mapper.
 import type { EventEmitter } from 'node:events';
 import type { Pool } from 'pg';
-import { codeOfRawScan, DOUBLE_SEND_REASON, scanNoticeLine } from '../core/scan-notice';
-import { recordIgnoredScan } from '../store/scan-notices';
+import { codeOfRawScan, DOUBLE_SEND_REASON, scanNoticeLine } from '../../core/scan-notice';
+import { recordIgnoredScan } from '../../store/scan-notices';
 import type { Clock, InboxAccess } from './services';
 
 /** The event-bus channel the job-status floor page re-reads on. */

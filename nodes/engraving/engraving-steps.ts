@@ -12,11 +12,11 @@ import {
   REVISED_DESIGN_SCHEMA,
   STOCK_UPDATE_SCHEMA,
   parseMachineEvent,
-} from '../core/engraving';
-import { previewSvg } from '../core/design-preview';
-import { FloorflowError } from '../core/errors';
-import { type JsonSchema, validate } from '../core/schema';
-import { parseMachineTopic } from '../core/topics';
+} from '../../core/engraving';
+import { previewSvg } from '../../core/design-preview';
+import { FloorflowError } from '../../core/errors';
+import { type JsonSchema, validate } from '../../core/schema';
+import { parseMachineTopic } from '../../core/topics';
 import {
   type ClaimedEngraving,
   type EngraverCommand,
@@ -37,10 +37,10 @@ import {
   statusCounts,
   submitRevisedDesign,
   updateStock,
-} from '../store/engraving';
-import { recordWithoutEffect, type LedgerEntry } from '../store/ledger';
-import type { AppliedTransition } from '../store/lifecycle';
-import { type HttpRequestPart, requestActor } from './http-api';
+} from '../../store/engraving';
+import { recordWithoutEffect, type LedgerEntry } from '../../store/ledger';
+import type { AppliedTransition } from '../../store/lifecycle';
+import { type HttpRequestPart, requestActor } from '../common/http-api';
 
 export type EngravingRoute =
   | 'create'

@@ -1,8 +1,8 @@
 // How the authenticated identity travels with a request to the nodes: the runtime's access
 // module puts it on the request object (which an `http in` node hands on as msg.req), never in
 // a header or body a client could write; nodes read it back here.
-import type { Identity } from '../core/access';
-import { actorOf } from '../core/access';
+import type { Identity } from '../../core/access';
+import { actorOf } from '../../core/access';
 
 const IDENTITY = Symbol.for('floorflow.identity');
 

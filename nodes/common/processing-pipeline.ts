@@ -2,7 +2,7 @@
 // the job's last completed stage is at or past it (the resume rule), does its work from
 // core/processing, and records itself through store/processing under the job's lease.
 import type { Pool } from 'pg';
-import { FloorflowError } from '../core/errors';
+import { FloorflowError } from '../../core/errors';
 import {
   type ContentSelection,
   type ProcessingStage,
@@ -15,14 +15,14 @@ import {
   stageIsDone,
   validateOrder,
   verifyWrite,
-} from '../core/processing';
+} from '../../core/processing';
 import {
   type ClaimedProcessingJob,
   completeStage,
   orderOf,
   stageOutput,
   startStage,
-} from '../store/processing';
+} from '../../store/processing';
 
 export interface PipelineContext {
   pool: Pool;

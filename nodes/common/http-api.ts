@@ -2,8 +2,8 @@
 // answering in the contract's shape ({"success": true, "data": ...} or {"success": false,
 // "error": ...} with the status httpStatusOf gives), never with a stack trace.
 import type { NodeMessage } from 'node-red';
-import { type Identity, actorOf, whoFieldIn, whoFieldMessage } from '../core/access';
-import { FloorflowError, httpStatusOf } from '../core/errors';
+import { type Identity, actorOf, whoFieldIn, whoFieldMessage } from '../../core/access';
+import { FloorflowError, httpStatusOf } from '../../core/errors';
 import { identityOfRequest } from './identity';
 
 export interface HttpRequestPart {

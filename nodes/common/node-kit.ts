@@ -1,8 +1,8 @@
 // Node-RED glue shared by every floorflow node: config validation at construction,
 // a safe async input handler, and the error shape Catch nodes see.
 import type { Node, NodeMessageInFlow, NodeMessage } from 'node-red';
-import { FloorflowError } from '../core/errors';
-import { JsonSchema, validate } from '../core/schema';
+import { FloorflowError } from '../../core/errors';
+import { JsonSchema, validate } from '../../core/schema';
 
 export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | null>) => void;
 export type DoneFn = (err?: Error) => void;

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
-import { FloorflowServices, ManualClock } from '../../kit/services';
-import retryBackoff from '../../nodes/retry-backoff/retry-backoff';
-import { TestDatabase, createTestDatabase, waitFor } from '../support/db';
-import { statusesOf } from '../support/node-status';
+import { FloorflowServices, ManualClock } from '../common/services';
+import retryBackoff from './retry-backoff';
+import { TestDatabase, createTestDatabase, waitFor } from '../../tests/support/db';
+import { statusesOf } from '../../tests/support/node-status';
 
 helper.init(require.resolve('node-red'));
 // eslint-disable-next-line @typescript-eslint/no-require-imports

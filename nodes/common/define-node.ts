@@ -1,0 +1,187 @@
+// The one preamble every floorflow node shares: register the type, validate and coerce the
+// configuration once against the node's schema.json, and resolve what the node works with
+// (runtime services, database pool, clock, flow version). A node that cannot work shows a red
+// status saying why and does nothing else: there are no silent fallbacks to a private clock or
+// a guessed database.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Pool } from 'pg';
+import { FloorflowError } from '../../core/errors';
+import { type JsonSchema, validate } from '../../core/schema';
+import type { DbConfigNode } from './db';
+import { type Clock, type FloorflowServices, servicesOf, systemClock } from './services';
+
+/** What a node needs before it can start. */
+export type NodeNeeds =
+  /** The floorflow runtime (services: clock, bus, broker, leases) and a database pool. */
+  | 'database'
+  /** The floorflow runtime, no database. */
+  | 'runtime'
+  /** Nothing: a pure transform that also runs in plain Node-RED (services may be undefined). */
+  | 'nothing';
+
+interface Base<C> {
+  node: Node;
+  /** The configuration, validated and with numbers typed in the editor as text made numbers. */
+  config: C;
+  /** Version of the flow (tab) this node is on, from flows/manifest.json: written into audit rows. */
+  flowVersion(): string | undefined;
+}
+
+export interface DatabaseNode<C> extends Base<C> {
+  services: FloorflowServices;
+  clock: Clock;
+  pool: Pool;
+}
+
+export interface RuntimeNode<C> extends Base<C> {
+  services: FloorflowServices;
+  clock: Clock;
+}
+
+export interface StandaloneNode<C> extends Base<C> {
+  services: FloorflowServices | undefined;
+  clock: Clock;
+}
+
+type Setup<N> = (ctx: N) => void;
+
+export interface NodeDefinition<C> {
+  type: string;
+  schema: JsonSchema;
+  /** Called with the validated configuration (before setup); returns a reason to refuse it. */
+  check?: (config: C) => string | undefined;
+}
+
+export function defineNode<C extends object>(
+  RED: NodeAPI,
+  definition: NodeDefinition<C> & { needs: 'database' },
+  setup: Setup<DatabaseNode<C>>,
+): void;
+export function defineNode<C extends object>(
+  RED: NodeAPI,
+  definition: NodeDefinition<C> & { needs: 'runtime' },
+  setup: Setup<RuntimeNode<C>>,
+): void;
+export function defineNode<C extends object>(
+  RED: NodeAPI,
+  definition: NodeDefinition<C> & { needs: 'nothing' },
+  setup: Setup<StandaloneNode<C>>,
+): void;
+export function defineNode<C extends object>(
+  RED: NodeAPI,
+  definition: NodeDefinition<C> & { needs: NodeNeeds },
+  setup: Setup<DatabaseNode<C>> | Setup<RuntimeNode<C>> | Setup<StandaloneNode<C>>,
+): void {
+  const { type, schema, needs } = definition;
+  RED.nodes.registerType(type, function FloorflowNode(this: Node, def: NodeDef) {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const refuse = (text: string, err: Error) => {
+      node.status({ fill: 'red', shape: 'ring', text });
+      node.error(err);
+    };
+    const config = configOf<C>(schema, def);
+    if (typeof config === 'string') {
+      refuse(
+        'invalid configuration',
+        new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${config}`),
+      );
+      return;
+    }
+    const problem = definition.check?.(config);
+    if (problem) {
+      refuse(
+        'invalid configuration',
+        new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${problem}`),
+      );
+      return;
+    }
+    const services = servicesOf(RED);
+    const flowVersion = () => services?.flowVersion(node.z);
+    if (needs === 'nothing') {
+      (setup as Setup<StandaloneNode<C>>)({
+        node,
+        config,
+        services,
+        clock: services?.clock ?? systemClock,
+        flowVersion,
+      });
+      return;
+    }
+    if (!services) {
+      refuse(
+        'needs the floorflow runtime',
+        new FloorflowError(
+          'FF_CONFIG_INVALID',
+          `${type} runs only in the floorflow runtime (start it with "floorflow start")`,
+        ),
+      );
+      return;
+    }
+    if (needs === 'runtime') {
+      (setup as Setup<RuntimeNode<C>>)({ node, config, services, clock: services.clock, flowVersion });
+      return;
+    }
+    let pool: Pool;
+    try {
+      pool = poolOf(RED, services, (config as { db?: unknown }).db);
+    } catch (err) {
+      refuse('no database', err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    (setup as Setup<DatabaseNode<C>>)({ node, config, services, clock: services.clock, pool, flowVersion });
+  });
+}
+
+/** The pool of the node's floorflow-db config node, or the runtime's own when it names none. */
+function poolOf(RED: NodeAPI, services: FloorflowServices, dbNodeId: unknown): Pool {
+  if (typeof dbNodeId !== 'string' || dbNodeId === '') return services.pool;
+  const dbNode = RED.nodes.getNode(dbNodeId) as DbConfigNode | null;
+  if (!dbNode || typeof dbNode.getPool !== 'function') {
+    throw new FloorflowError(
+      'FF_CONFIG_INVALID',
+      `database config node ${dbNodeId} is missing or not a floorflow-db`,
+    );
+  }
+  return dbNode.getPool();
+}
+
+/**
+ * Validates the editor's configuration and returns it with numeric text made numbers (the
+ * editor stores what is typed in a text box as a string). Returns the problem as text.
+ */
+export function configOf<C>(schema: JsonSchema, def: object): C | string {
+  const result = validate<C>(schema, { ...def });
+  if (!result.ok || !result.value) return result.error ?? 'invalid';
+  return coerceNumbers(schema, result.value as Record<string, unknown>) as C;
+}
+
+function coerceNumbers(schema: JsonSchema, value: Record<string, unknown>): Record<string, unknown> {
+  const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const out: Record<string, unknown> = { ...value };
+  for (const [name, property] of Object.entries(properties)) {
+    const v = out[name];
+    if (typeof v === 'string' && v.trim() !== '' && allowsNumber(schema, property)) out[name] = Number(v);
+  }
+  return out;
+}
+
+/** True when the property's schema (following one local $ref) accepts a number. */
+function allowsNumber(root: JsonSchema, property: JsonSchema): boolean {
+  const resolved = resolveRef(root, property);
+  const types = ([] as unknown[]).concat(resolved.type ?? []);
+  if (types.includes('number') || types.includes('integer')) return true;
+  const alternatives = (resolved.anyOf ?? resolved.oneOf ?? []) as JsonSchema[];
+  return alternatives.some((alt) => {
+    const t = ([] as unknown[]).concat(resolveRef(root, alt).type ?? []);
+    return t.includes('number') || t.includes('integer');
+  });
+}
+
+function resolveRef(root: JsonSchema, schema: JsonSchema): JsonSchema {
+  const ref = schema.$ref;
+  if (typeof ref !== 'string' || !ref.startsWith('#/')) return schema;
+  let at: unknown = root;
+  for (const part of ref.slice(2).split('/')) at = (at as Record<string, unknown> | undefined)?.[part];
+  return (at as JsonSchema | undefined) ?? schema;
+}
