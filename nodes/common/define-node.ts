@@ -75,7 +75,10 @@ export function defineNode<C extends object>(
   const { type, schema, needs } = definition;
   RED.nodes.registerType(type, function FloorflowNode(this: Node, def: NodeDef) {
     RED.nodes.createNode(this, def);
-    const node = this;
+    start(this, def);
+  });
+
+  function start(node: Node, def: NodeDef): void {
     const refuse = (text: string, err: Error) => {
       node.status({ fill: 'red', shape: 'ring', text });
       node.error(err);
@@ -130,7 +133,7 @@ export function defineNode<C extends object>(
       return;
     }
     (setup as Setup<DatabaseNode<C>>)({ node, config, services, clock: services.clock, pool, flowVersion });
-  });
+  }
 }
 
 /** The pool of the node's floorflow-db config node, or the runtime's own when it names none. */
