@@ -168,7 +168,7 @@ export function createFrontApp(
       state.inFlight--;
       const route = routeLabel(req);
       httpRequests().inc({ route, status: String(res.statusCode) });
-      // Seed 002's monitoring: API answer times, not the live streams (open for hours by design).
+      // The product API's monitoring: answer times, not the live streams (open for hours by design).
       if (isApiPath(req.path) && !String(res.getHeader('content-type') ?? '').startsWith('text/event-stream'))
         recordResponse(
           `${req.method} ${route}`,

@@ -1,4 +1,4 @@
-// Node-RED glue for seed 002's product routes: answers the reads from store/products, turns a
+// Node-RED glue for the product routes: answers the reads from store/products, turns a
 // POST body into a lifecycle-switch request, and turns the switch's result into the answer.
 // Output 1 carries msg.statusCode and msg.payload for an http response node; output 2 carries
 // transition requests to a lifecycle switch.
@@ -81,7 +81,7 @@ export = function register(RED: NodeAPI): void {
           case 'dashboard': {
             const now = clock.now();
             const status = await dashboardStatus(pool, now);
-            // Seed 002 "Monitoring": this runtime's API answer times and live stream connections.
+            // Monitoring: this runtime's API answer times and live stream connections.
             const monitoring = { responseTimes: responseTimes(), streams: streamConnections() };
             return reply({
               statusCode: 200,

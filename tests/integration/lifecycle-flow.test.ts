@@ -9,7 +9,7 @@ import { openStream, type SseClient } from '../support/sse-client';
 
 const FLOW = 'flows/lifecycle.json';
 
-describe('seed 002 flow (flows/lifecycle.json)', function () {
+describe('product lifecycle flow (flows/lifecycle.json)', function () {
   this.timeout(30000);
   let kit: FlowKit;
   let server: http.Server;

@@ -20,7 +20,7 @@ import {
 } from '../support/runtime-process';
 
 async function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
-  // A machine's client id is its id (CONTRACT.md §4).
+  // A machine's client id is its id (docs/machines.md).
   const clientId = typeof options.username === 'string' ? options.username : undefined;
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId, ...options });
   return new Promise((resolve, reject) => {
