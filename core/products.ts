@@ -112,7 +112,7 @@ export function transitionAnswer(transition: LifecycleEvent & { childId?: string
   };
 }
 
-/** The contract's error answer for a rejected transition (400, 404 or 409). */
+/** The API's error answer for a rejected transition (400, 404 or 409). */
 export function rejectionAnswer(error: SwitchRejection): HttpAnswer {
   return failure(error.statusCode, error.reason);
 }

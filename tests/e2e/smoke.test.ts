@@ -1,7 +1,7 @@
 // Black-box smoke test of the product as a plant starts it: `floorflow start` with the shipped
 // flows and dashboards, waited for only through /healthz (as a load balancer or a service
 // manager's probe does), then at once every route of the README's HTTP API and every MQTT
-// topic of CONTRACT §3, once each, checking the status code and the shape of the answer. What
+// topic of docs/machines.md, once each, checking the status code and the shape of the answer. What
 // works in the flow test kit but not in the product (a route missing, a 404 right after
 // /healthz says healthy, a node that fails only in the real runtime) fails here.
 import assert from 'node:assert/strict';

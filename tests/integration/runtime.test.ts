@@ -68,7 +68,7 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
       assert.deepEqual(await res.json(), { status: 'ok', database: 'up', broker: 'up', flows: 'up' });
     });
 
-    it('refuses /api and /v1 without the bearer token, in the contract error shape', async () => {
+    it('refuses /api and /v1 without the bearer token, in the API error shape', async () => {
       for (const url of ['/api/job-status/1', '/v1/processing/queue']) {
         const res = await fetch(runtime.baseUrl + url);
         assert.equal(res.status, 401);

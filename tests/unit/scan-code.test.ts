@@ -241,7 +241,7 @@ describe('parseScan', () => {
     });
   });
 
-  it('parses the contract scan object with its optional fields', () => {
+  it('parses the scan object a machine sends, with its optional fields', () => {
     const scan = {
       code: 'RL-2291\r\n',
       operations: { coating: true, print: false },
