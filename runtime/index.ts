@@ -15,6 +15,7 @@ import { collectProcessMetrics } from './metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from './floor-metrics';
 import { AccountStore } from '../store/accounts';
 import { watchScanNotices } from '../nodes/common/scan-notices';
+import { startLifecycleRelay } from './lifecycle-relay';
 import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -280,6 +281,9 @@ export async function startRuntime(
     // One log line per scan the inbox rejected or left out as sent twice, and the floor page told.
     const stopScanNotices = watchScanNotices({ inbox, pool: database.pool, events, clock: systemClock, log });
     cleanups.push(async () => stopScanNotices());
+    // Every committed lifecycle transition, announced on the bus and MQTT (nodes never announce).
+    const relay = await startLifecycleRelay(services, (m) => log(m));
+    cleanups.push(() => relay.stop());
 
     const storage = loadFlowStorage({
       config,
