@@ -404,9 +404,8 @@ export async function startRuntime(
       lines.push(`  admin password (shown once, stored hashed): ${generated.adminPassword}`);
     if (generated.apiToken) lines.push(`  API token (shown once, stored hashed): ${generated.apiToken}`);
     lines.push('  stop        Ctrl-C (drains work in flight first)');
-    // One write, so a reader never sees the heading without the lines under it.
-    log(lines.join('\n'));
     // For `floorflow simulate` and other commands beside it: this runtime's broker, not any on 1883.
+    // Written before "ready" is printed, so whoever waits for that line finds the file.
     const mqttHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     cleanups.push(
       writeRuntimeAddress(config.dataDir, {
@@ -416,6 +415,8 @@ export async function startRuntime(
         startedAt: new Date().toISOString(),
       }),
     );
+    // One write, so a reader never sees the heading without the lines under it.
+    log(lines.join('\n'));
 
     let stopping: Promise<void> | undefined;
     const stop = (reason = 'stop requested') => {
