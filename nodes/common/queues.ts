@@ -71,7 +71,7 @@ export function workerOf(queue: string): WorkerAnnouncement | undefined {
 
 registerQueue({
   name: 'processing',
-  description: 'seed 004 processing jobs (processing.processing_jobs)',
+  description: 'processing jobs of confirmed orders (processing.processing_jobs)',
   claim: ({ pool, owner, max, now, applied }) => claimJobs(pool, { owner, max, now, applied }),
   recoverOrphans: ({ pool, owner, now, flowVersion, applied }) =>
     recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
@@ -83,7 +83,7 @@ registerQueue({
 
 registerQueue({
   name: 'engraving',
-  description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
+  description: 'engraving jobs waiting for an engraver (engraving.engraving_jobs)',
   // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
   // (it may have to send the engraver a cancel command, which this worker cannot).
   claim: ({ pool, max, now, flowVersion, applied }) =>
