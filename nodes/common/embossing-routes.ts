@@ -1,17 +1,16 @@
 // The embossing routes (see docs/embossing.md) as the floorflow-embossing-* nodes answer them:
 // each validates its request, calls store/embossing and answers in the API's shape
 // ({"success": true, "data": ...} or {"success": false, "error": ...}); a route that changed a
-// job says which. Also the dead-letter step: a job the retry loop gave up on fails and lets its
+// job says which (the lifecycle relay announces its transitions after commit, docs/architecture.md).
+// Also the dead-letter step: a job the retry loop gave up on fails and lets its
 // plates go. `defineEmbossingRoute` is the one registration every route node shares.
 import type { NodeAPI, NodeMessage } from 'node-red';
 import type { Pool } from 'pg';
 import { FloorflowError, httpStatusOf } from '../../core/errors';
-import { LIFECYCLE_EVENT } from '../../core/lifecycle';
 import { JsonSchema, validate } from '../../core/schema';
 import {
   Actor,
-  Change,
-  EmbossingJob,
+  JobChange,
   SELECTABLE_PLATE_STATES,
   cancelJob,
   createJob,
@@ -22,13 +21,9 @@ import {
   retryJob,
   selectablePlates,
 } from '../../store/embossing';
-import type { AppliedTransition } from '../../store/lifecycle';
 import { defineNode } from './define-node';
 import { type HttpRequestPart, requestActor, requestOf, respond } from './http-api';
 import { onInputAsync } from './node-kit';
-import type { FloorflowServices } from './services';
-
-export const EMBOSSING_EVENT = 'embossing';
 
 export const CREATE_JOB_SCHEMA: JsonSchema = {
   type: 'object',
@@ -55,14 +50,9 @@ export interface Answer {
   body: Record<string, unknown>;
 }
 
-/** A job a route changed, with the transitions it applied. */
-export interface ChangedJob {
-  job: EmbossingJob;
-  transitions: AppliedTransition[];
-}
-
 export interface RouteResult extends Answer {
-  changed?: ChangedJob;
+  /** The job the route changed, with the transitions it applied. */
+  changed?: JobChange;
 }
 
 export interface RouteContext {
@@ -103,9 +93,7 @@ function statusList(value: unknown): string[] | undefined {
   return list.length > 0 ? list : undefined;
 }
 
-function changeAnswer(change: Change, okStatus: number): RouteResult {
-  if (change.kind === 'not_found') throw new FloorflowError('FF_NOT_FOUND', change.reason);
-  if (change.kind === 'conflict') throw new FloorflowError('FF_CONFLICT', change.reason);
+function changeAnswer(change: JobChange, okStatus: number): RouteResult {
   return { statusCode: okStatus, body: { success: true, data: change.job }, changed: change };
 }
 
@@ -205,29 +193,12 @@ export async function answer(route: Route, request: RouteRequest, ctx: RouteCont
  * leaves it) is failed: one that meanwhile finished, was cancelled or is being sent again
  * is left as it is.
  */
-export async function deadLetter(jobId: string, error: string, { pool, by }: RouteContext): Promise<Change> {
+export async function deadLetter(
+  jobId: string,
+  error: string,
+  { pool, by }: RouteContext,
+): Promise<JobChange> {
   return failJob(pool, jobId, error, by, ['queued']);
-}
-
-/** Tells the dashboards: one lifecycle event per transition, and the job as it is now. */
-export function announce(services: FloorflowServices | undefined, change: ChangedJob): void {
-  if (!services) return;
-  for (const t of change.transitions) {
-    services.events.emit(LIFECYCLE_EVENT, {
-      lifecycle: t.lifecycle,
-      entityId: t.entityId,
-      from: t.from,
-      to: t.to,
-      action: t.action,
-      reason: t.reason,
-      actor: t.actor,
-      source: t.source,
-      flowVersion: t.flowVersion,
-      at: t.at.toISOString(),
-      eventId: t.eventId,
-    });
-  }
-  services.events.emit(EMBOSSING_EVENT, { type: 'job', job: change.job });
 }
 
 interface RouteConfig {
@@ -246,7 +217,7 @@ export interface EmbossingRouteNode {
    * The second output's message for a job the route changed (wired to the queue worker or the
    * embosser). A route node without it has one output: the answer.
    */
-  changedMessage?: (changed: ChangedJob) => NodeMessage;
+  changedMessage?: (changed: JobChange) => NodeMessage;
 }
 
 /**
@@ -255,21 +226,16 @@ export interface EmbossingRouteNode {
  */
 export function defineEmbossingRoute(RED: NodeAPI, definition: EmbossingRouteNode): void {
   const { type, schema, source, route, changedMessage } = definition;
-  defineNode<RouteConfig>(
-    RED,
-    { type, schema, needs: 'database' },
-    ({ node, services, clock, pool, flowVersion }) => {
-      onInputAsync(node, async (msg, send, done) => {
-        const result = await answer(route, routeRequestOf(msg), {
-          pool,
-          by: { at: clock.now(), source, flowVersion: flowVersion() },
-        });
-        const reply = respond(msg, result.statusCode, result.body);
-        if (!changedMessage) send(reply);
-        else send([reply, result.changed ? changedMessage(result.changed) : null]);
-        if (result.changed) announce(services, result.changed);
-        done();
+  defineNode<RouteConfig>(RED, { type, schema, needs: 'database' }, ({ node, clock, pool, flowVersion }) => {
+    onInputAsync(node, async (msg, send, done) => {
+      const result = await answer(route, routeRequestOf(msg), {
+        pool,
+        by: { at: clock.now(), source, flowVersion: flowVersion() },
       });
-    },
-  );
+      const reply = respond(msg, result.statusCode, result.body);
+      if (!changedMessage) send(reply);
+      else send([reply, result.changed ? changedMessage(result.changed) : null]);
+      done();
+    });
+  });
 }

@@ -8,7 +8,7 @@ import { type EmbosserProfile, parseProfiles } from '../../core/embossing-profil
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { defineNode } from '../common/define-node';
-import { announce, errorAnswer } from '../common/embossing-routes';
+import { errorAnswer } from '../common/embossing-routes';
 import { onCloseAsync, onInputAsync } from '../common/node-kit';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import { EmbosserController, profilesWith } from './embosser-machine';
@@ -69,7 +69,7 @@ export = function register(RED: NodeAPI): void {
     },
     ({ node, config, services, clock, pool, flowVersion }) => {
       const profiles = profilesOf(config) as Map<string, EmbosserProfile>;
-      const controller = new EmbosserController(
+      const controller: EmbosserController = new EmbosserController(
         {
           pool,
           clock,
@@ -77,7 +77,6 @@ export = function register(RED: NodeAPI): void {
           flowVersion,
           publish: (topic, payload) => node.send([null, { topic, payload, qos: 1, retain: false }, null]),
           fetch: (input, init) => fetch(input, init),
-          changed: (change) => announce(services, change),
           statusChanged: () => node.status(controller.status()),
           warn: (message) => node.warn(message),
         },

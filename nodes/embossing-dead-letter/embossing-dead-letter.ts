@@ -3,9 +3,10 @@
 import type { NodeAPI, NodeMessage } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { announce, deadLetter } from '../common/embossing-routes';
+import { deadLetter } from '../common/embossing-routes';
 import { defineNode } from '../common/define-node';
 import { onInputAsync } from '../common/node-kit';
+import { isRefusedChange } from '../../store/embossing';
 import configSchema from './schema.json';
 
 interface DeadLetterConfig {
@@ -28,22 +29,23 @@ export = function register(RED: NodeAPI): void {
   defineNode<DeadLetterConfig>(
     RED,
     { type: 'floorflow-embossing-dead-letter', schema: configSchema as JsonSchema, needs: 'database' },
-    ({ node, services, clock, pool, flowVersion }) => {
+    ({ node, clock, pool, flowVersion }) => {
       onInputAsync(node, async (input, send, done) => {
         const msg = input as Message;
         const jobId = (msg.payload as { id?: unknown } | undefined)?.id;
         if (typeof jobId !== 'string' && typeof jobId !== 'number') {
           throw new FloorflowError('FF_INPUT_INVALID', 'dead letter without a job: expected msg.payload.id');
         }
-        const change = await deadLetter(String(jobId), reasonOf(msg), {
-          pool,
-          by: { at: clock.now(), source: 'embossing dead-letter', flowVersion: flowVersion() },
-        });
-        // A job that meanwhile completed, was cancelled or is being sent again is left as it is.
-        if (change.kind === 'applied') {
-          announce(services, change);
+        try {
+          const change = await deadLetter(String(jobId), reasonOf(msg), {
+            pool,
+            by: { at: clock.now(), source: 'embossing dead-letter', flowVersion: flowVersion() },
+          });
           node.status({ fill: 'yellow', shape: 'dot', text: `job ${jobId} failed` });
           send(Object.assign(msg, { payload: change.job }));
+        } catch (err) {
+          // A job that meanwhile completed, was cancelled or is being sent again is left as it is.
+          if (!isRefusedChange(err)) throw err;
         }
         done();
       });
