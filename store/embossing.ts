@@ -736,7 +736,7 @@ export async function jobStates(db: Queryable, jobIds: string[]): Promise<Map<st
   return new Map(result.rows.map((r) => [r.id, r.status]));
 }
 
-/** One message to or from a machine (seed 000 §7 "Logging"), rejected ones included. */
+/** One message to or from a machine, rejected ones included: every one is logged. */
 export async function logMachineMessage(
   db: Queryable,
   message: {
@@ -789,7 +789,7 @@ export type NonceClaim =
 const UNANSWERED_CLAIM_MS = 30000;
 
 /**
- * Claims a verified callback's nonce (CONTRACT.md §4). The insert decides races: of two
+ * Claims a verified callback's nonce (docs/embossing.md, "The signed callback"). The insert decides races: of two
  * copies of one callback arriving together, one goes ahead and the other waits for its answer.
  */
 export async function claimCallbackNonce(

@@ -10,6 +10,7 @@ import { FloorflowError, httpStatusOf } from '../../core/errors';
 import { JsonSchema, validate } from '../../core/schema';
 import {
   Actor,
+  EmbossingJob,
   JobChange,
   SELECTABLE_PLATE_STATES,
   cancelJob,
@@ -24,6 +25,18 @@ import {
 import { defineNode } from './define-node';
 import { type HttpRequestPart, requestActor, requestOf, respond } from './http-api';
 import { onInputAsync } from './node-kit';
+import type { FloorflowServices } from './services';
+
+/**
+ * The event-bus channel on which a changed embossing job is told, as it is now, so the pages
+ * showing it re-read: also for a change without a transition (an attempt's error, a moved
+ * deadline). Transitions themselves are announced by the lifecycle relay.
+ */
+export const EMBOSSING_EVENT = 'embossing';
+
+export function jobChanged(services: FloorflowServices | undefined, job: EmbossingJob): void {
+  services?.events.emit(EMBOSSING_EVENT, { type: 'job', job });
+}
 
 export const CREATE_JOB_SCHEMA: JsonSchema = {
   type: 'object',
@@ -226,16 +239,21 @@ export interface EmbossingRouteNode {
  */
 export function defineEmbossingRoute(RED: NodeAPI, definition: EmbossingRouteNode): void {
   const { type, schema, source, route, changedMessage } = definition;
-  defineNode<RouteConfig>(RED, { type, schema, needs: 'database' }, ({ node, clock, pool, flowVersion }) => {
-    onInputAsync(node, async (msg, send, done) => {
-      const result = await answer(route, routeRequestOf(msg), {
-        pool,
-        by: { at: clock.now(), source, flowVersion: flowVersion() },
+  defineNode<RouteConfig>(
+    RED,
+    { type, schema, needs: 'database' },
+    ({ node, services, clock, pool, flowVersion }) => {
+      onInputAsync(node, async (msg, send, done) => {
+        const result = await answer(route, routeRequestOf(msg), {
+          pool,
+          by: { at: clock.now(), source, flowVersion: flowVersion() },
+        });
+        const reply = respond(msg, result.statusCode, result.body);
+        if (!changedMessage) send(reply);
+        else send([reply, result.changed ? changedMessage(result.changed) : null]);
+        if (result.changed) jobChanged(services, result.changed.job);
+        done();
       });
-      const reply = respond(msg, result.statusCode, result.body);
-      if (!changedMessage) send(reply);
-      else send([reply, result.changed ? changedMessage(result.changed) : null]);
-      done();
-    });
-  });
+    },
+  );
 }

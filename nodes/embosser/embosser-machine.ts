@@ -1,5 +1,5 @@
-// The embosser controller behind the floorflow-embosser node: the anti-corruption layer of
-// seed 000 §7. It is the only code that speaks to an embossing machine, and only through the
+// The embosser controller behind the floorflow-embosser node: the anti-corruption layer between
+// floorflow and its embossing machines (docs/embossing.md). It is the only code that speaks to an embossing machine, and only through the
 // machine's profile (core/embossing-profiles): it turns a queued job into the machine's
 // command, sends it, logs every message both ways, and turns the machine's answers (MQTT
 // events, signed HTTP callbacks) into guarded job changes.
@@ -67,6 +67,11 @@ export interface EmbosserDeps {
   publish(topic: string, payload: unknown): void;
   /** fetch for HTTP profiles (injected so tests can stand in for a machine's API). */
   fetch: typeof fetch;
+  /**
+   * A job's row changed, with or without a transition (an attempt's error, a moved deadline):
+   * the pages that show it re-read. Its transitions are the lifecycle relay's to announce.
+   */
+  jobChanged(job: EmbossingJob): void;
   /** Presence or in-flight count changed: update the node status. */
   statusChanged(): void;
   /** Something went wrong outside any message (the deadline sweep): one line for the log. */
@@ -221,7 +226,8 @@ export class EmbosserController {
         );
         return { kind: 'requeued', job: released ?? job };
       }
-      await markAttemptFailed(this.deps.pool, jobId, `${machine.machineId} is offline`, this.actor()).catch(
+      await markAttemptFailed(this.deps.pool, jobId, `${machine.machineId} is offline`, this.actor()).then(
+        (change) => this.deps.jobChanged(change.job),
         unlessRefused,
       );
       throw retryable('FF_MACHINE_OFFLINE', `machine ${machine.machineId} is offline`, jobId);
@@ -240,7 +246,7 @@ export class EmbosserController {
     const timeoutMs = this.settings.timeoutMs ?? profile.timeoutMs;
     // The deadline commits with the send: whichever runtime sweeps finds the job if no answer comes.
     // A job no longer queued (cancelled, sent by another holder) throws: the attempt fails.
-    await markSent(this.deps.pool, jobId, payload, this.actor(), timeoutMs);
+    this.deps.jobChanged((await markSent(this.deps.pool, jobId, payload, this.actor(), timeoutMs)).job);
 
     const answered = new Promise<AttemptOutcome>((resolve) => {
       this.inFlight.set(jobId, { machineId: machine.machineId, resolve });
@@ -257,7 +263,7 @@ export class EmbosserController {
           jobId,
           `the command did not reach ${machine.machineId}: ${message}`,
           this.actor(),
-        ).catch(unlessRefused);
+        ).then((change) => this.deps.jobChanged(change.job), unlessRefused);
         throw retryable(
           'FF_MACHINE_FAILED',
           `the command did not reach ${machine.machineId}: ${message}`,
@@ -272,7 +278,10 @@ export class EmbosserController {
         `the command to ${machine.machineId} may not have arrived (${message}); check the machine, then retry or cancel the job`,
         this.actor(),
       ).then(
-        (change) => change.job,
+        (change) => {
+          this.deps.jobChanged(change.job);
+          return change.job;
+        },
         // Meanwhile answered or cancelled: the job as it is now.
         async (err: unknown) => {
           unlessRefused(err);
@@ -385,6 +394,7 @@ export class EmbosserController {
           const seconds = Math.round((job.answer_timeout_ms ?? 120000) / 1000);
           return `no answer from ${job.machine_id} within ${seconds} s (attempt ${job.attempts}); it may have embossed the plates: check the machine, then retry or cancel the job`;
         });
+        for (const change of changes) this.deps.jobChanged(change.job);
         if (changes.length < 50) break;
       }
       if (this.inFlight.size === 0) return;
@@ -490,7 +500,7 @@ export class EmbosserController {
   }
 
   /**
-   * A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now
+   * A verified callback, answered in the API's shape: 200 applied, 409 not allowed now
    * (another attempt's, a finished job), 400 unreadable. A machine that repeats the final report
    * of the job's current attempt (it lost our first answer) gets 200 with the job, as the first
    * delivery did, and changes nothing.
@@ -627,6 +637,7 @@ export class EmbosserController {
     }
     const result = `applied: ${answer.status}`;
     await logIn(answer.jobId, result);
+    this.deps.jobChanged(applied);
     if (answer.status === 'completed') {
       this.settle(answer.jobId)?.resolve({ kind: 'completed', job: applied });
     } else if (answer.status === 'failed') {

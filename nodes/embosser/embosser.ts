@@ -8,7 +8,7 @@ import { type EmbosserProfile, parseProfiles } from '../../core/embossing-profil
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { defineNode } from '../common/define-node';
-import { errorAnswer } from '../common/embossing-routes';
+import { errorAnswer, jobChanged } from '../common/embossing-routes';
 import { onCloseAsync, onInputAsync } from '../common/node-kit';
 import { ledgerEntryOfInbox } from '../../store/ledger';
 import { EmbosserController, profilesWith } from './embosser-machine';
@@ -77,6 +77,7 @@ export = function register(RED: NodeAPI): void {
           flowVersion,
           publish: (topic, payload) => node.send([null, { topic, payload, qos: 1, retain: false }, null]),
           fetch: (input, init) => fetch(input, init),
+          jobChanged: (job) => jobChanged(services, job),
           statusChanged: () => node.status(controller.status()),
           warn: (message) => node.warn(message),
         },

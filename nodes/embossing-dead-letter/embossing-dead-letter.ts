@@ -3,7 +3,7 @@
 import type { NodeAPI, NodeMessage } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { deadLetter } from '../common/embossing-routes';
+import { deadLetter, jobChanged } from '../common/embossing-routes';
 import { defineNode } from '../common/define-node';
 import { onInputAsync } from '../common/node-kit';
 import { isRefusedChange } from '../../store/embossing';
@@ -29,7 +29,7 @@ export = function register(RED: NodeAPI): void {
   defineNode<DeadLetterConfig>(
     RED,
     { type: 'floorflow-embossing-dead-letter', schema: configSchema as JsonSchema, needs: 'database' },
-    ({ node, clock, pool, flowVersion }) => {
+    ({ node, services, clock, pool, flowVersion }) => {
       onInputAsync(node, async (input, send, done) => {
         const msg = input as Message;
         const jobId = (msg.payload as { id?: unknown } | undefined)?.id;
@@ -41,6 +41,7 @@ export = function register(RED: NodeAPI): void {
             pool,
             by: { at: clock.now(), source: 'embossing dead-letter', flowVersion: flowVersion() },
           });
+          jobChanged(services, change.job);
           node.status({ fill: 'yellow', shape: 'dot', text: `job ${jobId} failed` });
           send(Object.assign(msg, { payload: change.job }));
         } catch (err) {
