@@ -4,7 +4,7 @@
 // it instead, and a failing one leaves it for the next round), and the preview is an SVG drawn
 // from the job's text.
 import assert from 'node:assert/strict';
-import { setNotificationSender } from '../../nodes/engraving/notification-sender';
+import { setNotificationSender } from '../../nodes/common/engraving-notification-sender';
 import type { CustomerNotification } from '../../store/engraving-notifications';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 
@@ -98,6 +98,8 @@ describe('engraving customer notifications and design preview (seed 003)', funct
     down = false;
     await kit.clock.advance(15 * 1000);
     await kit.waitFor(() => delivered.length === 1, 'delivered on the next round');
+    // The sender is called inside the relay's transaction: its row says so once that committed.
+    await kit.waitFor(async () => (await outbox())[0]?.sent_by !== null, 'the delivery recorded');
     assert.equal(delivered[0].event, 'design_ready');
     assert.equal(delivered[0].customer_id, 'cust-7');
     assert.equal(delivered[0].payload.job_id, id);
