@@ -1,4 +1,4 @@
-// Seed 003 in SQL: engraving jobs, their designs, stock, the engraver queue and QA. Every
+// The engraving process in SQL: engraving jobs, their designs, stock, the engraver queue and QA. Every
 // status change is a conditional update (WHERE status = ANY($expected)) with a job_events row
 // in the same transaction, so two requests, two machines or a replayed event cannot both win.
 import type { Pool, PoolClient } from 'pg';
@@ -933,7 +933,7 @@ export async function cancelEngravingJob(
 
 /**
  * An operator sends a job that needs attention to an engraver again; the engraver that had it
- * is avoided while another can take it (seed 003's MACHINE_ERROR: reassign to a backup machine,
+ * is avoided while another can take it (MACHINE_ERROR's reassignment to a backup machine,
  * here a person's decision because the first machine may have marked the item).
  */
 export async function retryEngravingJob(
@@ -1182,7 +1182,7 @@ export async function statusCounts(pool: Pool): Promise<Record<string, number>> 
   return Object.fromEntries(result.rows.map((r) => [r.status, r.count]));
 }
 
-/** Seed 003 "Monitoring & Metrics", operational part; "today" is the UTC day of `now`. */
+/** The engraving gauges the dashboards show; "today" is the UTC day of `now`. */
 export async function engravingMetrics(pool: Pool, now: Date): Promise<EngravingMetrics> {
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const result = await pool.query<{

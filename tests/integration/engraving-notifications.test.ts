@@ -1,4 +1,4 @@
-// Seed 003's customer notifications and design preview against the shipped engraving flow: each
+// The engraving customer notifications and design preview against the shipped engraving flow: each
 // notification is an outbox row written with the change it announces, the monitor delivers it
 // through the sender (by default a log line saying what would be sent; a plugged sender gets
 // it instead, and a failing one leaves it for the next round), and the preview is an SVG drawn
@@ -8,7 +8,7 @@ import { setNotificationSender } from '../../nodes/common/engraving-notification
 import type { CustomerNotification } from '../../store/engraving-notifications';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 
-describe('engraving customer notifications and design preview (seed 003)', function () {
+describe('engraving customer notifications and design preview', function () {
   this.timeout(60000);
   let kit: FlowKit;
 
