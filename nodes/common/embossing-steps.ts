@@ -4,7 +4,6 @@
 // loop gave up on fails and lets its plates go).
 import type { Pool } from 'pg';
 import { FloorflowError, httpStatusOf } from '../../core/errors';
-import { LIFECYCLE_EVENT } from '../../core/lifecycle';
 import { JsonSchema, validate } from '../../core/schema';
 import {
   Actor,
@@ -196,26 +195,11 @@ export async function deadLetter(jobId: string, error: string, { pool, by }: Ste
   return failJob(pool, jobId, error, by, ['queued']);
 }
 
-/** Tells the dashboards: one lifecycle event per transition, and the job as it is now. */
+/** Tells the dashboards the job as it is now (its lifecycle events are the relay's to announce). */
 export function announce(
   services: FloorflowServices | undefined,
   change: { job: EmbossingJob; transitions: AppliedTransition[] },
 ): void {
   if (!services) return;
-  for (const t of change.transitions) {
-    services.events.emit(LIFECYCLE_EVENT, {
-      lifecycle: t.lifecycle,
-      entityId: t.entityId,
-      from: t.from,
-      to: t.to,
-      action: t.action,
-      reason: t.reason,
-      actor: t.actor,
-      source: t.source,
-      flowVersion: t.flowVersion,
-      at: t.at.toISOString(),
-      eventId: t.eventId,
-    });
-  }
   services.events.emit(EMBOSSING_EVENT, { type: 'job', job: change.job });
 }
