@@ -1,23 +1,21 @@
 // What the engraving nodes share (the nodes of flows/engraving.json, one per step): the step's
-// context, what follows a committed change (its transitions announced, its events on the bus,
-// the dashboards' gauges brought up to date), the HTTP route node shape, and the periodic round
-// of the nodes that watch the clock.
+// context, what follows a committed change (its events on the bus, the dashboards' gauges
+// brought up to date; its lifecycle transitions are announced by the lifecycle relay), the
+// HTTP route node shape, and the periodic round of the nodes that watch the clock.
 import type { NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
-import type { AppliedTransition } from '../../store/lifecycle';
 import { coalesced } from './coalesce';
 import { type DatabaseNode, defineNode } from './define-node';
 import { type RouteAnswer, type StepContext, type StepEvent, metricsEvent } from './engraving-steps';
 import { type HttpRequestPart, requestOf, respond, respondError } from './http-api';
-import { announceTransition } from './lifecycle';
 import { type DoneFn, type SendFn, onCloseAsync, onInputAsync } from './node-kit';
 import type { TimerHandle } from './services';
 
 export interface EngravingGlue {
   /** A fresh context for one step: the pool, the time now, the flow version. */
   context(): StepContext;
-  /** After the step's transaction committed: announce, emit, and follow with the metrics. */
-  committed(ctx: StepContext, events: StepEvent[]): void;
+  /** After the step's transaction committed: its events, then the metrics. */
+  committed(events: StepEvent[]): void;
   emit(events: StepEvent[]): void;
   topicPrefix: string;
 }
@@ -29,12 +27,7 @@ export function engravingGlue<C>({
   pool,
   flowVersion,
 }: DatabaseNode<C>): EngravingGlue {
-  const context = (): StepContext => ({
-    pool,
-    now: clock.now(),
-    flowVersion: flowVersion(),
-    applied: [] as AppliedTransition[],
-  });
+  const context = (): StepContext => ({ pool, now: clock.now(), flowVersion: flowVersion() });
   const emit = (events: StepEvent[]) => {
     for (const e of events) services.events.emit(e.channel, e.body);
   };
@@ -42,9 +35,7 @@ export function engravingGlue<C>({
     context,
     emit,
     topicPrefix: services.topicPrefix,
-    committed(ctx, events) {
-      // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed.
-      for (const t of ctx.applied ?? []) void announceTransition(services, t, (m) => node.warn(m));
+    committed(events) {
       emit(events);
       // After a change the dashboards' gauges follow at once, not only at the metrics node's round.
       if (events.length > 0)
@@ -85,7 +76,7 @@ export function defineEngravingRoute(
       try {
         const ctx = glue.context();
         const answer = await step(ctx, requestOf(msg), msg, glue);
-        glue.committed(ctx, answer.events);
+        glue.committed(answer.events);
         const answered: NodeMessage =
           answer.text !== undefined
             ? Object.assign(msg, {

@@ -41,15 +41,12 @@ import {
   updateStock,
 } from '../../store/engraving';
 import { recordWithoutEffect, type LedgerEntry } from '../../store/ledger';
-import type { AppliedTransition } from '../../store/lifecycle';
 import { type HttpRequestPart, requestActor } from '../common/http-api';
 
 export interface StepContext {
   pool: Pool;
   now: Date;
   flowVersion?: string;
-  /** Collects the lifecycle transitions applied, for the node to announce after commit. */
-  applied?: AppliedTransition[];
 }
 
 /** Something for services.events: `engraving` (job changes, metrics) or `alert`. */
@@ -181,7 +178,7 @@ export function jobMessage(job: EngravingJobRow, topic: string): NodeMessage {
   };
 }
 
-const noteOf = (ctx: StepContext) => ({ flowVersion: ctx.flowVersion, now: ctx.now, applied: ctx.applied });
+const noteOf = (ctx: StepContext) => ({ flowVersion: ctx.flowVersion, now: ctx.now });
 
 /**
  * An order comes in: the item and text are checked, one unit of stock is reserved, and the job
@@ -419,7 +416,6 @@ export async function handleMachineEvent(
   if (!event) return ignored('not a machine event ({job_id, status})');
   const result = await applyMachineEvent(ctx.pool, parsedTopic.machineId, event, {
     flowVersion: ctx.flowVersion,
-    applied: ctx.applied,
     now: ctx.now,
     record,
   });
@@ -443,7 +439,6 @@ export async function deadlineRound(ctx: StepContext): Promise<{
 }> {
   const expired = await expireEngravingDeadlines(ctx.pool, {
     flowVersion: ctx.flowVersion,
-    applied: ctx.applied,
     now: ctx.now,
   });
   const events: StepEvent[] = expired.attention.map(changed);
@@ -468,7 +463,6 @@ export async function designTimeoutRound(
   const autoApproved = await autoApproveDesigns(ctx.pool, {
     timeoutMs: designTimeoutMs,
     flowVersion: ctx.flowVersion,
-    applied: ctx.applied,
     now: ctx.now,
   });
   const events: StepEvent[] = autoApproved.map((id) => ({

@@ -84,8 +84,7 @@ registerQueue({
 registerQueue({
   name: 'engraving',
   description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
-  // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
+  // A job on an engraver has its own deadline in its row; the engraver deadlines node acts on it
   // (it may have to send the engraver a cancel command, which this worker cannot).
-  claim: ({ pool, max, now, flowVersion, applied }) =>
-    claimEngravingJobs(pool, { max, now, flowVersion, applied }),
+  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
 });

@@ -19,8 +19,8 @@ export = function register(RED: NodeAPI): void {
       node.on('input', (msg: NodeMessageInFlow, send: SendFn, done: DoneFn) => {
         const claimed = msg.payload as ClaimedEngraving;
         node.status({ fill: 'blue', shape: 'dot', text: `job ${claimed.id} → ${claimed.machine_id}` });
-        // The claim committed in the queue worker; this announces it to the floor pages.
-        glue.committed(glue.context(), [
+        // The claim committed in the queue worker; the floor pages hear of it here.
+        glue.committed([
           {
             channel: 'engraving',
             body: {

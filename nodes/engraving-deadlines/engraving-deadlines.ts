@@ -27,7 +27,7 @@ export = function register(RED: NodeAPI): void {
       everyInterval(deps, config.intervalSeconds * 1000, 'engraver deadline round', async (stopped) => {
         const ctx = glue.context();
         const { requeued, attention, events, commands } = await deadlineRound(ctx);
-        glue.committed(ctx, events);
+        glue.committed(events);
         node.status({
           fill: 'green',
           shape: 'dot',

@@ -26,7 +26,7 @@ export = function register(RED: NodeAPI): void {
       everyInterval(deps, config.intervalSeconds * 1000, 'design timeout round', async (stopped) => {
         const ctx = glue.context();
         const { autoApproved, events } = await designTimeoutRound(ctx, config.designTimeout * 3600 * 1000);
-        glue.committed(ctx, events);
+        glue.committed(events);
         node.status({
           fill: 'green',
           shape: 'dot',

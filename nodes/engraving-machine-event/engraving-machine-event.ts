@@ -33,7 +33,7 @@ export = function register(RED: NodeAPI): void {
           msg.payload,
           ledgerEntryOfInbox((msg as { inbox?: unknown }).inbox),
         );
-        glue.committed(ctx, events);
+        glue.committed(events);
         if (result.result === 'qa') {
           node.status({ fill: 'green', shape: 'dot', text: `job ${result.job.id}: engraved` });
           send([jobMessage(result.job, 'engraving/engraved'), null, null]);
