@@ -79,10 +79,9 @@ const processingQueue: QueueSource = {
 const engravingQueue: QueueSource = {
   name: 'engraving',
   description: 'engraving jobs waiting for an engraver (engraving.engraving_jobs)',
-  // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
+  // A job on an engraver has its own deadline in its row; the engraver deadlines node acts on it
   // (it may have to send the engraver a cancel command, which this worker cannot).
-  claim: ({ pool, max, now, flowVersion, applied }) =>
-    claimEngravingJobs(pool, { max, now, flowVersion, applied }),
+  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
 };
 
 /** Every queue a worker can serve. */
