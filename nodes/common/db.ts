@@ -26,19 +26,3 @@ export function poolFor(RED: NodeAPI, dbNodeId: string | undefined): Pool {
   if (!services) throw new FloorflowError('FF_DB_UNAVAILABLE', 'no database: add a floorflow-db config node');
   return services.pool;
 }
-
-/**
- * @deprecated use defineNode with needs 'database'; goes once no node calls it.
- *
- * poolFor at a node's construction: when there is no database the node shows a red
- * "no database" status, logs why, and gets undefined (it then does nothing else).
- */
-export function nodePool(RED: NodeAPI, node: Node, dbNodeId: string | undefined): Pool | undefined {
-  try {
-    return poolFor(RED, dbNodeId || undefined);
-  } catch (err) {
-    node.status({ fill: 'red', shape: 'ring', text: 'no database' });
-    node.error(err);
-    return undefined;
-  }
-}
