@@ -66,7 +66,7 @@ export function workerOf(queue: string): WorkerAnnouncement | undefined {
 
 const processingQueue: QueueSource = {
   name: 'processing',
-  description: 'seed 004 processing jobs (processing.processing_jobs)',
+  description: 'processing jobs of confirmed orders (processing.processing_jobs)',
   claim: ({ pool, owner, max, now, applied }) => claimJobs(pool, { owner, max, now, applied }),
   recoverOrphans: ({ pool, owner, now, flowVersion, applied }) =>
     recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
@@ -78,11 +78,10 @@ const processingQueue: QueueSource = {
 
 const engravingQueue: QueueSource = {
   name: 'engraving',
-  description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
-  // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
+  description: 'engraving jobs waiting for an engraver (engraving.engraving_jobs)',
+  // A job on an engraver has its own deadline in its row; the engraver deadlines node acts on it
   // (it may have to send the engraver a cancel command, which this worker cannot).
-  claim: ({ pool, max, now, flowVersion, applied }) =>
-    claimEngravingJobs(pool, { max, now, flowVersion, applied }),
+  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
 };
 
 /** Every queue a worker can serve. */

@@ -1,4 +1,4 @@
-// Who delivers customer notifications (seed 003's sendNotification). No outside service is
+// Who delivers engraving customer notifications (design ready, no stock, complete, cancelled). No outside service is
 // reachable from the plant network by default, so the default sender writes one log line per
 // notification saying what would be sent; a plant plugs in its own (mail, SMS, a webhook) with
 // setNotificationSender, e.g. from its settings file, and the outbox relay uses it from then on.
