@@ -108,7 +108,7 @@ describe('processing flow', function () {
     assert.equal(order.rows[0].status, 'confirmed');
   });
 
-  it('confirming an unknown order answers 404 in the contract shape', async () => {
+  it('confirming an unknown order answers 404 in the API error shape', async () => {
     const res = await confirm('999999').expect(404);
     assert.deepEqual(res.body, { success: false, error: 'order 999999 not found' });
   });
