@@ -15,6 +15,7 @@ import { collectProcessMetrics } from './metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from './floor-metrics';
 import { AccountStore } from '../store/accounts';
 import { watchScanNotices } from '../nodes/common/scan-notices';
+import { startLifecycleRelay } from './lifecycle-relay';
 import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
@@ -280,6 +281,9 @@ export async function startRuntime(
     // One log line per scan the inbox rejected or left out as sent twice, and the floor page told.
     const stopScanNotices = watchScanNotices({ inbox, pool: database.pool, events, clock: systemClock, log });
     cleanups.push(async () => stopScanNotices());
+    // Every committed lifecycle transition, announced on the bus and MQTT (nodes never announce).
+    const relay = await startLifecycleRelay(services, (m) => log(m));
+    cleanups.push(() => relay.stop());
 
     const storage = loadFlowStorage({
       config,
@@ -400,9 +404,8 @@ export async function startRuntime(
       lines.push(`  admin password (shown once, stored hashed): ${generated.adminPassword}`);
     if (generated.apiToken) lines.push(`  API token (shown once, stored hashed): ${generated.apiToken}`);
     lines.push('  stop        Ctrl-C (drains work in flight first)');
-    // One write, so a reader never sees the heading without the lines under it.
-    log(lines.join('\n'));
     // For `floorflow simulate` and other commands beside it: this runtime's broker, not any on 1883.
+    // Written before "ready" is printed, so whoever waits for that line finds the file.
     const mqttHost = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
     cleanups.push(
       writeRuntimeAddress(config.dataDir, {
@@ -412,6 +415,8 @@ export async function startRuntime(
         startedAt: new Date().toISOString(),
       }),
     );
+    // One write, so a reader never sees the heading without the lines under it.
+    log(lines.join('\n'));
 
     let stopping: Promise<void> | undefined;
     const stop = (reason = 'stop requested') => {

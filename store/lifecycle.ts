@@ -12,6 +12,7 @@ import {
   type StateName,
   type TransitionRecord,
 } from '../core/lifecycle';
+import { FloorflowError } from '../core/errors';
 import { type Queryable, withTransaction } from './db';
 
 /** Serialises inserts into floorflow.lifecycle_events so ids become visible in order (see 020). */
@@ -297,6 +298,37 @@ export async function applyTransitionIn(
       ...(childId === undefined ? {} : { childId }),
     },
   };
+}
+
+/**
+ * THE way domain code changes a lifecycle state: inside the caller's open transaction (the entity
+ * row stays locked until the caller commits), with the audit row and the durable event that the
+ * lifecycle relay (runtime/lifecycle-relay.ts) announces after commit. Returns the applied
+ * transition; anything else throws one FloorflowError, the same for every domain:
+ * - FF_NOT_FOUND: no such entity;
+ * - FF_TRANSITION_INVALID: the action is not allowed from the entity's state (typically someone
+ *   moved it first: a conflict, HTTP 409); `details.from` is the state it was in;
+ * - FF_INPUT_INVALID: a field the action requires is missing or wrong.
+ * Use `isRefusedTransition(err)` where refusal is an expected answer rather than an error.
+ */
+export async function transition(
+  client: PoolClient,
+  model: LifecycleModel,
+  input: TransitionInput,
+): Promise<AppliedTransition> {
+  const outcome = await applyTransitionIn(client, model, input);
+  if (outcome.kind === 'applied') return outcome.transition;
+  if (outcome.kind === 'not_found') {
+    throw new FloorflowError('FF_NOT_FOUND', outcome.reason, { details: { entityId: input.entityId } });
+  }
+  throw new FloorflowError(outcome.code, outcome.reason, {
+    details: { entityId: input.entityId, action: input.action, from: outcome.from },
+  });
+}
+
+/** True for the refusal `transition` throws when the state does not allow the action. */
+export function isRefusedTransition(err: unknown): err is FloorflowError {
+  return err instanceof FloorflowError && err.code === 'FF_TRANSITION_INVALID';
 }
 
 /** Applies a transition in its own transaction. */

@@ -1,7 +1,6 @@
-// Announces an applied lifecycle transition after its transaction committed: on the runtime's
-// event bus (SSE streams, dashboards) and on MQTT <prefix>/events/<lifecycle>/<entity>. The
-// durable record is the event row written with the transition; these are notifications.
-import { LIFECYCLE_EVENT, type LifecycleEvent, lifecycleEventTopic } from '../../core/lifecycle';
+// The lifecycle event a node sends on its output for a transition it applied. Announcing on the
+// event bus and MQTT is the lifecycle relay's alone (runtime/lifecycle-relay.ts).
+import type { LifecycleEvent } from '../../core/lifecycle';
 import type { AppliedTransition } from '../../store/lifecycle';
 import type { FloorflowServices } from './services';
 
@@ -11,22 +10,14 @@ export function lifecycleEventOf(transition: AppliedTransition): LifecycleEvent 
 }
 
 /**
- * Emits the event in-process at once and publishes it on MQTT. Resolves when the publish is
- * done; a publish failure is reported to `warn` and does not reject: the transition stands.
+ * @deprecated The lifecycle relay (runtime/lifecycle-relay.ts) announces every committed
+ * transition; this returns the event a node sends on its output and announces nothing. Remove
+ * the call.
  */
 export async function announceTransition(
-  services: FloorflowServices | undefined,
+  _services: FloorflowServices | undefined,
   transition: AppliedTransition,
-  warn: (message: string) => void,
+  _warn: (message: string) => void,
 ): Promise<LifecycleEvent> {
-  const event = lifecycleEventOf(transition);
-  if (!services) return event;
-  services.events.emit(LIFECYCLE_EVENT, event);
-  if (services.broker) {
-    const topic = lifecycleEventTopic(services.topicPrefix, event.lifecycle, event.entityId);
-    await services.broker.publish(topic, JSON.stringify(event), { qos: 1 }).catch((err: unknown) => {
-      warn(`lifecycle event not published on ${topic}: ${err instanceof Error ? err.message : String(err)}`);
-    });
-  }
-  return event;
+  return lifecycleEventOf(transition);
 }

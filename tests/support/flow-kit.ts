@@ -16,6 +16,7 @@ import express from 'express';
 import type { FlowNode } from '../../core/flow-files';
 import { migrateFlowNodes } from '../../core/node-migrations';
 import { FloorflowServices, ManualClock } from '../../nodes/common/services';
+import { type LifecycleRelay, startLifecycleRelay } from '../../runtime/lifecycle-relay';
 import { attachIdentity } from '../../nodes/common/identity';
 import type { Identity } from '../../core/access';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from '../../runtime/broker';
@@ -212,12 +213,14 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
   // every `mqtt in` node can actually receive before the test publishes.
   const internalSubscriptions = new Set<string>();
   let services: FloorflowServices | undefined;
+  let relay: LifecycleRelay | undefined;
   const dashboardClients = new Map<string, Identity>();
   let httpNode: HttpApp | undefined;
 
   const stop = async () => {
     for (const client of clients) await client.endAsync(true).catch(() => undefined);
     if (loaded) await helper.unload();
+    await relay?.stop();
     if (broker) await broker.close();
     if (!options.database) await db.drop();
     restoreEnv('FLOORFLOW_MQTT_HOST', savedEnv.host);
@@ -277,6 +280,8 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
       clock,
     };
     helper.settings({ floorflow: services } as Parameters<typeof helper.settings>[0]);
+    // As the runtime: committed lifecycle transitions are announced by the relay alone.
+    relay = await startLifecycleRelay(services, () => undefined);
 
     // The helper loads catch, status and complete itself, before `capture` can see them.
     const registered = new Set<string>(['helper', 'tab', 'subflow', 'group', 'catch', 'status', 'complete']);
