@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Identity } from '../../core/access';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,6 +9,10 @@ import { type FlowKit, startFlowKit } from '../support/flow-kit';
 import { openStream, type SseClient } from '../support/sse-client';
 
 const FLOW = 'flows/lifecycle.json';
+/** The version the manifest gives the tab: what its audit rows must carry. */
+const FLOW_VERSION = (
+  JSON.parse(readFileSync('flows/manifest.json', 'utf8')) as { flows: Record<string, { version: string }> }
+).flows[FLOW].version;
 
 describe('product lifecycle flow (flows/lifecycle.json)', function () {
   this.timeout(30000);
@@ -118,7 +123,7 @@ describe('product lifecycle flow (flows/lifecycle.json)', function () {
           reason: 'dispatched',
           actor: 'op-3',
           source: 'dispatch',
-          flow_version: '1.0.0',
+          flow_version: FLOW_VERSION,
         },
       ]);
       const list = await kit.request().get('/api/live-products/dispatchable').expect(200);
