@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as vm from 'node:vm';
 import type { Node, NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { errorsLoggedBy, statusesOf } from '../../tests/support/node-status';
-import { DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
+import { DEFAULT_SCAN_PATTERNS, scanPatternProblem, type ScanPatterns } from '../../core/scan-code';
 import scanParser from './scan-parser';
 
 helper.init(require.resolve('node-red'));
@@ -183,6 +184,57 @@ describe('scan-parser node', () => {
       .get('/floorflow/scan-patterns/problem')
       .query({ role: 'fax', pattern: 'x' })
       .expect(400);
+  });
+
+  it('marks a pattern the runtime refuses as invalid in the editor, with the runtime reason', () => {
+    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
+    const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html)![1];
+    type Validator = ((this: unknown, value: unknown, opt: object) => unknown) & { length: number };
+    let defaults: Record<string, { value: unknown; validate?: Validator }> = {};
+    const pending: Array<() => void> = [];
+    const element = { trigger: () => element, on: () => element, val: () => element };
+    const $ = Object.assign(() => element, {
+      getJSON: (
+        _url: string,
+        query: { role: keyof ScanPatterns; pattern: string },
+        answer: (a: unknown) => void,
+      ) => pending.push(() => answer({ problem: scanPatternProblem(query.role, query.pattern) ?? null })),
+    });
+    const RED = {
+      nodes: {
+        registerType: (_type: string, definition: { defaults: typeof defaults }) => {
+          defaults = definition.defaults;
+        },
+        eachNode: () => undefined,
+      },
+      editor: { validateNode: () => undefined },
+      view: { redraw: () => undefined },
+    };
+    vm.runInNewContext(script, { RED, $ });
+    // As the editor's validateNodeProperty reads a validator's answer: text is the reason the value
+    // is invalid only from a validator of two parameters (value, opt); otherwise any truthy answer is valid.
+    const editorVerdict = (field: string, value: string): true | string => {
+      const validate = defaults[field].validate!;
+      const answer = validate.call({}, value, {});
+      if (validate.length === 2 && typeof answer === 'string') return answer;
+      return answer ? true : 'invalid';
+    };
+    const missingGroup = '(?<job_id>\\d+)';
+    assert.equal(editorVerdict('jobPattern', missingGroup), true, 'valid until the runtime has answered');
+    for (const answer of pending.splice(0)) answer();
+    assert.equal(
+      editorVerdict('jobPattern', missingGroup),
+      'the job pattern needs the named group (?<version_tag>…)',
+    );
+    assert.equal(editorVerdict('runlistPattern', '['), true);
+    for (const answer of pending.splice(0)) answer();
+    assert.match(
+      String(editorVerdict('runlistPattern', '[')),
+      /runlist pattern is not a valid regular expression/,
+    );
+    assert.equal(editorVerdict('filePattern', DEFAULT_SCAN_PATTERNS.file), true);
+    for (const answer of pending.splice(0)) answer();
+    assert.equal(editorVerdict('filePattern', DEFAULT_SCAN_PATTERNS.file), true);
   });
 
   it('has no pattern check of its own in the editor: it asks the runtime', () => {
