@@ -23,22 +23,9 @@ const ACRONYMS = new Set(['api', 'http', 'mqtt', 'os', 'qa', 'sse', 'usb']);
  * node is fixed (the test fails on a line that no longer applies, so the list stays true).
  */
 const KNOWN_ELSEWHERE: string[] = [
-  `floorflow-job-mapper: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-job-mapper: editor default db = "floorflow-db-main", schema default ""',
-  `floorflow-job-status-api: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-job-status-api: editor default db = "floorflow-db-main", schema default ""',
-  `floorflow-machine-events: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-machine-events: editor default db = "floorflow-db-main", schema default ""',
-  'floorflow-machine-events: the editor defaults do not validate: consumer must match pattern "^[a-z][a-z_]{0,39}$"',
-  `floorflow-print-os-poller: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-print-os-poller: editor default db = "floorflow-db-main", schema default ""',
   'floorflow-processing: editor default stage = "validation", schema default ""',
   'floorflow-processing: the schema defaults do not validate: stage must be equal to one of the allowed values',
   'floorflow-processing: the schema defaults do not validate: value must match "then" schema',
-  `floorflow-scan-ingest: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-scan-ingest: editor default db = "floorflow-db-main", schema default ""',
-  `floorflow-serial-scanners: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-serial-scanners: editor default db = "floorflow-db-main", schema default ""',
   'floorflow-usb-writer: palette label "usb writer" has an acronym in lower case',
 ];
 
