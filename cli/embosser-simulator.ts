@@ -1,4 +1,4 @@
-// A simulated embossing machine speaking the mqtt-json profile (CONTRACT.md §3): it logs in
+// A simulated embossing machine speaking the mqtt-json profile (docs/machines.md): it logs in
 // with its own credentials, announces its state on the retained status topic, takes jobs
 // from its cmd topic and reports accepted, in_progress and completed or failed on its event
 // topic. Tests and benches drive it as a library; `floorflow simulate embosser` runs one.
@@ -22,7 +22,7 @@ export interface CallbackToSign {
 }
 
 /**
- * The headers of a signed machine callback (CONTRACT.md §4): HMAC-SHA256 keyed with the machine
+ * The headers of a signed machine callback (docs/machines.md): HMAC-SHA256 keyed with the machine
  * secret over "<timestamp>.<nonce>.POST.<path>.<body>", so it is bound to its job and used once.
  */
 export function signedCallback(callback: CallbackToSign): Record<string, string> {
@@ -121,7 +121,7 @@ export class EmbosserSimulator extends EventEmitter {
     const client = await mqtt.connectAsync(this.options.url, {
       username: this.options.machineId,
       password: this.options.secret,
-      // CONTRACT.md §4: the machine id, or <machine id>/<suffix>.
+      // The machine id, or <machine id>/<suffix> (docs/machines.md).
       clientId: `${this.options.machineId}/sim-${Math.floor(this.options.random() * 1e9).toString(36)}`,
       reconnectPeriod: this.options.reconnectMs,
       clean: true,

@@ -1,4 +1,4 @@
-// A simulated engraver for seed 003: the embosser simulator speaking the same mqtt-json profile
+// A simulated engraver: the embosser simulator speaking the same mqtt-json profile
 // (status, cmd, event topics; accepted, in_progress, completed or failed), taking `engrave`
 // commands instead of `emboss`. Tests drive it as a library; `floorflow simulate engraver`
 // runs one.

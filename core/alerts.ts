@@ -1,4 +1,4 @@
-// The alert rules of seed 003 ("queue_backup", "high_failure_rate", "machine_offline") as pure
+// The floor's alert rules ("queue_backup", "high_failure_rate", "machine_offline") as pure
 // functions: which conditions hold for a set of readings at an instant, and how that differs
 // from the alerts already open. Reading the database and publishing are the callers' job.
 
@@ -6,15 +6,15 @@ export type AlertRuleName = 'queue_depth' | 'qa_pass_rate' | 'machine_silent';
 export type AlertSeverity = 'warning' | 'critical';
 
 export interface AlertRules {
-  /** queue_backup: a domain's queue holds more than this many jobs. Seed 003: 50. */
+  /** queue_backup: a domain's queue holds more than this many jobs. Default 50. */
   queueDepthAbove: number;
-  /** high_failure_rate: QA pass rate (percent) over the window is below this. Seed 003: 80. */
+  /** high_failure_rate: QA pass rate (percent) over the window is below this. Default 80. */
   qaPassRateBelow: number;
   /** Fewer QA results than this in the window say nothing about the rate yet. */
   qaMinResults: number;
   /** The window the QA pass rate is computed over, in hours. */
   qaWindowHours: number;
-  /** machine_offline: no connection and no message from a machine for longer than this. Seed 003: 5 min. */
+  /** machine_offline: no connection and no message from a machine for longer than this. Default 5 min. */
   machineSilentMinutes: number;
 }
 

@@ -30,7 +30,7 @@ export interface ExponentialPolicy extends PolicyCommon {
   jitter: number;
 }
 
-/** An explicit schedule, e.g. seed 004's [5000, 15000, 60000]; the last delay repeats if attempts remain. */
+/** An explicit schedule, e.g. [5000, 15000, 60000] for processing stages; the last delay repeats if attempts remain. */
 export interface ListPolicy extends PolicyCommon {
   kind: 'list';
   delaysMs: readonly number[];
@@ -38,8 +38,15 @@ export interface ListPolicy extends PolicyCommon {
 
 export type BackoffPolicy = ExponentialPolicy | ListPolicy;
 
-/** Seed 004: attempt 1 at once, then after 5 s, 15 s and 60 s; after that the job fails. */
-export const SEED_004_POLICY: ListPolicy = { kind: 'list', delaysMs: [5000, 15000, 60000], maxAttempts: 4 };
+/** A processing stage: attempt 1 at once, then after 5 s, 15 s and 60 s; after that the job fails. */
+export const STAGE_RETRY_POLICY: ListPolicy = {
+  kind: 'list',
+  delaysMs: [5000, 15000, 60000],
+  maxAttempts: 4,
+};
+
+/** @deprecated the old name of STAGE_RETRY_POLICY; goes once core/processing.ts uses the new one. */
+export const SEED_004_POLICY = STAGE_RETRY_POLICY;
 
 /** What a failure looks like to a policy: a FloorflowError, a Catch node's msg.error, or anything thrown. */
 export interface FailureLike {

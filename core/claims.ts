@@ -1,4 +1,4 @@
-// Which source wins an operation flag of a job (seed 001 §5.3), as pure functions: one claim
+// Which source wins an operation flag of a job (docs/job-status.md), as pure functions: one claim
 // against the current one, and a sequence of claims against a starting claim. The appliers in
 // store/ compute the same inside PostgreSQL (store/job-status-claims.ts); the property test in
 // tests/integration/job-status-claims.test.ts holds the two to the same answers.

@@ -1,5 +1,5 @@
-// The actions a floor display offers (seed 000 retry/cancel/logs and "Send to Embosser",
-// seed 002 move to past and the Workpanel's, seed 003 approve/reject a design, seed 004 recover a
+// The actions a floor display offers (embossing retry/cancel/logs and "Send to Embosser",
+// dispatch's move to past and the Workpanel's, approve/reject an engraving design, recover a
 // failed processing job and read its logs, the QA station's pass, re-engrave and escalate),
 // checked before anything runs:
 // a page sends {topic: <action>, payload: {...}} and gets back what it may rely on.
@@ -15,12 +15,12 @@ export type DashboardAction =
   | { action: 'reject_design'; jobId: string; feedback: string | undefined }
   | QaAction;
 
-/** The QA station's decisions (seed 003 qualityCheck): defect notes are required on a failure. */
+/** The QA station's decisions (an engraving quality check): defect notes are required on a failure. */
 export type QaAction =
   | { action: 'qa_pass'; jobId: string; notes: string | undefined }
   | { action: 'qa_reengrave' | 'qa_escalate'; jobId: string; notes: string };
 
-/** The Workpanel's actions (seed 002): a product's details, reactivate, record finished products. */
+/** The Workpanel's actions: a product's details, reactivate, record finished products. */
 export type WorkpanelAction =
   | { action: 'product_details'; productId: string }
   | { action: 'reactivate_product'; productId: string; reason: string | undefined }

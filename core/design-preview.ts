@@ -1,4 +1,4 @@
-// The design preview of seed 003's createDesign ("generate preview"), without an outside
+// The design preview of an engraving job's design ("generate preview"), without an outside
 // service: an SVG of the item's engraving area with the job's text lines centred on it, in
 // the job's font where the viewer has it. Pure, so the route and the tests draw the same.
 

@@ -91,10 +91,10 @@ export const PROFILE_SCHEMA: JsonSchema = {
   },
 };
 
-/** CONTRACT.md §3: {"type":"emboss","job_id",...} on <p>/machines/<id>/cmd, events on /event. */
+/** floorflow's own MQTT protocol: {"type":"emboss","job_id",...} on <p>/machines/<id>/cmd, events on /event. */
 export const MQTT_JSON_PROFILE: EmbosserProfile = {
   name: 'mqtt-json',
-  description: 'floorflow MQTT JSON (CONTRACT.md §3): cmd and event topics of the machine',
+  description: 'floorflow MQTT JSON: cmd and event topics of the machine',
   transport: 'mqtt',
   command: {
     topic: '{prefix}/machines/{machine.id}/cmd',
@@ -113,7 +113,7 @@ export const MQTT_JSON_PROFILE: EmbosserProfile = {
   timeoutMs: 120000,
 };
 
-/** A machine with an HTTP API: the job is POSTed to it; it reports with the signed callback of CONTRACT.md §4. */
+/** A machine with an HTTP API: the job is POSTed to it; it reports with the signed callback (docs/embossing.md). */
 export const HTTP_PROFILE: EmbosserProfile = {
   name: 'http',
   description:

@@ -1,4 +1,4 @@
-// Seed 003's selectBestMachine and calculateEngraveTime as pure rules: which engraver should
+// Which engraver takes a job and how long it engraves, as pure rules: which engraver should
 // take a job (it can engrave the item, it is free soonest, it is fastest for this job) and how
 // long the job is expected to take there. The store gathers the facts; this decides.
 

@@ -1,4 +1,4 @@
-// Seed 003's engraving workflow as pure rules: the order's schema, rush priority, the
+// The engraving process as pure rules: the order's schema, rush priority, the
 // engraving-area check, the QA and machine-error decisions, the design timeout, the command
 // an engraver gets and the metrics the dashboards show.
 import type { JsonSchema } from './schema';
@@ -19,11 +19,11 @@ export type EngravingStatus =
 /** States nothing leaves: an operator can cancel a job in any other. */
 export const FINAL_STATUSES: readonly EngravingStatus[] = ['complete', 'cancelled'];
 
-/** Seed 003 QA_FAILED: re-engrave while attempts < 3, then escalate to a manager. */
+/** QA_FAILED: re-engrave while attempts < 3, then escalate to a manager. */
 export const MAX_QA_ATTEMPTS = 3;
 /** Machine errors a job may have before it is escalated instead of reassigned again. */
 export const MAX_MACHINE_ERRORS = 3;
-/** Seed 003 DESIGN_TIMEOUT: a design waiting this long is approved automatically. */
+/** DESIGN_TIMEOUT: a design waiting this long is approved automatically. */
 export const DEFAULT_DESIGN_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 export const RUSH_PRIORITY = 1;
 export const STANDARD_PRIORITY = 5;
@@ -86,7 +86,7 @@ export function machineFailureReason(machineId: string, response?: Record<string
   return `${machineId} reported a failure: ${words}; check the engraver and the item, then retry or cancel the job`;
 }
 
-/** The body of POST /api/engraving-jobs: seed 003's message schema without job_id (the server assigns it). */
+/** The body of POST /api/engraving-jobs: the order message's schema without job_id (the server assigns it). */
 export const ENGRAVING_ORDER_SCHEMA: JsonSchema = {
   type: 'object',
   required: ['customer_id', 'item_id', 'due_date'],

@@ -35,7 +35,7 @@ export class FloorflowError extends Error {
   }
 }
 
-/** The HTTP status a FloorflowError maps to in the contract's error shape. */
+/** The HTTP status a FloorflowError maps to in the API's error shape. */
 export function httpStatusOf(err: unknown): number {
   if (!(err instanceof FloorflowError)) return isDataException(err) ? 400 : 500;
   switch (err.code) {

@@ -1,8 +1,8 @@
-// Seed 001's job-status rules as pure functions: which jobs a print-OS record or a scan
-// touches, when a job counts as printed, marker gaps and the scanner double-send window (which
-// source wins an operation is core/claims). The appliers in store/ compute the same verdicts inside
-// PostgreSQL, a batch at a time; evaluatePrintRecords and planScan are the reference they are
-// tested against (tests/integration/job-status-sql.test.ts).
+// The job-status rules (docs/job-status.md, "Rules as implemented") as pure functions: which jobs a
+// print-OS record or a scan touches, when a job counts as printed, marker gaps and the scanner
+// double-send window (which source wins an operation is core/claims). The appliers in store/
+// compute the same verdicts inside PostgreSQL, a batch at a time; evaluatePrintRecords and planScan
+// are the reference they are tested against (tests/integration/job-status-sql.test.ts).
 import { unstorableInValue } from './inbox';
 import { normaliseOperations, parseFileId, parseScanCode, type ScanPatterns } from './scan-code';
 
@@ -28,13 +28,13 @@ export interface FileState {
 
 export interface JobPrintVerdict {
   status: JobPrintStatus;
-  /** The value `operations.print` takes; undefined = leave it as it is (seed §8.3 "keep current"). */
+  /** The value `operations.print` takes; undefined = leave it as it is ("keep current"). */
   print: boolean | undefined;
   note: string;
 }
 
 /**
- * Seed §2.1 step 4, §3.3 and §8: all files printed → print = true; some printed → print stays
+ * Completion: all files printed → print = true; some printed → print stays
  * false with a note; all aborted → false with an abort note; some aborted and none printed →
  * print kept, abort note. A file printed once stays printed when a later reprint is aborted.
  */
@@ -103,7 +103,7 @@ function hasJob(file: MappedFile): file is { file_id: string; job_id: string } {
 }
 
 /**
- * Applies print-OS records in marker order (seed §2.1). Each record is judged against the
+ * Applies print-OS records in marker order. Each record is judged against the
  * file states its predecessors left, so a batch gives the same outcomes as one record at a time.
  */
 export function evaluatePrintRecords(records: readonly PrintRecord[], facts: PrintFacts): PrintEvaluation {
@@ -186,7 +186,7 @@ function skip(record: { source_id: number }, reason: string): RecordOutcome {
 }
 
 // ---------------------------------------------------------------------------------------
-// Scans: which jobs a code stands for (seed §2.2, §3.2)
+// Scans: which jobs a code stands for
 // ---------------------------------------------------------------------------------------
 
 export interface ScanRecord {
@@ -250,7 +250,7 @@ export type ScanPlan =
     };
 
 /**
- * Seed §2.2: a runlist scan updates every job of the runlist; a job scan updates its runlist's
+ * Resolution: a runlist scan updates every job of the runlist; a job scan updates its runlist's
  * jobs when the job is on a runlist, otherwise the job alone. A code that fits both a runlist and
  * a job pattern is a runlist only if that runlist exists.
  */
@@ -375,7 +375,7 @@ const MAX_CODE_LENGTH = 512;
 const SCANNED_AT_YEARS = [1970, 9999] as const;
 
 /**
- * Reads a scan payload (CONTRACT.md §3): a JSON object with `code`, or, from a serial scanner, the
+ * Reads a scan payload (docs/job-status.md, "Scan payload"): a JSON object with `code`, or, from a serial scanner, the
  * bare code text. The code is kept as scanned; classifying it is scan-parser's job.
  */
 export function readIncomingScan(payload: unknown): IncomingScanResult {
@@ -475,7 +475,7 @@ export function targetOfParsedScan(scan: {
 }
 
 // ---------------------------------------------------------------------------------------
-// HTTP bodies (seed §7)
+// HTTP bodies of the job-status routes (docs/job-status.md, "Routes")
 // ---------------------------------------------------------------------------------------
 
 export type BodyResult<T> = { ok: true; value: T } | { ok: false; error: string };

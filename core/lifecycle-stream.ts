@@ -1,11 +1,11 @@
-// What a lifecycle event stream (Server-Sent Events) sends: seed 002's message types for
+// What a lifecycle event stream (Server-Sent Events) sends: the product dispatch message types for
 // product events, a generic one for other lifecycles, and the SSE wire format. Pure.
 import type { LoggedTransition } from './lifecycle';
 
 /** A logged lifecycle event as the stream reads it back from floorflow.lifecycle_events. */
 export type StreamEvent = Omit<LoggedTransition, 'flowVersion'>;
 
-/** One SSE message's data: the seed's `{type, data, timestamp}`, read by EventSource.onmessage. */
+/** One SSE message's data: `{type, data, timestamp}`, read by EventSource.onmessage. */
 export interface StreamMessage {
   type: string;
   data: Record<string, unknown>;
@@ -15,7 +15,7 @@ export interface StreamMessage {
 const PRODUCT_LIFECYCLE = 'trackopz-product';
 
 /**
- * The messages one logged event becomes. Seed 002: a product leaving ON is
+ * The messages one logged event becomes. Products: a product leaving ON is
  * `product_moved_to_past`, and any change of whether it is dispatchable (ON) is also a
  * `dispatchable_products_update`. Other lifecycles: one `lifecycle_transition`.
  */

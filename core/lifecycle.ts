@@ -30,7 +30,7 @@ export interface ColumnStateStore {
   key: string;
   keyType: 'bigint' | 'text';
   column: string;
-  /** The state a NULL in the column stands for (seed 001 operations: NULL is "pending"). */
+  /** The state a NULL in the column stands for (job operations: NULL is "pending"). */
   nullState?: StateName;
   /** Set to the transition time on every change, when the table has one. */
   updatedAtColumn?: string;

@@ -1,4 +1,4 @@
-// Verification of a machine's signed callback (CONTRACT.md §4), pure: the caller supplies the
+// Verification of a machine's signed callback (docs/machines.md), pure: the caller supplies the
 // headers, the method and path as sent, the raw body as received, the machine's secret and the
 // time. The signature covers nonce, method and path with the body, so it is bound to its job;
 // authentication (who signed, and when) is checked before authorisation (is it that machine's

@@ -1,4 +1,4 @@
-// Seed 002's monitoring figures: response times of the API routes over a recent window, as
+// The product API's monitoring figures: response times of the API routes over a recent window, as
 // percentiles per route. Pure: the caller passes the times (a monotonic clock in the runtime,
 // a counter in tests), and memory is bounded per route and in the number of routes.
 

@@ -1,5 +1,5 @@
 // The machine registry as Mosquitto 2 files: its password file format ($7$: PBKDF2-SHA512, as
-// mosquitto_passwd writes it) and an ACL file with the topic rules of CONTRACT.md §3 that the
+// mosquitto_passwd writes it) and an ACL file with the topic rules of docs/machines.md that the
 // embedded broker enforces (core/topics.ts), for plants that run floorflow behind Mosquitto.
 import crypto from 'node:crypto';
 
@@ -20,7 +20,7 @@ export function mosquittoPasswordLine(
   return `${username}:$7$${iterations}$${salt.toString('base64')}$${hash.toString('base64')}`;
 }
 
-/** Topics under a machine's own prefix that floorflow reads from it (CONTRACT.md §3). */
+/** Topics under a machine's own prefix that floorflow reads from it (docs/machines.md). */
 const MACHINE_PUBLISHES = ['scan', 'status', 'event'];
 
 /**

@@ -1,4 +1,4 @@
-// Seed 002's HTTP shapes: what the product routes read from a request and the bodies they
+// The product routes' HTTP shapes: what the product routes read from a request and the bodies they
 // answer with. Pure; the products node calls these and store/products for the data.
 import { whoFieldIn, whoFieldMessage } from './access';
 import type { LifecycleEvent, SwitchRejection } from './lifecycle';
@@ -39,7 +39,7 @@ export interface ProductTransitionRequest {
   reason?: string;
   actor?: string;
   targetState?: string;
-  /** The seed's jobId: when given, it must be one of the product's jobs. */
+  /** The request's jobId: when given, it must be one of the product's jobs. */
   jobId?: string;
 }
 
@@ -112,7 +112,7 @@ export function transitionAnswer(transition: LifecycleEvent & { childId?: string
   };
 }
 
-/** The contract's error answer for a rejected transition (400, 404 or 409). */
+/** The API's error answer for a rejected transition (400, 404 or 409). */
 export function rejectionAnswer(error: SwitchRejection): HttpAnswer {
   return failure(error.statusCode, error.reason);
 }

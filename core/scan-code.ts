@@ -17,8 +17,8 @@ export interface ScanPatterns {
 }
 
 /**
- * Seed 001's formats. The seed gives no syntax for runlist ids: it tells a runlist from a job code
- * by looking the runlist up. So the default runlist pattern accepts any plain identifier, and a
+ * The plant's standard formats. Runlist ids have no fixed syntax: a runlist is told from a job
+ * code by looking the runlist up. So the default runlist pattern accepts any plain identifier, and a
  * `job_id_version_tag` code is reported as ambiguous until a narrower runlist pattern is set.
  */
 export const DEFAULT_SCAN_PATTERNS: Readonly<ScanPatterns> = Object.freeze({
@@ -81,7 +81,7 @@ export interface ScanContext {
 export type ParsedScan = ScanCode & ScanContext;
 export type ScanResult = ParsedScan | Unparseable;
 
-/** The scan object of CONTRACT.md §3, as a scanner publishes it. */
+/** The scan object a scanner publishes (docs/job-status.md, "Scan payload"). */
 export interface ScanObject {
   code: string;
   operations?: string[] | Record<string, boolean>;
@@ -208,6 +208,17 @@ function compilePatterns(
 export function checkScanPatterns(patterns: ScanPatterns): string | undefined {
   const compiled = compilePatterns(patterns);
   return compiled.kind === 'unparseable' ? compiled.reason : undefined;
+}
+
+/**
+ * Checks one pattern alone: undefined when usable (an empty one turns its kind of code off),
+ * otherwise why not. The editor asks the runtime this as a pattern is typed, so the check has
+ * one implementation.
+ */
+export function scanPatternProblem(role: keyof ScanPatterns, source: unknown): string | undefined {
+  if (!ROLES.includes(role)) return `there is no ${String(role)} pattern`;
+  const compiled = compilePattern(role, source);
+  return compiled.ok ? undefined : compiled.reason;
 }
 
 function unparseable(reason: string): Unparseable {
@@ -472,8 +483,8 @@ function parseScanUnguarded(input: unknown, patterns: ScanPatterns): ScanResult 
 }
 
 /**
- * Parses a scan: a code as text (or a number, or UTF-8 bytes) or the scan object of CONTRACT.md
- * §3. Never throws: whatever cannot be read comes back as `unparseable` with a reason.
+ * Parses a scan: a code as text (or a number, or UTF-8 bytes) or the scan object a scanner
+ * publishes. Never throws: whatever cannot be read comes back as `unparseable` with a reason.
  */
 export function parseScan(input: unknown, patterns: ScanPatterns = DEFAULT_SCAN_PATTERNS): ScanResult {
   try {

@@ -1,7 +1,7 @@
 // Hashing and sealing of secrets. Machine secrets and API tokens are random 256-bit values,
 // so a salted SHA-256 is a sound verifier (a slow KDF adds nothing against brute force of
 // 256 bits and would cost every MQTT connect). Machine secrets are also sealed with
-// AES-256-GCM because the callback signature of CONTRACT.md §4 is an HMAC keyed with the
+// AES-256-GCM because the machine callback signature (docs/machines.md) is an HMAC keyed with the
 // secret itself, which the runtime must therefore be able to recover.
 import crypto from 'node:crypto';
 
@@ -54,7 +54,7 @@ export function unseal(sealed: string, sealKey: string): string {
   return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
 }
 
-/** What a callback signature covers besides the body (CONTRACT.md §4). */
+/** What a callback signature covers besides the body (docs/machines.md). */
 export interface SignedRequest {
   timestamp: string;
   nonce: string;
@@ -64,7 +64,7 @@ export interface SignedRequest {
 }
 
 /**
- * HMAC-SHA256 signature of a machine callback, as CONTRACT.md §4 defines it:
+ * HMAC-SHA256 signature of a machine callback, as docs/machines.md defines it:
  * over "<timestamp>.<nonce>.<METHOD>.<path>.<raw body>", keyed with the machine secret.
  */
 export function callbackSignature(secret: string, request: SignedRequest, rawBody: string | Buffer): string {

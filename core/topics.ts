@@ -1,4 +1,4 @@
-// Machine topics and the access rules of CONTRACT.md §3, as pure functions the broker's
+// Machine topics and their access rules (docs/machines.md), as pure functions the broker's
 // authorisation hooks call: a machine publishes only under its own
 // <prefix>/machines/<id>/ (never to cmd) and subscribes only to its own cmd.
 
@@ -40,7 +40,7 @@ export function maySubscribe(prefix: string, machineId: string, filter: string):
   return filter === own || filter === `${own}/#`;
 }
 
-/** A suffix a machine may add to its client id: `<machine id>/<suffix>` (CONTRACT.md §4). */
+/** A suffix a machine may add to its client id: `<machine id>/<suffix>` (docs/machines.md). */
 const CLIENT_ID_SUFFIX = /^[A-Za-z0-9._:@-]{1,64}$/;
 
 /**

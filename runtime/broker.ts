@@ -1,5 +1,5 @@
 // The embedded MQTT broker (Aedes) on TCP and on /mqtt over WebSocket, with machine
-// authentication against floorflow.machines, the topic rules of CONTRACT.md §3 and the client
+// authentication against floorflow.machines, the topic rules of docs/machines.md and the client
 // id rule of §4, machine presence, limits that keep one machine or a stranger from exhausting
 // it (docs/security.md), and durable ingest hooks that run before a QoS 1 publish is acknowledged.
 import { Aedes, AuthenticateError, Client, PublishPacket } from 'aedes';
@@ -298,7 +298,7 @@ export class EmbeddedBroker {
       this.pending.authenticated(client.conn);
       return done(null, true);
     }
-    // CONTRACT.md §4: the client id names the machine, so no machine can take over another's session.
+    // The client id names the machine (docs/machines.md), so no machine can take over another's session.
     if (!clientIdAllowed(username, client.id)) {
       mqttRefused().inc({ reason: 'client_id' });
       this.logRefusal(
@@ -522,7 +522,7 @@ export class EmbeddedBroker {
         );
       }
       if (!stillConnected && !session.takenOver && !this.aedes.closed) {
-        // The will of CONTRACT.md §3: the broker, not the machine, says it went offline.
+        // The machine's will (docs/machines.md): the broker, not the machine, says it went offline.
         const status = {
           state: 'offline',
           since: new Date().toISOString(),

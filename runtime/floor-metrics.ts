@@ -1,4 +1,4 @@
-// The seed 003 gauges on /metrics. They reflect the database, not this process's memory, so
+// The floor's gauges on /metrics. They reflect the database, not this process's memory, so
 // each scrape computes them from store/dashboards (one read shared by every metric of the
 // scrape and cached for a few seconds): they are right at once after a restart and agree
 // between two runtimes on one database.

@@ -1,5 +1,5 @@
 // The HTTP front of the runtime: security headers, drain refusal, authentication of /api and
-// /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the contract's
+// /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the API's
 // JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
 import { verifySecret } from '../core/secrets';
@@ -168,7 +168,7 @@ export function createFrontApp(
       state.inFlight--;
       const route = routeLabel(req);
       httpRequests().inc({ route, status: String(res.statusCode) });
-      // Seed 002's monitoring: API answer times, not the live streams (open for hours by design).
+      // The product API's monitoring: answer times, not the live streams (open for hours by design).
       if (isApiPath(req.path) && !String(res.getHeader('content-type') ?? '').startsWith('text/event-stream'))
         recordResponse(
           `${req.method} ${route}`,
@@ -267,7 +267,7 @@ function refuseDeepNesting(_req: unknown, _res: unknown, body: Buffer): void {
  * Parses the JSON and form bodies of the flows' `http in` routes before Node-RED does (its
  * `httpNodeMiddleware`). Node-RED hands its own parser's errors to the http in node's error
  * handler, which answers a bare 500; here a body that is not JSON, too large or in an unknown
- * charset gets the contract's 400/413/415. Node-RED's parsers then see `req._body` and skip.
+ * charset gets the API's 400/413/415. Node-RED's parsers then see `req._body` and skip.
  */
 export function bodyParsers(limit: string): RequestHandler {
   const json = express.json({ limit, verify: refuseDeepNesting });

@@ -88,7 +88,7 @@ export async function machinesBoard(db: Queryable): Promise<{ machines: MachineV
 }
 
 // ---------------------------------------------------------------------------------------
-// Embossing (seed 000)
+// Embossing
 // ---------------------------------------------------------------------------------------
 
 export interface EmbossingBoard {
@@ -135,7 +135,7 @@ export async function embossingBoard(db: Queryable): Promise<EmbossingBoard> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Job status (seed 001)
+// Job status
 // ---------------------------------------------------------------------------------------
 
 export const JOB_OPERATIONS = ['print', 'coating', 'kiss_cut', 'backscore', 'slitter'] as const;
@@ -236,7 +236,7 @@ export async function jobStatusBoard(pool: Pool, limit = 30): Promise<JobStatusB
 }
 
 // ---------------------------------------------------------------------------------------
-// Dispatch (seed 002)
+// Dispatch
 // ---------------------------------------------------------------------------------------
 
 export interface DispatchBoard {
@@ -276,7 +276,7 @@ export async function dispatchBoard(db: Queryable): Promise<DispatchBoard> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Processing (seed 004) and engraving (seed 003)
+// Processing and engraving
 // ---------------------------------------------------------------------------------------
 
 export interface ProcessingBoard {
@@ -390,7 +390,7 @@ export async function openAlertViews(db: Queryable): Promise<OpenAlertView[]> {
 }
 
 // ---------------------------------------------------------------------------------------
-// Metrics (seed 003 "Monitoring & Metrics")
+// Metrics (engraving's monitoring figures)
 // ---------------------------------------------------------------------------------------
 
 export const METRIC_DOMAINS = ['embossing', 'processing', 'engraving'] as const;

@@ -1,6 +1,8 @@
-// All SQL of seed 000 (embossing): selectable plates, jobs and the plates they hold, the
-// worker's claim, guarded status changes (through the shipped lifecycle models, so every
-// change is checked, audited and logged as an event) and the machine message log.
+// All SQL of embossing (docs/embossing.md): selectable plates, jobs and the plates they hold,
+// the worker's claim, status changes (each through the one transition path, store/lifecycle.ts
+// transition(), so every change is checked, audited and logged as the event the lifecycle
+// relay announces after commit) and the machine message log. A change returns the job and the
+// transitions it applied; a change the job's state does not allow throws, as transition() does.
 import type { Pool, PoolClient } from 'pg';
 import { FloorflowError } from '../core/errors';
 import type { LifecycleModel } from '../core/lifecycle';
@@ -8,12 +10,12 @@ import { requireShippedModel } from '../core/lifecycle-models';
 import type { Queryable } from './db';
 import { withTransaction } from './db';
 import { claimRecord, type LedgerEntry } from './ledger';
-import { AppliedTransition, applyTransitionIn } from './lifecycle';
+import { type AppliedTransition, type TransitionInput, transition } from './lifecycle';
 
 const JOB_MODEL: LifecycleModel = requireShippedModel('embossing-job');
 const PLATE_MODEL: LifecycleModel = requireShippedModel('embossing-plate');
 
-/** Plate states a user may pick for embossing (seed 000 §2). */
+/** Plate states a person may pick for embossing. */
 export const SELECTABLE_PLATE_STATES = ['in_production', 'ready_for_embossing'] as const;
 
 /**
@@ -68,11 +70,24 @@ export interface Actor {
   flowVersion?: string;
 }
 
-/** The result of a guarded change: what changed, or the conflict that changed nothing. */
-export type Change =
-  | { kind: 'applied'; job: EmbossingJob; transitions: AppliedTransition[] }
-  | { kind: 'conflict'; job: EmbossingJob; reason: string }
-  | { kind: 'not_found'; reason: string };
+/**
+ * What a change did: the job as it is now and the transitions it applied, in order. A change
+ * that cannot be made throws instead and changes nothing: FF_NOT_FOUND (no such job),
+ * FF_TRANSITION_INVALID (the job's state does not allow it; `details.from` is that state) or
+ * FF_CONFLICT (a plate is taken, or a machine's report is stale or was applied before).
+ */
+export interface JobChange {
+  job: EmbossingJob;
+  transitions: AppliedTransition[];
+}
+
+/** True for the errors a change throws when it cannot be made: nothing changed. */
+export function isRefusedChange(err: unknown): err is FloorflowError {
+  return (
+    err instanceof FloorflowError &&
+    (err.code === 'FF_NOT_FOUND' || err.code === 'FF_TRANSITION_INVALID' || err.code === 'FF_CONFLICT')
+  );
+}
 
 const JOB_COLUMNS = `j.id::text AS id, j.machine_id, j.status, j.job_payload, j.machine_response, j.attempts,
   j.last_error, j.created_by, j.created_at, j.updated_at, j.sent_at, j.completed_at, j.answer_due_at`;
@@ -188,19 +203,14 @@ export async function machineOf(db: Queryable, machineId: string): Promise<Embos
   );
 }
 
-function conflictOnTransition(entity: string, outcome: { kind: string; reason?: string }): FloorflowError {
-  return new FloorflowError('FF_CONFLICT', `${entity}: ${outcome.reason ?? outcome.kind}`);
-}
-
-async function transition(
-  client: PoolClient,
-  model: LifecycleModel,
+/** The transition input for `action` on an entity, by the actor and at its time. */
+function step(
   entityId: string,
   action: string,
   by: Actor,
-  extra: { targetState?: string; reason?: string } = {},
-): Promise<AppliedTransition> {
-  const outcome = await applyTransitionIn(client, model, {
+  extra: Partial<TransitionInput> = {},
+): TransitionInput {
+  return {
     entityId,
     action,
     at: by.at,
@@ -208,9 +218,14 @@ async function transition(
     source: by.source ?? 'embossing',
     flowVersion: by.flowVersion,
     ...extra,
+  };
+}
+
+/** Refuses a change the job's state does not allow, as transition() refuses one. */
+function notFrom(job: EmbossingJob, action: string, why: string): FloorflowError {
+  return new FloorflowError('FF_TRANSITION_INVALID', `embossing job ${job.id} is ${job.status}${why}`, {
+    details: { entityId: job.id, action, from: job.status },
   });
-  if (outcome.kind !== 'applied') throw conflictOnTransition(`${model.entity} ${entityId}`, outcome);
-  return outcome.transition;
 }
 
 /**
@@ -222,7 +237,7 @@ export async function createJob(
   pool: Pool,
   input: { plateIds: string[]; machineId: string; createdBy?: string },
   by: Actor,
-): Promise<{ job: EmbossingJob; transitions: AppliedTransition[] }> {
+): Promise<JobChange> {
   const plateIds = [...new Set(input.plateIds.map(String))];
   if (plateIds.length === 0 || plateIds.some((id) => !isJobId(id))) {
     throw new FloorflowError('FF_INPUT_INVALID', 'plate_ids must hold plate ids');
@@ -273,7 +288,7 @@ export async function createJob(
       );
       const transitions: AppliedTransition[] = [];
       for (const plate of plates.rows)
-        transitions.push(await transition(client, PLATE_MODEL, plate.id, 'queue', by));
+        transitions.push(await transition(client, PLATE_MODEL, step(plate.id, 'queue', by)));
       const created = await getJob(client, jobId);
       return { job: created!, transitions };
     });
@@ -337,34 +352,32 @@ export async function releaseToQueue(
   return result.rowCount ? getJob(pool, jobId) : undefined;
 }
 
-/** Runs `work` on the locked job, turning a transition conflict into a reported conflict. */
-async function guarded(
+/**
+ * Runs `work` on the job, locked for the transaction, and returns the job as it is after it.
+ * An unknown job is FF_NOT_FOUND; whatever `work` throws rolls everything back.
+ */
+async function changeJob(
   pool: Pool,
   jobId: string,
   work: (client: PoolClient, job: EmbossingJob) => Promise<AppliedTransition[]>,
-): Promise<Change> {
-  if (!isJobId(jobId)) return { kind: 'not_found', reason: `embossing job ${jobId} not found` };
+): Promise<JobChange> {
+  const notFound = () => new FloorflowError('FF_NOT_FOUND', `embossing job ${jobId} not found`);
+  if (!isJobId(jobId)) throw notFound();
   try {
     return await withTransaction(pool, async (client) => {
       const locked = await client.query<JobRow>(
         `SELECT ${JOB_COLUMNS} FROM embossing.embossing_jobs j WHERE j.id = $1 FOR UPDATE`,
         [jobId],
       );
-      if (locked.rowCount === 0) return { kind: 'not_found', reason: `embossing job ${jobId} not found` };
+      if (locked.rowCount === 0) throw notFound();
       const [job] = await withPlates(client, locked.rows);
       const transitions = await work(client, job);
-      return { kind: 'applied', job: (await getJob(client, jobId))!, transitions };
+      return { job: (await getJob(client, jobId))!, transitions };
     });
   } catch (err) {
     // 23505: the unique index on held plates, when a retry races a new job for the same plate.
-    if (
-      (err instanceof FloorflowError && err.code === 'FF_CONFLICT') ||
-      (err as { code?: string }).code === '23505'
-    ) {
-      const reason =
-        err instanceof FloorflowError ? err.message : 'a plate is no longer available for embossing';
-      const job = await getJob(pool, jobId);
-      return job ? { kind: 'conflict', job, reason } : { kind: 'not_found', reason };
+    if ((err as { code?: string }).code === '23505') {
+      throw new FloorflowError('FF_CONFLICT', 'a plate is no longer available for embossing');
     }
     throw err;
   }
@@ -374,7 +387,7 @@ async function platesTo(client: PoolClient, job: EmbossingJob, action: string, f
   const transitions: AppliedTransition[] = [];
   for (const plate of job.plates) {
     if (from.includes(plate.status))
-      transitions.push(await transition(client, PLATE_MODEL, plate.id, action, by));
+      transitions.push(await transition(client, PLATE_MODEL, step(plate.id, action, by)));
   }
   return transitions;
 }
@@ -394,7 +407,9 @@ async function releasePlates(client: PoolClient, job: EmbossingJob, by: Actor): 
       row.previous_status && SELECTABLE_PLATE_STATES.some((s) => s === row.previous_status)
         ? row.previous_status
         : 'in_production';
-    transitions.push(await transition(client, PLATE_MODEL, plate.id, 'release', by, { targetState: target }));
+    transitions.push(
+      await transition(client, PLATE_MODEL, step(plate.id, 'release', by, { targetState: target })),
+    );
   }
   return transitions;
 }
@@ -407,9 +422,9 @@ export async function markSent(
   by: Actor,
   /** How long the machine has to answer: the deadline is kept with the job, not in a timer. */
   answerWithinMs: number,
-): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
-    const transitions = [await transition(client, JOB_MODEL, jobId, 'send', by)];
+): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
+    const transitions = [await transition(client, JOB_MODEL, step(jobId, 'send', by))];
     await client.query(
       `UPDATE embossing.embossing_jobs SET attempts = attempts + 1, sent_at = $2, job_payload = $3, last_error = NULL,
               answer_due_at = $2::timestamptz + make_interval(secs => $4::double precision / 1000), answer_timeout_ms = $4
@@ -445,8 +460,8 @@ export async function applyMachineReport(
   by: Actor & { plateDoneState?: 'embossed' | 'in_storage' },
   /** The inbox record the report came from: its ledger row commits with the change, or nothing does. */
   record?: LedgerEntry,
-): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
+): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
     if (report.attempt !== undefined && report.attempt !== job.attempts) {
       // Checked under the job's row lock, so a retry cannot start between this check and the change.
       throw new FloorflowError(
@@ -467,16 +482,16 @@ export async function applyMachineReport(
       );
     switch (report.status) {
       case 'accepted':
-        transitions.push(await transition(client, JOB_MODEL, jobId, 'accept', by));
+        transitions.push(await transition(client, JOB_MODEL, step(jobId, 'accept', by)));
         await extendDeadline();
         break;
       case 'in_progress':
         if (job.status !== 'in_progress')
-          transitions.push(await transition(client, JOB_MODEL, jobId, 'start', by));
+          transitions.push(await transition(client, JOB_MODEL, step(jobId, 'start', by)));
         await extendDeadline();
         break;
       case 'completed': {
-        transitions.push(await transition(client, JOB_MODEL, jobId, 'complete', by));
+        transitions.push(await transition(client, JOB_MODEL, step(jobId, 'complete', by)));
         await client.query(
           `UPDATE embossing.embossing_jobs SET completed_at = $2, machine_response = $3, answer_due_at = NULL WHERE id = $1`,
           [jobId, by.at, report.response ?? null],
@@ -493,7 +508,7 @@ export async function applyMachineReport(
       }
       case 'failed': {
         const error = report.error ?? 'the machine reported a failure';
-        transitions.push(await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error }));
+        transitions.push(await transition(client, JOB_MODEL, step(jobId, 'fail', by, { reason: error })));
         await client.query(
           `UPDATE embossing.embossing_jobs SET machine_response = $2, last_error = $3, answer_due_at = NULL, next_attempt_at = $4
            WHERE id = $1`,
@@ -514,7 +529,8 @@ async function requeueIn(
   by: Actor,
 ): Promise<AppliedTransition[]> {
   const transitions: AppliedTransition[] = [];
-  if (job.status !== 'queued') transitions.push(await transition(client, JOB_MODEL, job.id, 'requeue', by));
+  if (job.status !== 'queued')
+    transitions.push(await transition(client, JOB_MODEL, step(job.id, 'requeue', by)));
   await client.query(
     `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = '${HELD}', updated_at = $3, answer_due_at = NULL
      WHERE id = $1`,
@@ -534,10 +550,10 @@ export async function markAttemptFailed(
   jobId: string,
   error: string,
   by: Actor,
-): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
+): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
     if (!['queued', 'sent', 'accepted', 'in_progress'].includes(job.status)) {
-      throw new FloorflowError('FF_CONFLICT', `embossing job ${jobId} is ${job.status}`);
+      throw notFrom(job, 'requeue', ': its attempt is over');
     }
     return requeueIn(client, job, error, by);
   });
@@ -554,12 +570,12 @@ export async function failJob(
   error: string,
   by: Actor,
   expected?: string[],
-): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
+): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
     if (expected && !expected.includes(job.status)) {
-      throw new FloorflowError('FF_CONFLICT', `embossing job ${jobId} is ${job.status}`);
+      throw notFrom(job, 'fail', `, not ${expected.join(' or ')}`);
     }
-    const transitions = [await transition(client, JOB_MODEL, jobId, 'fail', by, { reason: error })];
+    const transitions = [await transition(client, JOB_MODEL, step(jobId, 'fail', by, { reason: error }))];
     await client.query(
       `UPDATE embossing.embossing_jobs SET last_error = $2, next_attempt_at = $3, answer_due_at = NULL WHERE id = $1`,
       [jobId, error, by.at],
@@ -575,9 +591,9 @@ export async function failJob(
  * conflict and nothing changes); one that needs attention still holds its plates. The attempt
  * count goes on: the machine never sees an attempt number twice for one job.
  */
-export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
-    const transitions = [await transition(client, JOB_MODEL, jobId, 'retry', by)];
+export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
+    const transitions = [await transition(client, JOB_MODEL, step(jobId, 'retry', by))];
     if (job.status === 'needs_attention') {
       await client.query(
         `UPDATE embossing.embossing_jobs SET next_attempt_at = $2, last_error = NULL, answer_due_at = NULL WHERE id = $1`,
@@ -621,7 +637,7 @@ export async function retryJob(pool: Pool, jobId: string, by: Actor): Promise<Ch
       [jobId, by.at],
     );
     for (const plate of plates.rows)
-      transitions.push(await transition(client, PLATE_MODEL, plate.id, 'queue', by));
+      transitions.push(await transition(client, PLATE_MODEL, step(plate.id, 'queue', by)));
     return transitions;
   });
 }
@@ -634,15 +650,10 @@ export const CANCELLABLE_STATES = ['queued', 'sent', 'accepted', 'in_progress', 
  * were. The first transition's `from` says whether a machine held the job (the embosser then
  * sends the machine its profile's cancel command). A finished job is a conflict.
  */
-export async function cancelJob(pool: Pool, jobId: string, by: Actor): Promise<Change> {
-  return guarded(pool, jobId, async (client, job) => {
-    if (!CANCELLABLE_STATES.includes(job.status)) {
-      throw new FloorflowError(
-        'FF_CONFLICT',
-        `embossing job ${jobId} is ${job.status} and cannot be cancelled`,
-      );
-    }
-    const transitions = [await transition(client, JOB_MODEL, jobId, 'cancel', by)];
+export async function cancelJob(pool: Pool, jobId: string, by: Actor): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client, job) => {
+    if (!CANCELLABLE_STATES.includes(job.status)) throw notFrom(job, 'cancel', ' and cannot be cancelled');
+    const transitions = [await transition(client, JOB_MODEL, step(jobId, 'cancel', by))];
     await client.query(
       `UPDATE embossing.embossing_jobs SET answer_due_at = NULL, next_attempt_at = $2 WHERE id = $1`,
       [jobId, by.at],
@@ -663,9 +674,9 @@ export async function markNeedsAttention(
   jobId: string,
   reason: string,
   by: Actor,
-): Promise<Change> {
-  return guarded(pool, jobId, async (client) => {
-    const transitions = [await transition(client, JOB_MODEL, jobId, 'attention', by, { reason })];
+): Promise<JobChange> {
+  return changeJob(pool, jobId, async (client) => {
+    const transitions = [await transition(client, JOB_MODEL, step(jobId, 'attention', by, { reason }))];
     await client.query(
       `UPDATE embossing.embossing_jobs SET last_error = $2, answer_due_at = NULL WHERE id = $1`,
       [jobId, reason],
@@ -689,7 +700,7 @@ export async function markOverdue(
     answer_timeout_ms: number | null;
   }) => string,
   max = 50,
-): Promise<Array<Change & { kind: 'applied' }>> {
+): Promise<JobChange[]> {
   return withTransaction(pool, async (client) => {
     const overdue = await client.query<{
       id: string;
@@ -702,15 +713,15 @@ export async function markOverdue(
        ORDER BY answer_due_at, id LIMIT $2 FOR UPDATE SKIP LOCKED`,
       [by.at, max],
     );
-    const changes: Array<Change & { kind: 'applied' }> = [];
+    const changes: JobChange[] = [];
     for (const row of overdue.rows) {
       const why = reason(row);
-      const t = await transition(client, JOB_MODEL, row.id, 'attention', by, { reason: why });
+      const t = await transition(client, JOB_MODEL, step(row.id, 'attention', by, { reason: why }));
       await client.query(
         `UPDATE embossing.embossing_jobs SET last_error = $2, answer_due_at = NULL WHERE id = $1`,
         [row.id, why],
       );
-      changes.push({ kind: 'applied', job: (await getJob(client, row.id))!, transitions: [t] });
+      changes.push({ job: (await getJob(client, row.id))!, transitions: [t] });
     }
     return changes;
   });
@@ -725,7 +736,7 @@ export async function jobStates(db: Queryable, jobIds: string[]): Promise<Map<st
   return new Map(result.rows.map((r) => [r.id, r.status]));
 }
 
-/** One message to or from a machine (seed 000 §7 "Logging"), rejected ones included. */
+/** One message to or from a machine, rejected ones included: every one is logged. */
 export async function logMachineMessage(
   db: Queryable,
   message: {
@@ -778,7 +789,7 @@ export type NonceClaim =
 const UNANSWERED_CLAIM_MS = 30000;
 
 /**
- * Claims a verified callback's nonce (CONTRACT.md §4). The insert decides races: of two
+ * Claims a verified callback's nonce (docs/embossing.md, "The signed callback"). The insert decides races: of two
  * copies of one callback arriving together, one goes ahead and the other waits for its answer.
  */
 export async function claimCallbackNonce(

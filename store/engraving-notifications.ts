@@ -1,4 +1,4 @@
-// The customer-notification outbox of seed 003 (engraving.notifications): rows are written with
+// The engraving customer-notification outbox (engraving.notifications): rows are written with
 // the change they announce (store/engraving); this relays the unsent ones to a sender. Rows are
 // claimed with SKIP LOCKED, so two runtimes never send one twice at the same time; a row whose
 // sender failed stays unsent with the error and is tried again, up to MAX_SEND_ATTEMPTS.

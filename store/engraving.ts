@@ -1,4 +1,4 @@
-// Seed 003 in SQL: engraving jobs, their designs, stock, the engraver queue and QA. Every
+// The engraving process in SQL: engraving jobs, their designs, stock, the engraver queue and QA. Every
 // status change is a conditional update (WHERE status = ANY($expected)) with a job_events row
 // in the same transaction, so two requests, two machines or a replayed event cannot both win.
 import type { Pool, PoolClient } from 'pg';
@@ -25,7 +25,7 @@ import {
 import { type EngraverCandidate, chooseEngraver, engraverSettingsOf } from '../core/engraver-choice';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
-import { type AppliedTransition, applyTransitionIn } from './lifecycle';
+import { isRefusedTransition, transition } from './lifecycle';
 import { type Queryable, withTransaction } from './db';
 import { claimRecord, finishRecord, type LedgerEntry } from './ledger';
 
@@ -81,8 +81,6 @@ export interface ChangeNote {
   actor?: string;
   details?: Record<string, unknown>;
   flowVersion?: string;
-  /** Collects the transitions applied, to announce after commit (nodes/common/lifecycle). */
-  applied?: AppliedTransition[];
   now: Date;
 }
 
@@ -175,20 +173,21 @@ async function notifyCustomer(
 const MODEL = requireShippedModel('engraving-job');
 
 /**
- * Applies lifecycle action `action` (core/lifecycle-models/engraving-job.json) through the
- * lifecycle store, which locks the row, checks the move from the state it reads and writes the
- * audit row and durable event; then sets `sets` (column: value) and the job_events row, all in
- * the caller's transaction. Returns the updated row, or undefined when the action is not
- * allowed from the job's state (someone else moved it first).
+ * Moves the job by lifecycle action `action` (core/lifecycle-models/engraving-job.json) through
+ * the one transition path (store/lifecycle `transition`: the row locked, the move checked from
+ * the state it reads, the audit row and the durable event the lifecycle relay announces after
+ * commit), then sets `sets` (column: value) and writes the job_events row, all in the caller's
+ * transaction. Returns the updated row; a move the job's state does not allow throws
+ * FF_TRANSITION_INVALID (someone else moved it first: 409), an unknown job FF_NOT_FOUND.
  */
-async function transition(
+async function moveJob(
   c: PoolClient,
   jobId: string,
   action: string,
   sets: Record<string, unknown>,
   note: ChangeNote,
-): Promise<EngravingJobRow | undefined> {
-  const outcome = await applyTransitionIn(c, MODEL, {
+): Promise<EngravingJobRow> {
+  const moved = await transition(c, MODEL, {
     entityId: jobId,
     action,
     reason: note.reason ?? action,
@@ -197,7 +196,6 @@ async function transition(
     flowVersion: note.flowVersion,
     at: note.now,
   });
-  if (outcome.kind !== 'applied') return undefined;
   const columns = Object.keys(sets);
   if (columns.length > 0) {
     await c.query(
@@ -205,9 +203,8 @@ async function transition(
       [jobId, ...columns.map((col) => sets[col])],
     );
   }
-  note.applied?.push(outcome.transition);
-  await recordEvent(c, jobId, outcome.transition.from, outcome.transition.to, note);
-  return jobIn(c, jobId);
+  await recordEvent(c, jobId, moved.from, moved.to, note);
+  return (await jobIn(c, jobId))!;
 }
 
 async function jobIn(db: Queryable, jobId: string, lock = false): Promise<EngravingJobRow | undefined> {
@@ -245,14 +242,13 @@ async function proceedWithStock(
   note: ChangeNote,
 ): Promise<EngravingJobRow> {
   if (job.status === 'blocked') {
-    const unblocked = await transition(
+    const unblocked = await moveJob(
       c,
       job.id,
       'unblock',
       { block_reason: null, stock_reserved: true, queued_at: note.now },
       note,
     );
-    if (!unblocked) throw new FloorflowError('FF_CONFLICT', `engraving job ${job.id} changed meanwhile`);
     job = unblocked;
   } else {
     await c.query(`UPDATE engraving.engraving_jobs SET stock_reserved = true, queued_at = $2 WHERE id = $1`, [
@@ -261,14 +257,7 @@ async function proceedWithStock(
     ]);
   }
   if (!job.requires_design) return job;
-  const designing = await transition(
-    c,
-    job.id,
-    'start_design',
-    {},
-    { ...note, reason: 'artwork needs a design' },
-  );
-  if (!designing) throw new FloorflowError('FF_CONFLICT', `engraving job ${job.id} changed meanwhile`);
+  await moveJob(c, job.id, 'start_design', {}, { ...note, reason: 'artwork needs a design' });
   await c.query(
     `INSERT INTO engraving.designs (job_id, preview_url, status, created_at, updated_at) VALUES ($1, $2, 'pending_approval', $3, $3)`,
     [job.id, job.artwork_url, note.now],
@@ -280,13 +269,7 @@ async function proceedWithStock(
     { preview_url: previewPath(job.id), artwork_url: job.artwork_url },
     note.now,
   );
-  return (await transition(
-    c,
-    job.id,
-    'submit_design',
-    {},
-    { ...note, reason: 'design ready for approval' },
-  ))!;
+  return await moveJob(c, job.id, 'submit_design', {}, { ...note, reason: 'design ready for approval' });
 }
 
 /**
@@ -301,7 +284,6 @@ export async function createEngravingJob(
     idempotencyKey?: string;
     actor?: string;
     flowVersion?: string;
-    applied?: AppliedTransition[];
     now: Date;
   },
 ): Promise<{ job: EngravingJobRow; created: boolean }> {
@@ -345,15 +327,14 @@ export async function createEngravingJob(
     const note: ChangeNote = {
       actor: options.actor,
       flowVersion: options.flowVersion,
-      applied: options.applied,
       now: options.now,
     };
     await recordEvent(c, jobId, null, 'queued', { ...note, reason: 'created' });
     if (!(await reserveStock(c, order.item_id, options.now))) {
       // INVENTORY_DEPLETED: the job waits, blocked, until stock arrives (updateStock).
-      const blocked = await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY });
+      const blocked = await moveJob(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY });
       await notifyCustomer(c, jobId, 'inventory_depleted', { item_id: order.item_id }, options.now);
-      return { job: blocked!, created: true };
+      return { job: blocked, created: true };
     }
     return {
       job: await proceedWithStock(c, (await jobIn(c, jobId))!, { ...note, reason: 'validated' }),
@@ -370,7 +351,7 @@ export async function updateStock(
   pool: Pool,
   itemId: string,
   change: { add?: number; stock_available?: number },
-  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { actor?: string; flowVersion?: string; now: Date },
 ): Promise<{ stock_available: number; resumed: EngravingJobRow[] }> {
   return withTransaction(pool, async (c) => {
     const updated = await c.query<{ stock_available: number }>(
@@ -394,7 +375,6 @@ export async function updateStock(
           reason: 'stock arrived',
           actor: options.actor,
           flowVersion: options.flowVersion,
-          applied: options.applied,
           now: options.now,
         }),
       );
@@ -431,7 +411,6 @@ export async function approveDesign(
     decidedBy?: string;
     auto?: boolean;
     flowVersion?: string;
-    applied?: AppliedTransition[];
     now: Date;
   },
 ): Promise<EngravingJobRow> {
@@ -447,7 +426,7 @@ export async function approveDesign(
       ],
     );
     const reason = options.auto ? 'design auto-approved (DESIGN_TIMEOUT)' : 'design approved';
-    return (await transition(
+    return await moveJob(
       c,
       jobId,
       'approve',
@@ -456,10 +435,9 @@ export async function approveDesign(
         reason,
         actor: options.decidedBy,
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       },
-    ))!;
+    );
   });
 }
 
@@ -471,7 +449,6 @@ export async function rejectDesign(
     decidedBy?: string;
     feedback?: string;
     flowVersion?: string;
-    applied?: AppliedTransition[];
     now: Date;
   },
 ): Promise<EngravingJobRow> {
@@ -486,7 +463,7 @@ export async function rejectDesign(
       `UPDATE engraving.items SET stock_available = stock_available + 1, updated_at = $2 WHERE id = $1`,
       [job.item_id, options.now],
     );
-    return (await transition(
+    return await moveJob(
       c,
       jobId,
       'reject',
@@ -496,17 +473,16 @@ export async function rejectDesign(
         actor: options.decidedBy,
         details: options.feedback ? { feedback: options.feedback } : undefined,
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       },
-    ))!;
+    );
   });
 }
 
 /** DESIGN_TIMEOUT: approves every design waiting longer than `timeoutMs`. */
 export async function autoApproveDesigns(
   pool: Pool,
-  options: { timeoutMs: number; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { timeoutMs: number; flowVersion?: string; now: Date },
 ): Promise<string[]> {
   const cutoff = new Date(options.now.getTime() - options.timeoutMs);
   const due = await pool.query<{ job_id: string }>(
@@ -520,13 +496,12 @@ export async function autoApproveDesigns(
       await approveDesign(pool, job_id, {
         auto: true,
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       });
       approved.push(job_id);
     } catch (err) {
       // Approved or rejected by a person meanwhile: theirs is the decision that counts.
-      if (!(err instanceof FloorflowError && err.code === 'FF_TRANSITION_INVALID')) throw err;
+      if (!isRefusedTransition(err)) throw err;
     }
   }
   return approved;
@@ -584,7 +559,7 @@ async function cancelCommandFor(
  */
 export async function claimEngravingJobs(
   pool: Pool,
-  options: { max: number; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+  options: { max: number; now: Date; flowVersion?: string },
 ): Promise<ClaimedEngraving[]> {
   return withTransaction(pool, async (c) => {
     const machines = await onlineEngravers(c);
@@ -635,7 +610,7 @@ export async function claimEngravingJobs(
       // The chosen engraver is this job's, free or not: no later job takes it in this round.
       candidates = candidates.filter((m) => m.machineId !== choice.machineId);
       if (busyFor.has(choice.machineId)) continue;
-      const job = await transition(
+      const job = await moveJob(
         c,
         row.id,
         'send_to_machine',
@@ -653,11 +628,9 @@ export async function claimEngravingJobs(
           machineId: choice.machineId,
           details: { estimated_seconds: choice.estimatedSeconds },
           flowVersion: options.flowVersion,
-          applied: options.applied,
           now: options.now,
         },
       );
-      if (!job) continue;
       const attempt = (
         await c.query<{ n: number }>(
           `SELECT count(*)::int AS n FROM engraving.job_events WHERE job_id = $1 AND to_status = 'engraving' AND from_status <> 'engraving'`,
@@ -706,7 +679,7 @@ export interface ExpiredDeadlines {
  */
 export async function expireEngravingDeadlines(
   pool: Pool,
-  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date; limit?: number },
+  options: { flowVersion?: string; now: Date; limit?: number },
 ): Promise<ExpiredDeadlines> {
   return withTransaction(pool, async (c) => {
     const expired = await c.query<EngravingJobRow>(
@@ -721,7 +694,6 @@ export async function expireEngravingDeadlines(
       const note: ChangeNote = {
         machineId: job.machine_id,
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       };
       const afterDeadline = { deadline_at: null };
@@ -732,31 +704,31 @@ export async function expireEngravingDeadlines(
           job.last_heard_at ?? job.accepted_at,
           options.now,
         );
-        const moved = await transition(
+        const moved = await moveJob(
           c,
           job.id,
           'attention',
           { ...afterDeadline, attention_reason: reason },
           { ...note, reason: 'ENGRAVER_SILENT', details: { attention_reason: reason } },
         );
-        if (moved) out.attention.push(moved);
+        out.attention.push(moved);
         continue;
       }
       const errors = job.machine_errors + 1;
       const waited = options.now.getTime() - (job.sent_at ?? options.now).getTime();
       if (machineErrorOutcome(errors) === 'escalate') {
         const reason = neverAcknowledgedReason(errors);
-        const moved = await transition(
+        const moved = await moveJob(
           c,
           job.id,
           'attention',
           { ...afterDeadline, machine_errors: errors, attention_reason: reason },
           { ...note, reason: 'ENGRAVER_NO_ANSWER', details: { attention_reason: reason } },
         );
-        if (moved) out.attention.push(moved);
+        out.attention.push(moved);
       } else {
         const reason = unacknowledgedReason(machineId, waited);
-        const moved = await transition(
+        const moved = await moveJob(
           c,
           job.id,
           'requeue',
@@ -769,7 +741,7 @@ export async function expireEngravingDeadlines(
           },
           { ...note, reason: 'ENGRAVER_NO_ANSWER: reassign', details: { reason } },
         );
-        if (moved) out.requeued.push(job.id);
+        out.requeued.push(moved.id);
       }
       out.commands.push(
         ...(await cancelCommandFor(c, job.machine_id, job.id, 'not acknowledged in time; sent elsewhere')),
@@ -798,7 +770,7 @@ export async function applyMachineEvent(
   pool: Pool,
   machineId: string,
   event: MachineEvent,
-  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date; record?: LedgerEntry },
+  options: { flowVersion?: string; now: Date; record?: LedgerEntry },
 ): Promise<MachineEventResult> {
   return withTransaction(pool, async (c) => {
     const { record } = options;
@@ -825,19 +797,18 @@ export async function applyMachineEvent(
       machineId,
       details: event.response,
       flowVersion: options.flowVersion,
-      applied: options.applied,
       now: options.now,
     };
     if (event.status === 'completed') {
       return {
         result: 'qa',
-        job: (await transition(
+        job: await moveJob(
           c,
           job.id,
           'finish_engraving',
           { deadline_at: null, last_heard_at: options.now, attention_reason: null },
           { ...note, reason: late ? 'engraved (reported after the deadline)' : 'engraved' },
-        ))!,
+        ),
       };
     }
     if (late) {
@@ -860,7 +831,7 @@ export async function applyMachineEvent(
       return { result: 'logged', job: (await jobIn(c, job.id))! };
     }
     const reason = machineFailureReason(machineId, event.response);
-    const failed = await transition(
+    const failed = await moveJob(
       c,
       job.id,
       'attention',
@@ -872,7 +843,7 @@ export async function applyMachineEvent(
       },
       { ...note, reason: 'MACHINE_ERROR' },
     );
-    return { result: 'attention', job: failed! };
+    return { result: 'attention', job: failed };
   });
 }
 
@@ -888,7 +859,6 @@ export async function cancelEngravingJob(
     reason?: string;
     actor?: string;
     flowVersion?: string;
-    applied?: AppliedTransition[];
     now: Date;
   },
 ): Promise<{ job: EngravingJobRow; commands: EngraverCommand[] }> {
@@ -910,7 +880,7 @@ export async function cancelEngravingJob(
       `UPDATE engraving.designs SET status = 'cancelled', updated_at = $2 WHERE job_id = $1 AND status = 'pending_approval'`,
       [jobId, options.now],
     );
-    const cancelled = await transition(
+    const cancelled = await moveJob(
       c,
       jobId,
       'cancel',
@@ -921,11 +891,9 @@ export async function cancelEngravingJob(
         machineId: holder,
         details: { reason },
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       },
     );
-    if (!cancelled) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
     await notifyCustomer(c, jobId, 'job_cancelled', { reason }, options.now);
     return { job: cancelled, commands: await cancelCommandFor(c, holder, jobId, reason) };
   });
@@ -933,13 +901,13 @@ export async function cancelEngravingJob(
 
 /**
  * An operator sends a job that needs attention to an engraver again; the engraver that had it
- * is avoided while another can take it (seed 003's MACHINE_ERROR: reassign to a backup machine,
+ * is avoided while another can take it (MACHINE_ERROR's reassignment to a backup machine,
  * here a person's decision because the first machine may have marked the item).
  */
 export async function retryEngravingJob(
   pool: Pool,
   jobId: string,
-  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { actor?: string; flowVersion?: string; now: Date },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -948,7 +916,7 @@ export async function retryEngravingJob(
         'FF_TRANSITION_INVALID',
         `cannot retry engraving job ${jobId} in state "${job.status}"; allowed from "needs_attention"`,
       );
-    return (await transition(
+    return await moveJob(
       c,
       jobId,
       'retry',
@@ -963,10 +931,9 @@ export async function retryEngravingJob(
         actor: options.actor,
         details: job.attention_reason ? { after: job.attention_reason } : undefined,
         flowVersion: options.flowVersion,
-        applied: options.applied,
         now: options.now,
       },
-    ))!;
+    );
   });
 }
 
@@ -980,7 +947,7 @@ export async function submitRevisedDesign(
   pool: Pool,
   jobId: string,
   revision: { artwork_url?: string; text?: string[]; font?: string; notes?: string },
-  options: { actor?: string; flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { actor?: string; flowVersion?: string; now: Date },
 ): Promise<EngravingJobRow> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -1011,20 +978,12 @@ export async function submitRevisedDesign(
       actor: options.actor,
       details: revision.notes ? { notes: revision.notes } : undefined,
       flowVersion: options.flowVersion,
-      applied: options.applied,
       now: options.now,
     };
-    const designing = await transition(
-      c,
-      jobId,
-      'revise',
-      {},
-      { ...note, reason: 'revised design submitted' },
-    );
-    if (!designing) throw new FloorflowError('FF_CONFLICT', `engraving job ${jobId} changed meanwhile`);
+    const designing = await moveJob(c, jobId, 'revise', {}, { ...note, reason: 'revised design submitted' });
     if (!(await reserveStock(c, designing.item_id, options.now))) {
       await notifyCustomer(c, jobId, 'inventory_depleted', { item_id: designing.item_id }, options.now);
-      return (await transition(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY }))!;
+      return await moveJob(c, jobId, 'block', {}, { ...note, reason: NO_INVENTORY });
     }
     await c.query(`UPDATE engraving.engraving_jobs SET stock_reserved = true WHERE id = $1`, [jobId]);
     await c.query(
@@ -1038,13 +997,13 @@ export async function submitRevisedDesign(
       { preview_url: previewPath(jobId), artwork_url: designing.artwork_url, revised: true },
       options.now,
     );
-    return (await transition(
+    return await moveJob(
       c,
       jobId,
       'submit_design',
       {},
       { ...note, reason: 'revised design ready for approval' },
-    ))!;
+    );
   });
 }
 
@@ -1059,7 +1018,7 @@ export async function recordQa(
     /** A failure the inspector sends to a manager at once (the item cannot be re-engraved). */
     escalate?: boolean;
   },
-  options: { flowVersion?: string; applied?: AppliedTransition[]; now: Date },
+  options: { flowVersion?: string; now: Date },
 ): Promise<{ job: EngravingJobRow; outcome: 'complete' | 'reengrave' | 'escalate'; attempt: number }> {
   return withTransaction(pool, async (c) => {
     const job = await requireJob(c, jobId);
@@ -1087,12 +1046,11 @@ export async function recordQa(
       actor: result.inspector,
       details: { attempt, passed: result.passed },
       flowVersion: options.flowVersion,
-      applied: options.applied,
       now: options.now,
     };
-    let updated: EngravingJobRow | undefined;
+    let updated: EngravingJobRow;
     if (outcome === 'complete') {
-      updated = await transition(
+      updated = await moveJob(
         c,
         jobId,
         'pass_qa',
@@ -1101,7 +1059,7 @@ export async function recordQa(
       );
       await notifyCustomer(c, jobId, 'job_complete', { item_id: job.item_id }, options.now);
     } else if (outcome === 'reengrave') {
-      updated = await transition(
+      updated = await moveJob(
         c,
         jobId,
         'requeue',
@@ -1109,7 +1067,7 @@ export async function recordQa(
         { ...note, reason: 'QA_FAILED: re-engrave' },
       );
     } else {
-      updated = await transition(
+      updated = await moveJob(
         c,
         jobId,
         'escalate',
@@ -1122,7 +1080,7 @@ export async function recordQa(
         { ...note, reason: 'QA_FAILED: escalate' },
       );
     }
-    return { job: updated!, outcome, attempt };
+    return { job: updated, outcome, attempt };
   });
 }
 
@@ -1182,7 +1140,7 @@ export async function statusCounts(pool: Pool): Promise<Record<string, number>> 
   return Object.fromEntries(result.rows.map((r) => [r.status, r.count]));
 }
 
-/** Seed 003 "Monitoring & Metrics", operational part; "today" is the UTC day of `now`. */
+/** The engraving gauges the dashboards show; "today" is the UTC day of `now`. */
 export async function engravingMetrics(pool: Pool, now: Date): Promise<EngravingMetrics> {
   const dayStart = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
   const result = await pool.query<{

@@ -1,8 +1,8 @@
-// Applying "print OS" records (seed 001 §2.1, §3.3, §5.3, §8) a batch at a time: the records go to
-// jobmanager.ff_apply_print (migration 012), which judges them inside PostgreSQL in marker order,
-// each against the file states its predecessors left, a job printed only when every one of its
-// files across impositions is printed: the rules of core/job-status evaluatePrintRecords, which the
-// property tests hold it to.
+// Applying "print OS" records (docs/job-status.md, "Rules as implemented") a batch at a time: the
+// records go to jobmanager.ff_apply_print (migration 012), which judges them inside PostgreSQL in
+// marker order, each against the file states its predecessors left, a job printed only when every
+// one of its files across impositions is printed: the rules of core/job-status
+// evaluatePrintRecords, which the property tests hold it to.
 import type { Pool } from 'pg';
 import type { PrintStatus } from '../core/job-status';
 import {

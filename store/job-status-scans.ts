@@ -1,7 +1,7 @@
-// Applying scans (seed 001 §2.2, §3.2, §5) a batch at a time: reading each code against the
-// configured patterns and its operations list stays here (core/scan-code); which jobs each code
-// stands for (a runlist: every job of its impositions; a job on a runlist: its runlist's jobs;
-// otherwise the job alone), the operations it completes, the precedence of claims, the logs,
+// Applying scans (docs/job-status.md, "Rules as implemented") a batch at a time: reading each code
+// against the configured patterns and its operations list stays here (core/scan-code); which jobs
+// each code stands for (a runlist: every job of its impositions; a job on a runlist: its runlist's
+// jobs; otherwise the job alone), the operations it completes, the precedence of claims, the logs,
 // status rows and ledger are jobmanager.ff_apply_scan_records (migration 012), inside PostgreSQL:
 // the rules of core/job-status planScan, which the property tests hold it to.
 import type { Pool } from 'pg';

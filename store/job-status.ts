@@ -1,4 +1,4 @@
-// Job-status processing (seed 001) by marker: polling "print OS" and scanned_codes in batches (one
+// Job-status processing by marker: polling "print OS" and scanned_codes in batches (one
 // transaction per batch: the source's lock, its rows, their effects, their ledger rows and the new
 // marker), gap reports, reprocessing and the job-status read. Applying a batch is
 // store/job-status-print.ts and store/job-status-scans.ts; storing scans is store/scan-ingest.ts.
@@ -45,7 +45,7 @@ export interface BatchOptions extends ApplyContext {
   backlogBatchSize?: number;
   /** How far below the stored marker to re-read for rows that committed late (in marker units). */
   lookBack: number;
-  /** Read from marker 0 (seed §7.1 force); records already processed still take no second effect. */
+  /** Read from marker 0 (the process-print-os route's force); records already processed still take no second effect. */
   force?: boolean;
   /** Wait up to this long for another worker's lock instead of giving up at once. */
   waitMs?: number;
@@ -342,7 +342,7 @@ export async function skippedRecords(
 }
 
 // ---------------------------------------------------------------------------------------
-// Job status read (seed §7.3)
+// Job status read (GET /api/job-status/:jobId)
 // ---------------------------------------------------------------------------------------
 
 export interface JobStatus {

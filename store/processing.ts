@@ -1,6 +1,7 @@
-// Seed 004 in SQL: order confirmation creates the processing job, the worker claims due jobs
-// with FOR UPDATE SKIP LOCKED under a lease, each stage is recorded with its log row in one
-// transaction, failures are scheduled for retry, and stuck or orphaned jobs are taken back.
+// The processing pipeline in SQL: order confirmation creates the processing job, the worker
+// claims due jobs with FOR UPDATE SKIP LOCKED under a lease, each stage is recorded with its log
+// row in one transaction, failures are scheduled for retry, and stuck or orphaned jobs are
+// taken back.
 import type { Pool, PoolClient } from 'pg';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
@@ -276,7 +277,7 @@ export async function orderOf(pool: Pool, jobId: string): Promise<OrderForProces
   return result.rows[0];
 }
 
-/** Marks a stage as running with its start progress (seed: usb writing starts at 50). */
+/** Marks a stage as running with its start progress (USB writing starts at 50). */
 export async function startStage(
   pool: Pool,
   lease: ProcessingLease,
@@ -584,7 +585,7 @@ export interface JobLogRecord extends LogEntry {
   created_at: Date;
 }
 
-/** The job's log rows, oldest first (seed 004's processing_job_logs); undefined for an unknown job. */
+/** The job's log rows, oldest first (processing_job_logs); undefined for an unknown job. */
 export async function jobLogs(db: Queryable, jobId: string): Promise<JobLogRecord[] | undefined> {
   if (!/^[0-9]{1,18}$/.test(jobId)) return undefined;
   const job = await db.query('SELECT 1 FROM processing.processing_jobs WHERE id = $1', [jobId]);

@@ -1,4 +1,4 @@
-// Seed 002's reads over trackopz: dispatchable (live) products, a product's lifecycle and
+// The product reads over trackopz: dispatchable (live) products, a product's lifecycle and
 // transition history, and the dashboard status. A product's state is its latest job's state
 // (by created_at, then id); a product without jobs has none and is not dispatchable.
 import type { Queryable } from './db';
@@ -176,7 +176,7 @@ export async function productTransitions(
   };
 }
 
-/** Whether the job exists and belongs to the product (the seed's "job not found"). */
+/** Whether the job exists and belongs to the product (else the route answers "job not found"). */
 export async function jobBelongsTo(db: Queryable, productId: string, jobId: string): Promise<boolean> {
   if (!isProductId(productId) || !isProductId(jobId)) return false;
   const result = await db.query('SELECT 1 FROM trackopz.jobs WHERE id = $1 AND product_id = $2', [

@@ -1,4 +1,4 @@
-// Seed 003's QA station in SQL: the engraved items waiting for a quality check, the latest QA
+// The engraving QA station in SQL: the engraved items waiting for a quality check, the latest QA
 // results with their defect notes, and the jobs that went to a manager or need a person. The
 // decisions themselves (pass, fail and re-engrave, fail and escalate) are recordQa in
 // store/engraving, so the page and the HTTP route follow one rule.

@@ -1,4 +1,4 @@
-// Seed 002's Workpanel in SQL: live and past products with what operators reported finished,
+// The Workpanel in SQL: live and past products with what operators reported finished,
 // a product's details (stages, moves, finished-product records), and an operator's record of
 // finished products (trackopz.operator_product_updates) on a machine of trackopz.machines.
 // State changes (move to past, reactivate) go through the lifecycle store, not here.

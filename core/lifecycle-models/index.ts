@@ -1,4 +1,4 @@
-// The lifecycle models that ship with floorflow, one JSON file per seed status machine, each
+// The lifecycle models that ship with floorflow, one JSON file per status machine of the plant, each
 // with the states of its table's CHECK constraint. Picked by name (or alias) in the
 // lifecycle-switch node and by the other domains' store code.
 import { type LifecycleModel, validateModel } from '../lifecycle';
@@ -40,7 +40,7 @@ export function shippedModelNames(): string[] {
   return SHIPPED_MODELS.map((m) => m.name);
 }
 
-/** The shipped model with this name; throws when there is none (for code that names a seed's model). */
+/** The shipped model with this name; throws when there is none (for code that names a shipped model). */
 export function requireShippedModel(name: string): LifecycleModel {
   const model = shippedModel(name);
   if (!model)

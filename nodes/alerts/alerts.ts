@@ -1,4 +1,4 @@
-// Node-RED glue for alerts: evaluates the seed 003 alert rules (core/alerts) every
+// Node-RED glue for alerts: evaluates the floor's alert rules (core/alerts) every
 // intervalSeconds on the runtime's clock, and on any input. Each alert that begins or ends is
 // recorded in floorflow.alerts, published on MQTT <prefix>/alerts, and sent on the output
 // (msg.payload = the text, msg.alert = the event) for a ui-notification on every page.

@@ -10,6 +10,7 @@ export interface DbConfigNode extends Node {
   getPool(): Pool;
 }
 
+/** @deprecated use defineNode with needs 'database'; goes once no node calls it. */
 export function poolFor(RED: NodeAPI, dbNodeId: string | undefined): Pool {
   if (dbNodeId) {
     const dbNode = RED.nodes.getNode(dbNodeId) as DbConfigNode | null;
@@ -27,6 +28,8 @@ export function poolFor(RED: NodeAPI, dbNodeId: string | undefined): Pool {
 }
 
 /**
+ * @deprecated use defineNode with needs 'database'; goes once no node calls it.
+ *
  * poolFor at a node's construction: when there is no database the node shows a red
  * "no database" status, logs why, and gets undefined (it then does nothing else).
  */

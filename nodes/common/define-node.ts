@@ -45,11 +45,22 @@ export interface StandaloneNode<C> extends Base<C> {
 
 type Setup<N> = (ctx: N) => void;
 
+/** Why a check refuses a configuration: the status the editor shows and the error logged. */
+export interface Refusal {
+  status: string;
+  reason: string;
+}
+
 export interface NodeDefinition<C> {
   type: string;
   schema: JsonSchema;
-  /** Called with the validated configuration (before setup); returns a reason to refuse it. */
-  check?: (config: C) => string | undefined;
+  /**
+   * Called with the validated configuration (before setup); returns a reason to refuse it:
+   * text (the status reads "invalid configuration"), or a Refusal with its own status text.
+   */
+  check?: (config: C) => string | Refusal | undefined;
+  /** Credentials the node keeps encrypted outside the flow file (as registerType's option). */
+  credentials?: Record<string, { type: 'text' | 'password' }>;
 }
 
 export function defineNode<C extends object>(
@@ -72,16 +83,23 @@ export function defineNode<C extends object>(
   definition: NodeDefinition<C> & { needs: NodeNeeds },
   setup: Setup<DatabaseNode<C>> | Setup<RuntimeNode<C>> | Setup<StandaloneNode<C>>,
 ): void {
-  const { type, schema, needs } = definition;
-  RED.nodes.registerType(type, function FloorflowNode(this: Node, def: NodeDef) {
-    RED.nodes.createNode(this, def);
-    start(this, def);
-  });
+  const { type, schema, needs, credentials } = definition;
+  RED.nodes.registerType(
+    type,
+    function FloorflowNode(this: Node, def: NodeDef) {
+      RED.nodes.createNode(this, def);
+      start(this, def);
+    },
+    credentials ? { credentials } : undefined,
+  );
 
   function start(node: Node, def: NodeDef): void {
     const refuse = (text: string, err: Error) => {
       node.status({ fill: 'red', shape: 'ring', text });
       node.error(err);
+      // Messages that still arrive fail with the reason, so a Catch node sees them rather than
+      // their vanishing into a node that does nothing.
+      node.on('input', (_msg: unknown, _send: unknown, done: (err?: Error) => void) => done(err));
     };
     const config = configOf<C>(schema, def);
     if (typeof config === 'string') {
@@ -93,10 +111,9 @@ export function defineNode<C extends object>(
     }
     const problem = definition.check?.(config);
     if (problem) {
-      refuse(
-        'invalid configuration',
-        new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${problem}`),
-      );
+      const { status, reason } =
+        typeof problem === 'string' ? { status: 'invalid configuration', reason: problem } : problem;
+      refuse(status, new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${reason}`));
       return;
     }
     const services = servicesOf(RED);
@@ -143,7 +160,7 @@ function poolOf(RED: NodeAPI, services: FloorflowServices, dbNodeId: unknown): P
   if (!dbNode || typeof dbNode.getPool !== 'function') {
     throw new FloorflowError(
       'FF_CONFIG_INVALID',
-      `database config node ${dbNodeId} is missing or not a floorflow-db`,
+      `database config node ${dbNodeId} is missing, not a floorflow-db, or has an invalid configuration`,
     );
   }
   return dbNode.getPool();
@@ -151,34 +168,41 @@ function poolOf(RED: NodeAPI, services: FloorflowServices, dbNodeId: unknown): P
 
 /**
  * Validates the editor's configuration and returns it with numeric text made numbers (the
- * editor stores what is typed in a text box as a string). Returns the problem as text.
+ * editor stores what is typed in a text box as a string). Numbers are made before validating,
+ * so limits read as limits ("interval must be > 0"), and an empty box for a property that takes
+ * only numbers counts as not set (its schema default applies). Returns the problem as text.
  */
 export function configOf<C>(schema: JsonSchema, def: object): C | string {
-  const result = validate<C>(schema, { ...def });
+  // A copy: ajv fills defaults in place, and Node-RED compares the definition on redeploy.
+  const result = validate<C>(schema, coerceNumbers(schema, { ...def } as Record<string, unknown>));
   if (!result.ok || !result.value) return result.error ?? 'invalid';
-  return coerceNumbers(schema, result.value as Record<string, unknown>) as C;
+  return result.value;
 }
 
 function coerceNumbers(schema: JsonSchema, value: Record<string, unknown>): Record<string, unknown> {
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
-  const out: Record<string, unknown> = { ...value };
   for (const [name, property] of Object.entries(properties)) {
-    const v = out[name];
-    if (typeof v === 'string' && v.trim() !== '' && allowsNumber(schema, property)) out[name] = Number(v);
+    const v = value[name];
+    if (typeof v !== 'string') continue;
+    const takes = typesOf(schema, property);
+    if (!takes.has('number') && !takes.has('integer')) continue;
+    if (v.trim() === '') {
+      if (!takes.has('string')) delete value[name];
+    } else if (Number.isFinite(Number(v))) {
+      value[name] = Number(v);
+    }
   }
-  return out;
+  return value;
 }
 
-/** True when the property's schema (following one local $ref) accepts a number. */
-function allowsNumber(root: JsonSchema, property: JsonSchema): boolean {
+/** The JSON types a property's schema accepts (following local $refs and anyOf/oneOf). */
+function typesOf(root: JsonSchema, property: JsonSchema): Set<string> {
   const resolved = resolveRef(root, property);
-  const types = ([] as unknown[]).concat(resolved.type ?? []);
-  if (types.includes('number') || types.includes('integer')) return true;
-  const alternatives = (resolved.anyOf ?? resolved.oneOf ?? []) as JsonSchema[];
-  return alternatives.some((alt) => {
-    const t = ([] as unknown[]).concat(resolveRef(root, alt).type ?? []);
-    return t.includes('number') || t.includes('integer');
-  });
+  const types = new Set(([] as unknown[]).concat(resolved.type ?? []).map(String));
+  for (const alt of (resolved.anyOf ?? resolved.oneOf ?? []) as JsonSchema[]) {
+    for (const t of typesOf(root, alt)) types.add(t);
+  }
+  return types;
 }
 
 function resolveRef(root: JsonSchema, schema: JsonSchema): JsonSchema {

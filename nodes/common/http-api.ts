@@ -1,5 +1,5 @@
 // What nodes behind an `http in` node share: reading the request off the message, and
-// answering in the contract's shape ({"success": true, "data": ...} or {"success": false,
+// answering in the API's shape ({"success": true, "data": ...} or {"success": false,
 // "error": ...} with the status httpStatusOf gives), never with a stack trace.
 import type { NodeMessage } from 'node-red';
 import { type Identity, actorOf, whoFieldIn, whoFieldMessage } from '../../core/access';
@@ -45,7 +45,7 @@ export function respond(msg: NodeMessage, statusCode: number, body: unknown): No
 }
 
 /**
- * The contract's error response for any thrown value; unknown errors are 500 "internal error"
+ * The API's error response for any thrown value; unknown errors are 500 "internal error"
  * to the caller, and their message goes to `log` (the node's warn) so they can be found.
  */
 export function respondError(msg: NodeMessage, err: unknown, log?: (message: string) => void): NodeMessage {

@@ -1,4 +1,4 @@
-// This runtime's monitoring figures for /api/dashboard/status (seed 002 "Monitoring"): the
+// This runtime's monitoring figures for /api/dashboard/status (the product API's monitoring): the
 // HTTP front records each API answer's time here, and every live stream node registers its
 // connection count. Process-wide, like the metrics registry: the figures describe this process.
 import { performance } from 'node:perf_hooks';

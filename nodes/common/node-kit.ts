@@ -8,6 +8,8 @@ export type SendFn = (msg: NodeMessage | Array<NodeMessage | NodeMessage[] | nul
 export type DoneFn = (err?: Error) => void;
 
 /**
+ * @deprecated use defineNode (nodes/common/define-node.ts); goes once no node calls it.
+ *
  * Validates a node's configuration against its schema. On failure the node shows a red
  * status and logs one clear error, and the caller should not start any work.
  */

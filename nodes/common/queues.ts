@@ -1,9 +1,10 @@
-// The durable queues the floorflow-queue-worker node can serve. PostgreSQL is the queue: a
-// source claims due rows (FOR UPDATE SKIP LOCKED, under a lease) and takes back work whose
-// worker died or stalled. A domain adds its queue here with one registerQueue call.
+// The durable queues the floorflow-queue-worker node can serve, in one list (QUEUES, at the
+// end). PostgreSQL is the queue: a source claims due rows (FOR UPDATE SKIP LOCKED, under a
+// lease) and takes back work whose worker died or stalled. A domain adds its queue to the list.
 import type { Pool } from 'pg';
 import type { AppliedTransition } from '../../store/lifecycle';
 import { claimEngravingJobs } from '../../store/engraving';
+import { embossingQueue } from './embossing-queue';
 import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../../store/processing';
 
 export interface QueueContext {
@@ -34,18 +35,12 @@ export interface QueueSource {
   release?(ctx: QueueContext): Promise<string[]>;
 }
 
-const sources = new Map<string, QueueSource>();
-
-export function registerQueue(source: QueueSource): void {
-  sources.set(source.name, source);
-}
-
 export function queueSource(name: string): QueueSource | undefined {
-  return sources.get(name);
+  return QUEUES.find((q) => q.name === name);
 }
 
 export function queueNames(): string[] {
-  return [...sources.keys()].sort();
+  return QUEUES.map((q) => q.name).sort();
 }
 
 /** What a running worker announces, so status routes can report its limits. */
@@ -69,9 +64,9 @@ export function workerOf(queue: string): WorkerAnnouncement | undefined {
   return workers.get(queue);
 }
 
-registerQueue({
+const processingQueue: QueueSource = {
   name: 'processing',
-  description: 'seed 004 processing jobs (processing.processing_jobs)',
+  description: 'processing jobs of confirmed orders (processing.processing_jobs)',
   claim: ({ pool, owner, max, now, applied }) => claimJobs(pool, { owner, max, now, applied }),
   recoverOrphans: ({ pool, owner, now, flowVersion, applied }) =>
     recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
@@ -79,13 +74,15 @@ registerQueue({
     recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion, applied }),
   release: ({ pool, owner, now, flowVersion, applied }) =>
     releaseJobsOf(pool, { owner, now, flowVersion, applied }),
-});
+};
 
-registerQueue({
+const engravingQueue: QueueSource = {
   name: 'engraving',
-  description: 'seed 003 engraving jobs waiting for an engraver (engraving.engraving_jobs)',
-  // A job on an engraver has its own deadline in its row; the engraving monitor acts on it
+  description: 'engraving jobs waiting for an engraver (engraving.engraving_jobs)',
+  // A job on an engraver has its own deadline in its row; the engraver deadlines node acts on it
   // (it may have to send the engraver a cancel command, which this worker cannot).
-  claim: ({ pool, max, now, flowVersion, applied }) =>
-    claimEngravingJobs(pool, { max, now, flowVersion, applied }),
-});
+  claim: ({ pool, max, now, flowVersion }) => claimEngravingJobs(pool, { max, now, flowVersion }),
+};
+
+/** Every queue a worker can serve. */
+export const QUEUES: readonly QueueSource[] = [processingQueue, engravingQueue, embossingQueue];

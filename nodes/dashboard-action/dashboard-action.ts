@@ -4,14 +4,13 @@
 // the person can act on (a plate taken meanwhile) is an outcome; a fault goes to done(err).
 // Who acts is the login of the display connection the message came from (msg._client, set by
 // Dashboard 2.0 on the server); a viewer, a display or a connection without a login is refused.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { actionRefusal, actorOf } from '../../core/access';
 import { parseDashboardAction } from '../../core/dashboard-actions';
 import type { JsonSchema } from '../../core/schema';
 import { performAction, refusalOf } from './dashboard-actions';
-import { nodePool } from '../common/db';
-import { checkConfig, onInputAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onInputAsync } from '../common/node-kit';
 import configSchema from './schema.json';
 
 interface DashboardActionConfig {
@@ -21,18 +20,11 @@ interface DashboardActionConfig {
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-dashboard-action',
-    function DashboardActionNode(this: Node, def: NodeDef & DashboardActionConfig) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<DashboardActionConfig>(this, configSchema as JsonSchema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const pool = nodePool(RED, this, config.db);
-      if (!pool) return;
-
-      onInputAsync(this, async (msg, send, done) => {
+  defineNode<DashboardActionConfig>(
+    RED,
+    { type: 'floorflow-dashboard-action', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, services, clock, pool, flowVersion }) => {
+      onInputAsync(node, async (msg, send, done) => {
         let request;
         try {
           request = parseDashboardAction(msg.topic, msg.payload);
@@ -42,11 +34,11 @@ export = function register(RED: NodeAPI): void {
           send({ ...msg, topic: 'action-result', payload: refusal });
           return done();
         }
-        const identity = services?.access?.identityOfClient((msg as { _client?: unknown })._client);
+        const identity = services.access?.identityOfClient((msg as { _client?: unknown })._client);
         const refused = actionRefusal(identity, request.action);
         if (refused || !identity) {
           const message = refused ?? 'log in to use this page';
-          this.status({ fill: 'yellow', shape: 'ring', text: message.slice(0, 40) });
+          node.status({ fill: 'yellow', shape: 'ring', text: message.slice(0, 40) });
           send({ ...msg, topic: 'action-result', payload: { action: request.action, ok: false, message } });
           return done();
         }
@@ -56,12 +48,12 @@ export = function register(RED: NodeAPI): void {
             pool,
             actor: actorOf(identity),
             now: clock.now(),
-            flowVersion: services?.flowVersion(this.z),
-            warn: (m) => this.warn(m),
+            flowVersion: flowVersion(),
+            warn: (m) => node.warn(m),
           },
           request,
         );
-        this.status({
+        node.status({
           fill: result.ok ? 'green' : 'yellow',
           shape: 'dot',
           text: result.message.slice(0, 40),

@@ -50,15 +50,6 @@ async function announce(ctx: ActionContext, transitions: AppliedTransition[]): P
   for (const t of transitions) await announceTransition(ctx.services, t, ctx.warn);
 }
 
-function changeResult(
-  action: DashboardAction['action'],
-  change: embossing.Change,
-  done: string,
-): ActionResult {
-  if (change.kind === 'applied') return { action, ok: true, message: done };
-  return { action, ok: false, message: change.reason };
-}
-
 export async function performAction(ctx: ActionContext, request: DashboardAction): Promise<ActionResult> {
   const by = { at: ctx.now, actor: ctx.actor, source: 'dashboard', flowVersion: ctx.flowVersion };
   let result: ActionResult;
@@ -91,14 +82,15 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
         };
       }
       case 'retry_embossing': {
+        // A job that cannot be retried throws a refusal: refusalOf answers it.
         const change = await embossing.retryJob(ctx.pool, request.jobId, by);
-        if (change.kind === 'applied') await announce(ctx, change.transitions);
-        return changeResult(request.action, change, `embossing job ${request.jobId} queued again`);
+        await announce(ctx, change.transitions);
+        return { action: request.action, ok: true, message: `embossing job ${request.jobId} queued again` };
       }
       case 'cancel_embossing': {
         const change = await embossing.cancelJob(ctx.pool, request.jobId, by);
-        if (change.kind === 'applied') await announce(ctx, change.transitions);
-        return changeResult(request.action, change, `embossing job ${request.jobId} cancelled`);
+        await announce(ctx, change.transitions);
+        return { action: request.action, ok: true, message: `embossing job ${request.jobId} cancelled` };
       }
       case 'embossing_logs': {
         const messages = await embossing.jobMessages(ctx.pool, request.jobId);

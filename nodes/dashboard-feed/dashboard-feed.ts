@@ -2,13 +2,13 @@
 // display opens the page or (re)connects (wire a ui-control and a ui-event to the input),
 // when domain events arrive on the runtime's event bus, and every refreshSeconds. Nothing
 // the page shows lives only in this process, so a restart loses nothing.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import { BOARD_EVENT_CHANNELS, readBoard } from './dashboard-boards';
 import { Refresher } from '../common/refresher';
-import { nodePool } from '../common/db';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { TimerHandle, servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync } from '../common/node-kit';
+import type { TimerHandle } from '../common/services';
 import type { DashboardPage } from '../../store/dashboards';
 import configSchema from './schema.json';
 
@@ -16,42 +16,36 @@ interface DashboardFeedConfig {
   name?: string;
   db?: string;
   page: DashboardPage;
-  refreshSeconds: number | string;
+  refreshSeconds: number;
   schemaVersion: number;
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-dashboard-feed',
-    function DashboardFeedNode(this: Node, def: NodeDef & DashboardFeedConfig) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<DashboardFeedConfig>(this, configSchema as JsonSchema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const pool = nodePool(RED, this, config.db);
-      if (!pool) return;
-      const refreshMs = Number(config.refreshSeconds) * 1000;
+  defineNode<DashboardFeedConfig>(
+    RED,
+    { type: 'floorflow-dashboard-feed', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool }) => {
+      const refreshMs = config.refreshSeconds * 1000;
 
       const refresher = new Refresher(async () => {
         try {
           const payload = await readBoard(config.page, pool, clock.now());
-          this.send({ topic: config.page, payload });
-          this.status({ fill: 'green', shape: 'dot', text: `read ${payload.read_at.slice(11, 19)}` });
+          node.send({ topic: config.page, payload });
+          node.status({ fill: 'green', shape: 'dot', text: `read ${payload.read_at.slice(11, 19)}` });
         } catch (err) {
           // The display keeps what it shows; the next trigger reads again.
-          this.status({ fill: 'red', shape: 'ring', text: 'database read failed' });
-          this.error(err);
+          node.status({ fill: 'red', shape: 'ring', text: 'database read failed' });
+          node.error(err);
         }
       });
 
-      this.on('input', (_msg, _send, done: () => void) => {
+      node.on('input', (_msg, _send, done: () => void) => {
         void refresher.request();
         done();
       });
 
       const onEvent = () => void refresher.request();
-      for (const channel of BOARD_EVENT_CHANNELS) services?.events.on(channel, onEvent);
+      for (const channel of BOARD_EVENT_CHANNELS) services.events.on(channel, onEvent);
 
       let timer: TimerHandle | undefined;
       const tick = () => {
@@ -62,9 +56,9 @@ export = function register(RED: NodeAPI): void {
       // A fresh board at deploy and start, for the displays already connected.
       void refresher.request();
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         clock.clearTimeout(timer);
-        for (const channel of BOARD_EVENT_CHANNELS) services?.events.off(channel, onEvent);
+        for (const channel of BOARD_EVENT_CHANNELS) services.events.off(channel, onEvent);
         await refresher.stop();
       });
     },

@@ -1,23 +1,25 @@
 // floorflow-db: the PostgreSQL connection the floorflow nodes share. In "runtime" mode it
 // hands out the runtime's own pool (the embedded database or DATABASE_URL); in "url" mode
 // it opens a pool to another server, with user and password kept as Node-RED credentials.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { DbConfigNode } from '../common/db';
+import type { Node, NodeAPI } from 'node-red';
 import type { Pool } from 'pg';
 import { FloorflowError } from '../../core/errors';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { servicesOf } from '../common/services';
+import type { JsonSchema } from '../../core/schema';
 import { createPool } from '../../store/db';
-import schema from './schema.json';
+import type { DbConfigNode } from '../common/db';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync } from '../common/node-kit';
+import configSchema from './schema.json';
 
 interface DbConfig {
   name?: string;
   mode: 'runtime' | 'url';
   host?: string;
-  port?: number | string;
+  port?: number;
   database?: string;
-  ssl?: boolean;
-  poolSize?: number | string;
+  ssl: boolean;
+  poolSize?: number;
+  schemaVersion: number;
 }
 
 interface DbCredentials {
@@ -28,42 +30,43 @@ interface DbCredentials {
 type DbNode = DbConfigNode & Node<DbCredentials>;
 
 export = function register(RED: NodeAPI): void {
-  function FloorflowDbNode(this: DbNode, def: NodeDef & DbConfig) {
-    RED.nodes.createNode(this, def);
-    const config = checkConfig<DbConfig>(this, schema, { ...def, mode: def.mode || 'runtime' });
-    let ownPool: Pool | undefined;
-    this.getPool = () => {
-      if (!config) throw new FloorflowError('FF_CONFIG_INVALID', 'floorflow-db configuration is invalid');
-      if (config.mode === 'runtime') {
-        const services = servicesOf(RED);
-        if (!services)
-          throw new FloorflowError('FF_DB_UNAVAILABLE', 'no floorflow runtime database: use mode "url"');
-        return services.pool;
-      }
-      if (!ownPool) {
-        const url = new URL('postgresql://localhost');
-        url.hostname = config.host ?? 'localhost';
-        url.port = String(config.port || 5432);
-        url.pathname = '/' + (config.database ?? '');
-        if (this.credentials?.user) url.username = this.credentials.user;
-        if (this.credentials?.password) url.password = this.credentials.password;
-        ownPool = createPool(url.toString(), {
-          max: Number(config.poolSize || 5),
-          ssl: config.ssl || undefined,
-        });
-      }
-      return ownPool;
-    };
-    onCloseAsync(this, async () => {
-      await ownPool?.end();
-      ownPool = undefined;
-    });
-  }
-  RED.nodes.registerType(
-    'floorflow-db',
-    FloorflowDbNode as unknown as Parameters<NodeAPI['nodes']['registerType']>[1],
+  // A config node needs nothing at construction: in "runtime" mode the runtime's pool is looked
+  // up when a node asks for it, so a database on another server works in plain Node-RED too.
+  defineNode<DbConfig>(
+    RED,
     {
+      type: 'floorflow-db',
+      schema: configSchema as JsonSchema,
+      needs: 'nothing',
       credentials: { user: { type: 'text' }, password: { type: 'password' } },
+    },
+    ({ node, config, services }) => {
+      const dbNode = node as DbNode;
+      let ownPool: Pool | undefined;
+      dbNode.getPool = () => {
+        if (config.mode === 'runtime') {
+          if (!services)
+            throw new FloorflowError('FF_DB_UNAVAILABLE', 'no floorflow runtime database: use mode "url"');
+          return services.pool;
+        }
+        if (!ownPool) {
+          const url = new URL('postgresql://localhost');
+          url.hostname = config.host ?? 'localhost';
+          url.port = String(config.port || 5432);
+          url.pathname = '/' + (config.database ?? '');
+          if (dbNode.credentials?.user) url.username = dbNode.credentials.user;
+          if (dbNode.credentials?.password) url.password = dbNode.credentials.password;
+          ownPool = createPool(url.toString(), {
+            max: config.poolSize || 5,
+            ssl: config.ssl || undefined,
+          });
+        }
+        return ownPool;
+      };
+      onCloseAsync(node, async () => {
+        await ownPool?.end();
+        ownPool = undefined;
+      });
     },
   );
 };

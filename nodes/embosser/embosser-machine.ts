@@ -1,5 +1,5 @@
-// The embosser controller behind the floorflow-embosser node: the anti-corruption layer of
-// seed 000 §7. It is the only code that speaks to an embossing machine, and only through the
+// The embosser controller behind the floorflow-embosser node: the anti-corruption layer between
+// floorflow and its embossing machines (docs/embossing.md). It is the only code that speaks to an embossing machine, and only through the
 // machine's profile (core/embossing-profiles): it turns a queued job into the machine's
 // command, sends it, logs every message both ways, and turns the machine's answers (MQTT
 // events, signed HTTP callbacks) into guarded job changes.
@@ -26,11 +26,11 @@ import { parseMachineTopic } from '../../core/topics';
 import {
   AT_MACHINE_STATES,
   Actor,
-  Change,
   EmbossingJob,
   EmbossingMachine,
   applyMachineReport,
   getJob,
+  isRefusedChange,
   jobStates,
   logMachineMessage,
   machineOf,
@@ -67,8 +67,11 @@ export interface EmbosserDeps {
   publish(topic: string, payload: unknown): void;
   /** fetch for HTTP profiles (injected so tests can stand in for a machine's API). */
   fetch: typeof fetch;
-  /** A change was applied: announce it. */
-  changed(change: Change & { kind: 'applied' }): void;
+  /**
+   * A job's row changed, with or without a transition (an attempt's error, a moved deadline):
+   * the pages that show it re-read. Its transitions are the lifecycle relay's to announce.
+   */
+  jobChanged(job: EmbossingJob): void;
   /** Presence or in-flight count changed: update the node status. */
   statusChanged(): void;
   /** Something went wrong outside any message (the deadline sweep): one line for the log. */
@@ -89,6 +92,18 @@ export type AttemptOutcome =
   | { kind: 'completed'; job: EmbossingJob }
   | { kind: 'requeued'; job: EmbossingJob }
   | { kind: 'with_a_person'; job: EmbossingJob };
+
+/** What became of a machine's answer: applied (the job now), or refused and why, or just a result line. */
+interface Answered {
+  result: string;
+  applied?: EmbossingJob;
+  refused?: FloorflowError;
+}
+
+/** Swallows a change that could not be made (the job moved on meanwhile); rethrows anything else. */
+function unlessRefused(err: unknown): void {
+  if (!isRefusedChange(err)) throw err;
+}
 
 /** Errors of fetch that mean the request never reached the machine (nothing listened, no route). */
 const NOT_REACHED_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
@@ -211,13 +226,10 @@ export class EmbosserController {
         );
         return { kind: 'requeued', job: released ?? job };
       }
-      const change = await markAttemptFailed(
-        this.deps.pool,
-        jobId,
-        `${machine.machineId} is offline`,
-        this.actor(),
+      await markAttemptFailed(this.deps.pool, jobId, `${machine.machineId} is offline`, this.actor()).then(
+        (change) => this.deps.jobChanged(change.job),
+        unlessRefused,
       );
-      if (change.kind === 'applied') this.deps.changed(change);
       throw retryable('FF_MACHINE_OFFLINE', `machine ${machine.machineId} is offline`, jobId);
     }
 
@@ -233,11 +245,8 @@ export class EmbosserController {
         : { body: command.body };
     const timeoutMs = this.settings.timeoutMs ?? profile.timeoutMs;
     // The deadline commits with the send: whichever runtime sweeps finds the job if no answer comes.
-    const sent = await markSent(this.deps.pool, jobId, payload, this.actor(), timeoutMs);
-    if (sent.kind !== 'applied') {
-      throw new FloorflowError('FF_TRANSITION_INVALID', `embossing job ${jobId}: ${sent.reason}`);
-    }
-    this.deps.changed(sent);
+    // A job no longer queued (cancelled, sent by another holder) throws: the attempt fails.
+    this.deps.jobChanged((await markSent(this.deps.pool, jobId, payload, this.actor(), timeoutMs)).job);
 
     const answered = new Promise<AttemptOutcome>((resolve) => {
       this.inFlight.set(jobId, { machineId: machine.machineId, resolve });
@@ -249,13 +258,12 @@ export class EmbosserController {
       this.settle(jobId);
       const message = (err as Error).message;
       if (err instanceof NotAcknowledged || notReached(err)) {
-        const change = await markAttemptFailed(
+        await markAttemptFailed(
           this.deps.pool,
           jobId,
           `the command did not reach ${machine.machineId}: ${message}`,
           this.actor(),
-        );
-        if (change.kind === 'applied') this.deps.changed(change);
+        ).then((change) => this.deps.jobChanged(change.job), unlessRefused);
         throw retryable(
           'FF_MACHINE_FAILED',
           `the command did not reach ${machine.machineId}: ${message}`,
@@ -264,14 +272,23 @@ export class EmbosserController {
       }
       // Sent, but whether the machine got it is unknown (a broken connection, no answer in
       // time): it may emboss, so a person decides.
-      const change = await markNeedsAttention(
+      const now = await markNeedsAttention(
         this.deps.pool,
         jobId,
         `the command to ${machine.machineId} may not have arrived (${message}); check the machine, then retry or cancel the job`,
         this.actor(),
+      ).then(
+        (change) => {
+          this.deps.jobChanged(change.job);
+          return change.job;
+        },
+        // Meanwhile answered or cancelled: the job as it is now.
+        async (err: unknown) => {
+          unlessRefused(err);
+          return (await getJob(this.deps.pool, jobId)) ?? job;
+        },
       );
-      if (change.kind === 'applied') this.deps.changed(change);
-      return { kind: 'with_a_person', job: change.kind === 'not_found' ? job : change.job };
+      return { kind: 'with_a_person', job: now };
     }
     return answered;
   }
@@ -377,7 +394,7 @@ export class EmbosserController {
           const seconds = Math.round((job.answer_timeout_ms ?? 120000) / 1000);
           return `no answer from ${job.machine_id} within ${seconds} s (attempt ${job.attempts}); it may have embossed the plates: check the machine, then retry or cancel the job`;
         });
-        for (const change of changes) this.deps.changed(change);
+        for (const change of changes) this.deps.jobChanged(change.job);
         if (changes.length < 50) break;
       }
       if (this.inFlight.size === 0) return;
@@ -452,13 +469,13 @@ export class EmbosserController {
 
   /**
    * A verified callback (the signature, nonce and the job's machine were checked by the callback
-   * node). It names the attempt it answers (CONTRACT.md §4): another attempt's answer changes nothing.
+   * node). It names the attempt it answers (docs/embossing.md): another attempt's answer changes nothing.
    */
   async callback(
     machineId: string,
     jobId: string,
     body: unknown,
-  ): Promise<{ result: string; change?: Change; answer?: MachineAnswer; attempt?: number }> {
+  ): Promise<Answered & { answer?: MachineAnswer; attempt?: number }> {
     return this.inOrder(machineId, async () => {
       const machine = await machineOf(this.deps.pool, machineId);
       const profile = this.profileOf(machine?.profile ?? null);
@@ -483,7 +500,7 @@ export class EmbosserController {
   }
 
   /**
-   * A verified callback, answered in the contract's shape: 200 applied, 409 not allowed now
+   * A verified callback, answered in the API's shape: 200 applied, 409 not allowed now
    * (another attempt's, a finished job), 400 unreadable. A machine that repeats the final report
    * of the job's current attempt (it lost our first answer) gets 200 with the job, as the first
    * delivery did, and changes nothing.
@@ -493,19 +510,21 @@ export class EmbosserController {
     jobId: string,
     body: unknown,
   ): Promise<{ statusCode: number; body: Record<string, unknown> }> {
-    const { result, change, answer, attempt } = await this.callback(machineId, jobId, body);
-    if (change?.kind === 'applied') return { statusCode: 200, body: { success: true, data: change.job } };
-    if (change?.kind === 'conflict') {
+    const { result, applied, refused, answer, attempt } = await this.callback(machineId, jobId, body);
+    if (applied) return { statusCode: 200, body: { success: true, data: applied } };
+    if (refused?.code === 'FF_NOT_FOUND')
+      return { statusCode: 404, body: { success: false, error: refused.message } };
+    if (refused) {
+      const job = await getJob(this.deps.pool, jobId);
       const repeat =
+        job &&
         answer?.ok &&
         (answer.status === 'completed' || answer.status === 'failed') &&
-        change.job.status === answer.status &&
-        attempt === change.job.attempts;
-      if (repeat) return { statusCode: 200, body: { success: true, data: change.job } };
-      return { statusCode: 409, body: { success: false, error: change.reason } };
+        job.status === answer.status &&
+        attempt === job.attempts;
+      if (repeat) return { statusCode: 200, body: { success: true, data: job } };
+      return { statusCode: 409, body: { success: false, error: refused.message } };
     }
-    if (change?.kind === 'not_found')
-      return { statusCode: 404, body: { success: false, error: change.reason } };
     return { statusCode: 400, body: { success: false, error: result.replace(/^rejected: /, '') } };
   }
 
@@ -571,7 +590,7 @@ export class EmbosserController {
     topic: string,
     attempt?: number,
     record?: LedgerEntry,
-  ): Promise<{ result: string; change?: Change }> {
+  ): Promise<Answered> {
     const logIn = (jobId: string | undefined, result: string) =>
       this.log({ direction: 'in', machineId, jobId, channel, topic, payload, result });
     // An inbox event that takes no effect is recorded too, so no catch-up sends it again.
@@ -596,30 +615,36 @@ export class EmbosserController {
       return { result: `ignored: ${reason}` };
     }
     const error = answer.status === 'failed' ? failureReason(machineId, answer.response) : undefined;
-    const change = await applyMachineReport(
-      this.deps.pool,
-      answer.jobId,
-      { status: answer.status, response: answer.response, error, attempt },
-      {
-        ...this.actor(),
-        plateDoneState: this.settings.plateDoneState,
-      },
-      record,
-    );
-    const result = change.kind === 'applied' ? `applied: ${answer.status}` : `ignored: ${change.reason}`;
-    await logIn(answer.jobId, result);
-    if (change.kind !== 'applied') {
-      await noEffect(change.reason);
-      return { result, change };
+    let applied: EmbossingJob;
+    try {
+      ({ job: applied } = await applyMachineReport(
+        this.deps.pool,
+        answer.jobId,
+        { status: answer.status, response: answer.response, error, attempt },
+        {
+          ...this.actor(),
+          plateDoneState: this.settings.plateDoneState,
+        },
+        record,
+      ));
+    } catch (err) {
+      // A report the job's state does not allow (a replay for a finished job, another attempt's).
+      if (!isRefusedChange(err)) throw err;
+      const result = `ignored: ${err.message}`;
+      await logIn(answer.jobId, result);
+      await noEffect(err.message);
+      return { result, refused: err };
     }
-    this.deps.changed(change);
+    const result = `applied: ${answer.status}`;
+    await logIn(answer.jobId, result);
+    this.deps.jobChanged(applied);
     if (answer.status === 'completed') {
-      this.settle(answer.jobId)?.resolve({ kind: 'completed', job: change.job });
+      this.settle(answer.jobId)?.resolve({ kind: 'completed', job: applied });
     } else if (answer.status === 'failed') {
       // The machine's own failure goes to a person: it may have acted on the command.
-      this.settle(answer.jobId)?.resolve({ kind: 'with_a_person', job: change.job });
+      this.settle(answer.jobId)?.resolve({ kind: 'with_a_person', job: applied });
     }
-    return { result, change };
+    return { result, applied };
   }
 
   /**

@@ -1,19 +1,17 @@
-// Node-RED glue for embosser (seed 000 §7's anti-corruption layer): a job message (from the
-// queue worker, through retry-backoff) becomes one attempt at the machine; MQTT status and
-// event messages (from an mqtt in node) and verified callbacks (from embossing-callback) are
-// the machine's answers. The protocol lives in the machine's profile, the work in nodes/embosser/embosser-machine.
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { parseProfiles } from '../../core/embossing-profiles';
+// Node-RED glue for embosser (the anti-corruption layer between floorflow and its embossing
+// machines, docs/embossing.md): a job message (from the queue worker, through retry-backoff)
+// becomes one attempt at the machine; MQTT status and event messages (from an mqtt in or
+// machine events node) and verified callbacks (from embossing-callback) are the machine's
+// answers. The protocol lives in the machine's profile, the work in ./embosser-machine.
+import type { NodeAPI, NodeMessage } from 'node-red';
+import { type EmbosserProfile, parseProfiles } from '../../core/embossing-profiles';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
-import { EmbosserController, profilesWith } from './embosser-machine';
-// Registers the embossing queue for floorflow-queue-worker before any flow starts.
-import './embossing-queue';
-import { announce, errorAnswer } from '../common/embossing-steps';
-import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { errorAnswer, jobChanged } from '../common/embossing-routes';
+import { onCloseAsync, onInputAsync } from '../common/node-kit';
 import { ledgerEntryOfInbox } from '../../store/ledger';
+import { EmbosserController, profilesWith } from './embosser-machine';
 import configSchema from './schema.json';
 
 interface EmbosserConfig {
@@ -21,14 +19,24 @@ interface EmbosserConfig {
   db?: string;
   profile: string;
   profiles: string;
-  timeout?: number | string;
+  /** Seconds a machine has to answer; empty: each profile's own timeout. */
+  timeout?: number | '';
   whenOffline: 'fail' | 'wait';
-  offlineWait: number | string;
+  /** Seconds before a job for an offline machine is queued again (whenOffline "wait"). */
+  offlineWait: number;
   plateDoneState: 'embossed' | 'in_storage';
   schemaVersion: number;
 }
 
 type Message = NodeMessage & Record<string, unknown>;
+
+/** The shipped profiles and the node's own, or why the node's configuration cannot be used. */
+function profilesOf(config: EmbosserConfig): Map<string, EmbosserProfile> | string {
+  const extra = parseProfiles(config.profiles);
+  if ('error' in extra) return `profiles: ${extra.error}`;
+  const profiles = profilesWith(extra.profiles);
+  return profiles.has(config.profile) ? profiles : `no profile "${config.profile}"`;
+}
 
 function jsonOf(payload: unknown): unknown {
   const text = Buffer.isBuffer(payload) ? payload.toString('utf8') : payload;
@@ -48,64 +56,45 @@ function jobIdOf(msg: Message): string | undefined {
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-embosser',
-    function EmbosserNode(this: Node, def: NodeDef & EmbosserConfig) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<EmbosserConfig>(this, configSchema as JsonSchema, { ...def });
-      if (!config) return;
-      const extra = parseProfiles(config.profiles);
-      if ('error' in extra) {
-        this.status({ fill: 'red', shape: 'ring', text: 'invalid profiles' });
-        this.error(new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${extra.error}`));
-        return;
-      }
-      const profiles = profilesWith(extra.profiles);
-      if (!profiles.has(config.profile)) {
-        this.status({ fill: 'red', shape: 'ring', text: 'unknown profile' });
-        this.error(
-          new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: no profile "${config.profile}"`),
-        );
-        return;
-      }
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const timeout =
-        config.timeout === undefined || config.timeout === '' ? undefined : Number(config.timeout) * 1000;
-      let controller: EmbosserController;
-      try {
-        controller = new EmbosserController(
-          {
-            pool: poolFor(RED, config.db || undefined),
-            clock,
-            prefix: services?.topicPrefix ?? 'floorflow',
-            flowVersion: () => services?.flowVersion(this.z),
-            publish: (topic, payload) => this.send([null, { topic, payload, qos: 1, retain: false }, null]),
-            fetch: (input, init) => fetch(input, init),
-            changed: (change) => announce(services, change),
-            statusChanged: () => showStatus(),
-            warn: (message) => this.warn(message),
-          },
-          {
-            defaultProfile: config.profile,
-            profiles,
-            timeoutMs: timeout,
-            whenOffline: config.whenOffline,
-            offlineWaitMs: Number(config.offlineWait || 0) * 1000,
-            plateDoneState: config.plateDoneState,
-          },
-        );
-      } catch (err) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-        this.error(err);
-        return;
-      }
-
-      const showStatus = () => this.status(controller.status());
-      showStatus();
+  defineNode<EmbosserConfig>(
+    RED,
+    {
+      type: 'floorflow-embosser',
+      schema: configSchema as JsonSchema,
+      needs: 'database',
+      check: (config) => {
+        const profiles = profilesOf(config);
+        return typeof profiles === 'string' ? profiles : undefined;
+      },
+    },
+    ({ node, config, services, clock, pool, flowVersion }) => {
+      const profiles = profilesOf(config) as Map<string, EmbosserProfile>;
+      const controller: EmbosserController = new EmbosserController(
+        {
+          pool,
+          clock,
+          prefix: services.topicPrefix,
+          flowVersion,
+          publish: (topic, payload) => node.send([null, { topic, payload, qos: 1, retain: false }, null]),
+          fetch: (input, init) => fetch(input, init),
+          jobChanged: (job) => jobChanged(services, job),
+          statusChanged: () => node.status(controller.status()),
+          warn: (message) => node.warn(message),
+        },
+        {
+          defaultProfile: config.profile,
+          profiles,
+          timeoutMs:
+            config.timeout === undefined || config.timeout === '' ? undefined : config.timeout * 1000,
+          whenOffline: config.whenOffline,
+          offlineWaitMs: config.offlineWait * 1000,
+          plateDoneState: config.plateDoneState,
+        },
+      );
+      node.status(controller.status());
       controller.start();
 
-      onInputAsync(this, async (input, send, done) => {
+      onInputAsync(node, async (input, send, done) => {
         const msg = input as Message;
         const callback = msg.callback as { machineId?: string; jobId?: string } | undefined;
         if (callback?.machineId && callback.jobId) {
@@ -119,7 +108,7 @@ export = function register(RED: NodeAPI): void {
         const cancelled = msg.cancelled as { jobId?: string; from?: string } | undefined;
         if (cancelled?.jobId) {
           const result = await controller.cancelled(String(cancelled.jobId), cancelled.from);
-          this.log(`embossing job ${cancelled.jobId} cancelled: ${result}`);
+          node.log(`embossing job ${cancelled.jobId} cancelled: ${result}`);
           done();
           return;
         }
@@ -127,7 +116,7 @@ export = function register(RED: NodeAPI): void {
           // A machine's message never goes to the Catch node: that one retries jobs.
           const record = ledgerEntryOfInbox(msg.inbox);
           await controller.machineMessage(msg.topic, jsonOf(msg.payload), record).catch((err: Error) => {
-            this.warn(`message on ${String(msg.topic)} not handled: ${err.message}`);
+            node.warn(`message on ${String(msg.topic)} not handled: ${err.message}`);
           });
           done();
           return;
@@ -141,7 +130,7 @@ export = function register(RED: NodeAPI): void {
         done();
       });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         await controller.close();
       });
     },

@@ -6,7 +6,7 @@
 // refused), and a verified callback leaves as a message for the embosser.
 import crypto from 'node:crypto';
 import express, { Request, Response } from 'express';
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Node, NodeAPI } from 'node-red';
 import { excerptOf } from '../../core/excerpt';
 import {
   CALLBACK_FUTURE_SKEW_SECONDS,
@@ -18,9 +18,8 @@ import {
 } from '../../core/machine-callback';
 import { SourceLimiter } from '../../core/rate-limit';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync } from '../common/node-kit';
 import {
   claimCallbackNonce,
   getJob,
@@ -34,7 +33,8 @@ interface CallbackConfig {
   name?: string;
   db?: string;
   url: string;
-  windowSeconds: number | string;
+  /** Seconds a callback's timestamp may lie in the past. */
+  windowSeconds: number;
   maxBody: string;
   schemaVersion: number;
 }
@@ -89,15 +89,11 @@ function onAnswer(res: Response, answered: (status: number, body: unknown) => vo
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-embossing-callback',
-    function EmbossingCallbackNode(this: Node, def: NodeDef & CallbackConfig) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<CallbackConfig>(this, configSchema as JsonSchema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const windowSeconds = Number(config.windowSeconds);
+  defineNode<CallbackConfig>(
+    RED,
+    { type: 'floorflow-embossing-callback', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool, flowVersion }) => {
+      const windowSeconds = config.windowSeconds;
       const rejectionLog = new SourceLimiter(REJECTIONS_LOGGED_PER_MINUTE, 60000);
       let verified = 0;
       let rejected = 0;
@@ -113,7 +109,7 @@ export = function register(RED: NodeAPI): void {
         jobId: string,
       ) => {
         rejected += 1;
-        this.status({
+        node.status({
           fill: 'yellow',
           shape: 'ring',
           text: `${verified} verified, ${rejected} rejected: ${reason}`,
@@ -123,7 +119,6 @@ export = function register(RED: NodeAPI): void {
         const source = req.socket.remoteAddress ?? 'unknown';
         const window = rejectionLog.take(source, clock.now().getTime());
         if (!window.allowed) return;
-        const pool = poolFor(RED, config.db || undefined);
         await logMachineMessage(pool, {
           direction: 'in',
           machineId: (machine ?? '(none)').slice(0, 64),
@@ -132,20 +127,19 @@ export = function register(RED: NodeAPI): void {
           topic: `POST ${req.originalUrl.split('?')[0]}`.slice(0, 200),
           payload: { ...excerptOf(raw), from: source, not_logged_before: window.suppressed },
           result: `rejected (${status}): ${reason}`,
-          flowVersion: services?.flowVersion(this.z),
+          flowVersion: flowVersion(),
           at: clock.now(),
         });
       };
 
       const handle = async (req: Request, res: Response) => {
-        const pool = poolFor(RED, config.db || undefined);
         const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
         const jobId = String(req.params.job_id ?? '');
         const path = req.originalUrl.split('?')[0];
         const machine = header(req, MACHINE_HEADER);
         const now = clock.now();
         const job = /^[0-9]{1,18}$/.test(jobId) ? await getJob(pool, jobId) : undefined;
-        const secret = machine && services ? await services.machineSecret(machine) : undefined;
+        const secret = machine ? await services.machineSecret(machine) : undefined;
         const check = checkCallback({
           headers: {
             machine,
@@ -206,13 +200,13 @@ export = function register(RED: NodeAPI): void {
             body,
             at: clock.now(),
           }).catch((err: Error) =>
-            this.error(`answer to callback for job ${jobId} not kept: ${err.message}`),
+            node.error(`answer to callback for job ${jobId} not kept: ${err.message}`),
           );
         });
         const body = loggable(raw);
         verified += 1;
-        this.status({ fill: 'green', shape: 'dot', text: `${verified} verified, ${rejected} rejected` });
-        this.send({
+        node.status({ fill: 'green', shape: 'dot', text: `${verified} verified, ${rejected} rejected` });
+        node.send({
           payload: body,
           callback: { machineId: check.machineId, jobId },
           topic: `callback/${jobId}`,
@@ -223,14 +217,14 @@ export = function register(RED: NodeAPI): void {
 
       const route = (req: Request, res: Response) => {
         handle(req, res).catch((err: Error) => {
-          this.error(err);
+          node.error(err);
           if (!res.headersSent) res.status(500).json({ success: false, error: 'internal error' });
         });
       };
       RED.httpNode.post(config.url, express.raw({ type: () => true, limit: config.maxBody }), route);
-      this.status({ fill: 'green', shape: 'dot', text: 'listening' });
+      node.status({ fill: 'green', shape: 'dot', text: 'listening' });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         const app = RED.httpNode as unknown as RoutedApp;
         if (app._router) {
           app._router.stack = app._router.stack.filter(

@@ -3,7 +3,7 @@
 // store/job-status-print (the verdicts computed inside PostgreSQL), and each message leaves, and is
 // done, once its batch has committed. A record applied before (by a poller or an earlier message)
 // changes nothing.
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { NodeAPI, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import { targetOfParsedScan } from '../../core/job-status';
 import { scanNoticeLine } from '../../core/scan-notice';
@@ -11,9 +11,8 @@ import { JOB_STATUS_EVENT } from '../common/scan-notices';
 import type { JsonSchema } from '../../core/schema';
 import { checkScanPatterns, DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
 import { coalescedBatches, type BatchItem } from './batches';
-import { poolFor } from '../common/db';
-import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync, onInputAsync } from '../common/node-kit';
 import { isConnectionError } from '../../store/db';
 import type { ApplyContext, ApplyResult, RecordResult } from '../../store/job-status-apply';
 import { applyPrintOsRecords, type PrintOsRecordInput } from '../../store/job-status-print';
@@ -27,8 +26,6 @@ interface JobMapperConfig {
   filePattern: string;
   schemaVersion: 1;
 }
-
-const schema = configSchema as JsonSchema;
 
 /** Most records applied in one transaction; more waiting form the next batch. */
 const MAX_BATCH = 1000;
@@ -121,24 +118,19 @@ function resultOf(record: RecordResult): Omit<ApplyResult, 'records'> & { outcom
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-job-mapper',
-    function JobMapperNode(this: Node, def: NodeDef & Partial<JobMapperConfig>) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<JobMapperConfig>(this, schema, { ...def });
-      if (!config) return;
+  defineNode<JobMapperConfig>(
+    RED,
+    {
+      type: 'floorflow-job-mapper',
+      schema: configSchema as JsonSchema,
+      needs: 'database',
+      check: (config) =>
+        config.filePattern
+          ? checkScanPatterns({ ...DEFAULT_SCAN_PATTERNS, file: config.filePattern })
+          : undefined,
+    },
+    ({ node, config, services, clock, pool, flowVersion }) => {
       const filePattern = config.filePattern || undefined;
-      if (filePattern) {
-        const problem = checkScanPatterns({ ...DEFAULT_SCAN_PATTERNS, file: filePattern });
-        if (problem) {
-          this.status({ fill: 'red', shape: 'ring', text: 'invalid file pattern' });
-          this.error(new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${problem}`));
-          return;
-        }
-      }
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const pool = () => poolFor(RED, config.db || undefined);
       let applied = 0;
       let skipped = 0;
       let failed = 0;
@@ -149,10 +141,10 @@ export = function register(RED: NodeAPI): void {
         const results = new Map<number, RecordResult>();
         // Scan ids and "print OS" ids are separate sequences: keyed by kind and id.
         if (scans.length > 0)
-          for (const r of (await applyScanRecords(pool(), scans, ctx)).records) results.set(r.source_id, r);
+          for (const r of (await applyScanRecords(pool, scans, ctx)).records) results.set(r.source_id, r);
         const printResults = new Map<number, RecordResult>();
         if (prints.length > 0)
-          for (const r of (await applyPrintOsRecords(pool(), prints, ctx)).records)
+          for (const r of (await applyPrintOsRecords(pool, prints, ctx)).records)
             printResults.set(r.source_id, r);
         return new Map(
           records.map((r, i) => [i, (r.kind === 'scan' ? results : printResults).get(idOf(r))!]),
@@ -165,14 +157,14 @@ export = function register(RED: NodeAPI): void {
           record.kind === 'scan'
             ? { source_type: 'scanner', source_id: record.input.scan_id, marker: record.input.scan_id }
             : { source_type: 'print_os', source_id: record.input.id, marker: record.input.marker };
-        await recordWithoutEffect(pool(), entry, 'failed', err.message, ctx).catch(() => undefined);
+        await recordWithoutEffect(pool, entry, 'failed', err.message, ctx).catch(() => undefined);
       };
 
       const batches = coalescedBatches<Record_, RecordResult>({
         maxBatch: MAX_BATCH,
         apply: async (records) => {
-          const ctx = { now: clock.now(), flowVersion: services?.flowVersion(this.z), filePattern };
-          this.status({ fill: 'blue', shape: 'dot', text: `applying ${records.length}` });
+          const ctx = { now: clock.now(), flowVersion: flowVersion(), filePattern };
+          node.status({ fill: 'blue', shape: 'dot', text: `applying ${records.length}` });
           try {
             const results = await apply(records, ctx);
             return records.map((_, i) => ({ ok: true as const, value: results.get(i)! }));
@@ -204,11 +196,11 @@ export = function register(RED: NodeAPI): void {
               if (result.outcome === 'applied') applied += 1;
               if (result.outcome === 'skipped') {
                 skipped += 1;
-                this.warn(`${item.item.kind} record ${result.source_id} skipped: ${result.reason ?? ''}`);
+                node.warn(`${item.item.kind} record ${result.source_id} skipped: ${result.reason ?? ''}`);
               }
             } else failed += 1;
           }
-          this.status({
+          node.status({
             fill: failed > 0 ? 'red' : skipped > 0 ? 'yellow' : 'green',
             shape: 'dot',
             text: `${applied} applied, ${skipped} skipped${failed > 0 ? `, ${failed} failed` : ''}`,
@@ -216,7 +208,7 @@ export = function register(RED: NodeAPI): void {
         },
       });
 
-      onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
+      onInputAsync(node, async (msg: NodeMessageInFlow, send, done) => {
         const record = recordOf(msg, clock.now());
         const outcome = await batches.add(record);
         if (!outcome.ok) throw outcome.error;
@@ -224,7 +216,7 @@ export = function register(RED: NodeAPI): void {
         if (record.kind === 'scan' && outcome.value.outcome === 'skipped') {
           // Every scan that did not change a job: one log line, and the floor page told at once.
           const machine = (msg as { machine_id?: unknown }).machine_id;
-          this.warn(
+          node.warn(
             scanNoticeLine(
               'skipped',
               typeof machine === 'string' ? machine : '',
@@ -232,13 +224,13 @@ export = function register(RED: NodeAPI): void {
               outcome.value.reason ?? '',
             ),
           );
-          services?.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', scan_id: record.input.scan_id });
+          services.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', scan_id: record.input.scan_id });
         }
         send(Object.assign(msg, { source_record: payload, payload: resultOf(outcome.value) }));
         done();
       });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         await batches.idle();
       });
     },

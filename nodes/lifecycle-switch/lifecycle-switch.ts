@@ -2,16 +2,15 @@
 // each message applies the requested transition (store/lifecycle), announces it, and sends the
 // message out of the output of the new state; requests that cannot be applied leave by the last
 // output with msg.error { code, statusCode, reason }.
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import type { NodeAPI, NodeMessage } from 'node-red';
 import { FloorflowError, httpStatusOf } from '../../core/errors';
-import { type LifecycleModel, outputOf, readSwitchInput, type SwitchRejection } from '../../core/lifecycle';
+import { outputOf, readSwitchInput, type SwitchRejection } from '../../core/lifecycle';
 import { pickModel, SHIPPED_MODELS } from '../../core/lifecycle-models';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
+import { defineNode } from '../common/define-node';
 import { actorOfMessage } from '../common/identity';
 import { announceTransition } from '../common/lifecycle';
-import { checkConfig, onInputAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { onInputAsync } from '../common/node-kit';
 import { applyTransition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
@@ -22,26 +21,6 @@ interface LifecycleSwitchConfig {
   db: string;
   source: string;
   schemaVersion: 1;
-}
-
-type LifecycleSwitchDef = NodeDef & Partial<LifecycleSwitchConfig>;
-
-const schema = configSchema as JsonSchema;
-
-function configure(
-  node: Node,
-  def: LifecycleSwitchDef,
-): { config: LifecycleSwitchConfig; model: LifecycleModel } | FloorflowError {
-  // A copy: ajv fills defaults in place, and Node-RED compares this definition on redeploy.
-  const config = checkConfig<LifecycleSwitchConfig>(node, schema, { ...def });
-  if (!config)
-    return new FloorflowError('FF_CONFIG_INVALID', 'invalid configuration; see the error logged at deploy');
-  const picked = pickModel(config.model, config.customModel);
-  if (picked.ok) return { config, model: picked.model };
-  node.status({ fill: 'red', shape: 'ring', text: 'invalid lifecycle model' });
-  const error = new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${picked.error}`);
-  node.error(error);
-  return error;
 }
 
 function rejection(code: SwitchRejection['code'], reason: string): SwitchRejection {
@@ -58,46 +37,49 @@ export = function register(RED: NodeAPI): void {
     },
   );
 
-  RED.nodes.registerType(
-    'floorflow-lifecycle-switch',
-    function LifecycleSwitchNode(this: Node, def: LifecycleSwitchDef) {
-      RED.nodes.createNode(this, def);
-      const configured = configure(this, def);
+  defineNode<LifecycleSwitchConfig>(
+    RED,
+    {
+      type: 'floorflow-lifecycle-switch',
+      schema: configSchema as JsonSchema,
+      needs: 'database',
+      check: (config) => {
+        const picked = pickModel(config.model, config.customModel);
+        return picked.ok ? undefined : { status: 'invalid lifecycle model', reason: picked.error };
+      },
+    },
+    ({ node, config, services, clock, pool, flowVersion }) => {
+      const picked = pickModel(config.model, config.customModel);
+      if (!picked.ok) return; // refused by check
+      const model = picked.model;
       let applied = 0;
       let rejected = 0;
 
-      onInputAsync(this, async (msg, send, done) => {
-        if (configured instanceof FloorflowError) {
-          done(configured);
-          return;
-        }
-        const { config, model } = configured;
+      onInputAsync(node, async (msg, send, done) => {
         const outputs: Array<NodeMessage | null> = model.states.map(() => null);
         const reject = (error: SwitchRejection) => {
           rejected += 1;
-          this.status({ fill: 'yellow', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
+          node.status({ fill: 'yellow', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
           send([...outputs, Object.assign(msg, { error })]);
           done();
         };
         const read = readSwitchInput(msg as unknown as Record<string, unknown>);
         if (!read.ok) return reject(rejection('FF_INPUT_INVALID', read.reason));
-        const services = servicesOf(RED);
-        const clock = services?.clock ?? systemClock;
         const request = read.input;
         // A request that came over HTTP was made by its login or API token, whatever msg.actor says.
         const actor = actorOfMessage(msg) ?? request.actor;
-        const outcome = await applyTransition(poolFor(RED, config.db || undefined), model, {
+        const outcome = await applyTransition(pool, model, {
           ...request,
           actor,
           source: request.source ?? (config.source || undefined),
-          flowVersion: services?.flowVersion(this.z),
+          flowVersion: flowVersion(),
           at: clock.now(),
         });
         if (outcome.kind === 'not_found') return reject(rejection('FF_NOT_FOUND', outcome.reason));
         if (outcome.kind === 'rejected') return reject(rejection(outcome.code, outcome.reason));
-        const event = await announceTransition(services, outcome.transition, (m) => this.warn(m));
+        const event = await announceTransition(services, outcome.transition, (m) => node.warn(m));
         applied += 1;
-        this.status({ fill: 'green', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
+        node.status({ fill: 'green', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
         const transition = {
           ...event,
           ...(outcome.transition.childId ? { childId: outcome.transition.childId } : {}),

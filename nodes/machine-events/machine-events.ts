@@ -4,12 +4,12 @@
 // they commit, and at start every one its consumer has not applied yet (a deploy, a restart, a
 // crash). The consumer (embosser, engraving) applies each with its ledger row in one transaction,
 // so an event sent twice takes effect once.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { servicesOf, systemClock, type TimerHandle } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync } from '../common/node-kit';
+import type { TimerHandle } from '../common/services';
 import { eventSource } from '../../store/ledger';
 import { advanceEventMarker, unprocessedEvents, type StoredEvent } from '../../store/machine-inbox';
 import configSchema from './schema.json';
@@ -19,36 +19,31 @@ interface MachineEventsConfig {
   db: string;
   consumer: string;
   machineKinds: string;
-  lookBack: number | string;
+  lookBack: number;
   schemaVersion: 1;
 }
 
-const schema = configSchema as JsonSchema;
 /** Events read per catch-up query. */
 const PAGE = 500;
 /** An event still not applied this long after it arrived is sent again (its consumer failed on it). */
 const RETRY_MS = 60000;
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-machine-events',
-    function MachineEventsNode(this: Node, def: NodeDef & Partial<MachineEventsConfig>) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<MachineEventsConfig>(this, schema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const inbox = services?.inbox;
+  defineNode<MachineEventsConfig>(
+    RED,
+    { type: 'floorflow-machine-events', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool }) => {
+      const inbox = services.inbox;
       if (!inbox) {
-        this.status({ fill: 'red', shape: 'ring', text: 'needs the floorflow runtime (no inbox)' });
-        this.error(
+        node.status({ fill: 'red', shape: 'ring', text: 'needs the floorflow runtime (no inbox)' });
+        node.error(
           new FloorflowError('FF_CONFIG_INVALID', 'machine events runs only in the floorflow runtime'),
         );
         return;
       }
-      const clock = services.clock ?? systemClock;
       const source = eventSource(config.consumer);
       const kinds = config.machineKinds.split(',');
-      const lookBack = Number(config.lookBack);
+      const lookBack = config.lookBack;
       let closed = false;
       let caughtUp = false;
       let lastSent = 0;
@@ -60,7 +55,7 @@ export = function register(RED: NodeAPI): void {
         if (closed || (!again && event.event_id <= lastSent)) return;
         lastSent = Math.max(lastSent, event.event_id);
         sent += 1;
-        this.send({
+        node.send({
           topic: event.topic,
           payload: event.payload ?? event.raw,
           inbox: {
@@ -74,7 +69,7 @@ export = function register(RED: NodeAPI): void {
         });
       };
       const showStatus = (): void => {
-        this.status({ fill: 'green', shape: 'dot', text: `${sent} events sent · ${kinds.join(', ')}` });
+        node.status({ fill: 'green', shape: 'dot', text: `${sent} events sent · ${kinds.join(', ')}` });
       };
 
       const stop = inbox.onCommitted((receipts) => {
@@ -94,7 +89,6 @@ export = function register(RED: NodeAPI): void {
        * are still open (their consumer failed on them, e.g. while the database was away).
        */
       const catchUp = async (first: boolean): Promise<void> => {
-        const pool = poolFor(RED, config.db || undefined);
         const marker = await advanceEventMarker(pool, { source, machineKinds: kinds, lookBack }, clock.now());
         const retryBefore = clock.now().getTime() - RETRY_MS;
         let after = Math.max(0, marker - lookBack);
@@ -124,8 +118,8 @@ export = function register(RED: NodeAPI): void {
             caughtUp = true;
             for (const event of held.splice(0)) sendEvent(event);
           }
-          this.status({ fill: 'red', shape: 'ring', text: `catch-up failed: ${err.message}`.slice(0, 80) });
-          this.error(err);
+          node.status({ fill: 'red', shape: 'ring', text: `catch-up failed: ${err.message}`.slice(0, 80) });
+          node.error(err);
         });
         void running.then(() => {
           if (!closed) timer = clock.setTimeout(() => round(false), RETRY_MS);
@@ -133,10 +127,10 @@ export = function register(RED: NodeAPI): void {
       };
       // Sent before every node of the flow exists, a message would be lost: start once the flows have.
       const start = (): void => round(true);
-      this.status({ fill: 'blue', shape: 'ring', text: 'catching up' });
+      node.status({ fill: 'blue', shape: 'ring', text: 'catching up' });
       RED.events.once('flows:started', start);
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         closed = true;
         RED.events.removeListener('flows:started', start);
         clock.clearTimeout(timer);

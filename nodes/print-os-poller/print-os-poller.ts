@@ -1,14 +1,14 @@
 // Node-RED glue for print-os-poller: wakes on its interval, on a NOTIFY from the source's insert
 // trigger, or on an input message, and catches its source up in batches through
 // store/job-status processBatch (lock, rows, effects and marker in one transaction per batch).
-import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow } from 'node-red';
+import type { NodeAPI, NodeMessage, NodeMessageInFlow } from 'node-red';
 import type { PoolClient } from 'pg';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
-import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync, onInputAsync } from '../common/node-kit';
 import { onRuntimeGone, runOnce } from '../common/run-once';
-import { servicesOf, systemClock, type TimerHandle } from '../common/services';
+import type { TimerHandle } from '../common/services';
 import {
   SOURCES,
   catchUp,
@@ -29,28 +29,20 @@ interface PollerConfig {
   name: string;
   db: string;
   source: SourceType;
-  batchSize: number | string;
-  intervalSeconds: number | string;
-  lookBack: number | string;
+  batchSize: number;
+  intervalSeconds: number;
+  lookBack: number;
   listen: boolean;
   schemaVersion: 1;
 }
 
-const schema = configSchema as JsonSchema;
-
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-print-os-poller',
-    function PrintOsPollerNode(this: Node, def: NodeDef & Partial<PollerConfig>) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<PollerConfig>(this, schema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const batchSize = Number(config.batchSize);
-      const intervalMs = Number(config.intervalSeconds) * 1000;
-      const lookBack = Number(config.lookBack);
-      const source = config.source;
+  defineNode<PollerConfig>(
+    RED,
+    { type: 'floorflow-print-os-poller', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool, flowVersion }) => {
+      const { batchSize, lookBack, source } = config;
+      const intervalMs = config.intervalSeconds * 1000;
       let timer: TimerHandle | undefined;
       let listener: PoolClient | undefined;
       let releaseListener: ((destroy: boolean) => void) | undefined;
@@ -60,22 +52,20 @@ export = function register(RED: NodeAPI): void {
       let closing = false;
       let reportedGaps = '';
 
-      const pool = () => poolFor(RED, config.db || undefined);
-
       const showStatus = async (result: BatchResult | undefined): Promise<void> => {
-        const status = await sourceStatus(pool(), source);
+        const status = await sourceStatus(pool, source);
         let gaps = 0;
         if (result && result.processed > 0) {
-          const report = await gapReport(pool(), source, lookBack);
+          const report = await gapReport(pool, source, lookBack);
           gaps = report.gaps.length;
           const key = JSON.stringify(report.gaps);
           if (gaps > 0 && key !== reportedGaps)
-            this.warn(
+            node.warn(
               `${source}: markers missing: ${report.gaps.map((g) => (g.from === g.to ? g.from : `${g.from}-${g.to}`)).join(', ')}`,
             );
           reportedGaps = key;
         }
-        this.status({
+        node.status({
           fill: status.lag > 0 || gaps > 0 ? 'yellow' : 'green',
           shape: 'dot',
           text: `marker ${status.last_marker} · lag ${status.lag}${gaps > 0 ? ` · ${gaps} gaps` : ''}`,
@@ -89,18 +79,18 @@ export = function register(RED: NodeAPI): void {
           return running;
         }
         running = (async () => {
-          this.status({ fill: 'blue', shape: 'dot', text: 'processing' });
-          const result = await catchUp(pool(), source, {
+          node.status({ fill: 'blue', shape: 'dot', text: 'processing' });
+          const result = await catchUp(pool, source, {
             batchSize,
             lookBack,
             force,
             waitMs,
             now: clock.now(),
-            flowVersion: services?.flowVersion(this.z),
+            flowVersion: flowVersion(),
           });
           // A skipped record took no effect: say why in the log too (the ledger and the gaps route keep it).
           if (result.skipped > 0)
-            this.warn(
+            node.warn(
               `${source}: ${result.skipped} record(s) skipped: ${result.skips
                 .slice(0, 5)
                 .map((k) => `${k.source_id}: ${k.reason}`)
@@ -109,17 +99,17 @@ export = function register(RED: NodeAPI): void {
           // Scans: one line per skipped scan with its machine and code, as the job mapper logs them.
           if (source === 'scanner' && result.skipped > 0) {
             const scans = await scansByIds(
-              pool(),
+              pool,
               result.skips.slice(0, MAX_SCAN_LINES).map((k) => k.source_id),
             ).catch(() => new Map<number, { machine_id: string; code_text: string }>());
             for (const k of result.skips.slice(0, MAX_SCAN_LINES)) {
               const scan = scans.get(k.source_id);
-              if (scan) this.warn(scanNoticeLine('skipped', scan.machine_id, scan.code_text, k.reason));
+              if (scan) node.warn(scanNoticeLine('skipped', scan.machine_id, scan.code_text, k.reason));
             }
-            services?.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', count: result.skipped });
+            services.events.emit(JOB_STATUS_EVENT, { type: 'scan_skipped', count: result.skipped });
           }
           if (!result.locked)
-            this.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
+            node.status({ fill: 'grey', shape: 'ring', text: 'another poller holds the source' });
           else await showStatus(result);
           return result;
         })();
@@ -155,7 +145,7 @@ export = function register(RED: NodeAPI): void {
       // Timer and NOTIFY runs report failures with a message, so a Catch node sees them.
       const tick = async (): Promise<void> => {
         if (!lease.held()) {
-          this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
+          node.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
           return;
         }
         if (running) {
@@ -165,10 +155,10 @@ export = function register(RED: NodeAPI): void {
         try {
           await ensureListening();
           const result = await run(false);
-          if (result.processed > 0) this.send({ topic: source, payload: summary(result) });
+          if (result.processed > 0) node.send({ topic: source, payload: summary(result) });
         } catch (err) {
-          this.status({ fill: 'red', shape: 'ring', text: (err as Error).message.slice(0, 60) });
-          this.error(err, { topic: source, payload: { source } } as NodeMessage);
+          node.status({ fill: 'red', shape: 'ring', text: (err as Error).message.slice(0, 60) });
+          node.error(err, { topic: source, payload: { source } } as NodeMessage);
         } finally {
           schedule();
         }
@@ -177,9 +167,9 @@ export = function register(RED: NodeAPI): void {
       // The start and the first tick both ask to listen: they share one attempt, because a second
       // client would be checked out, never released, and hold the pool open at stop.
       const ensureListening = (): Promise<void> => {
-        if (!config!.listen || listener || closing) return Promise.resolve();
+        if (!config.listen || listener || closing) return Promise.resolve();
         listening ??= (async () => {
-          const client = await pool().connect();
+          const client = await pool.connect();
           const onNotification = () => void tick();
           // pg reports a connection the server ends twice (its message, then the closed socket),
           // and a connection given back to the pool is the pool's: release once, and stop
@@ -222,14 +212,14 @@ export = function register(RED: NodeAPI): void {
         if (held) void tick();
         else {
           clock.clearTimeout(timer);
-          this.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
+          node.status({ fill: 'grey', shape: 'ring', text: 'standby: another runtime polls' });
         }
       });
 
       // A runtime that died may have stored records it never applied: catch up now, not at the interval.
       const stopWatching = onRuntimeGone(services, () => void tick());
 
-      onInputAsync(this, async (msg: NodeMessageInFlow, send, done) => {
+      onInputAsync(node, async (msg: NodeMessageInFlow, send, done) => {
         const body = (msg.payload ?? {}) as { force?: unknown };
         if (typeof body !== 'object' || (body.force !== undefined && typeof body.force !== 'boolean')) {
           throw new FloorflowError('FF_INPUT_INVALID', 'msg.payload.force must be true or false');
@@ -239,7 +229,7 @@ export = function register(RED: NodeAPI): void {
         done();
       });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         closing = true;
         clock.clearTimeout(timer);
         stopWatching();
@@ -256,9 +246,9 @@ export = function register(RED: NodeAPI): void {
         }
       });
 
-      this.status({ fill: 'grey', shape: 'ring', text: 'starting' });
+      node.status({ fill: 'grey', shape: 'ring', text: 'starting' });
       ensureListening().catch((err: Error) =>
-        this.warn(`LISTEN failed, polling on the interval only: ${err.message}`),
+        node.warn(`LISTEN failed, polling on the interval only: ${err.message}`),
       );
       // The first run waits for the flow to finish starting, then runs on the interval.
       timer = clock.setTimeout(() => void tick(), 0);

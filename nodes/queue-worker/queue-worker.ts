@@ -1,17 +1,16 @@
 // Node-RED glue for queue-worker: polls a durable PostgreSQL queue (nodes/common/queues.ts) on the
 // injected clock, sends one message per claimed job, takes back orphaned work at start and
 // stuck work periodically. Any input message asks for a poll now (e.g. after a job ends).
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
-import type { Pool } from 'pg';
+import type { NodeAPI, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
 import { coalesced } from '../common/coalesce';
+import { defineNode } from '../common/define-node';
 import { announceTransition } from '../common/lifecycle';
 import type { AppliedTransition } from '../../store/lifecycle';
-import { checkConfig, type DoneFn, onCloseAsync } from '../common/node-kit';
+import { type DoneFn, onCloseAsync } from '../common/node-kit';
 import { announceWorker, queueNames, queueSource, withdrawWorker } from '../common/queues';
 import { runOnce } from '../common/run-once';
-import { type Clock, type TimerHandle, servicesOf, systemClock } from '../common/services';
+import type { TimerHandle } from '../common/services';
 import configSchema from './schema.json';
 
 interface QueueWorkerConfig {
@@ -25,19 +24,6 @@ interface QueueWorkerConfig {
   schemaVersion: 1;
 }
 
-type QueueWorkerDef = NodeDef & Record<string, unknown>;
-
-const schema = configSchema as JsonSchema;
-
-/** Editor fields arrive as strings; the schema wants numbers. */
-function numbersOf(def: QueueWorkerDef): Record<string, unknown> {
-  const copy: Record<string, unknown> = { ...def };
-  for (const key of ['interval', 'maxConcurrency', 'stuckAfter', 'monitorInterval']) {
-    if (typeof copy[key] === 'string') copy[key] = copy[key] === '' ? undefined : Number(copy[key]);
-  }
-  return copy;
-}
-
 /** How often the runtime holding a queue's monitor looks for work of runtimes that died. */
 const ORPHAN_CHECK_MS = 5000;
 
@@ -46,158 +32,155 @@ function message(err: unknown): string {
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType('floorflow-queue-worker', function QueueWorkerNode(this: Node, def: QueueWorkerDef) {
-    RED.nodes.createNode(this, def);
-    const config = checkConfig<QueueWorkerConfig>(this, schema, numbersOf(def));
-    if (!config) return;
-    const source = queueSource(config.queue);
-    if (!source) {
-      this.status({ fill: 'red', shape: 'ring', text: `unknown queue ${config.queue}` });
-      this.error(`unknown queue "${config.queue}"; known: ${queueNames().join(', ')}`);
-      return;
-    }
-    // Resolved once: at close (when the jobs are given back) the config node may be gone.
-    let pool: Pool;
-    try {
-      pool = poolFor(RED, config.db || undefined);
-    } catch (err) {
-      this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-      this.error(err);
-      return;
-    }
-    const services = servicesOf(RED);
-    const clock: Clock = services?.clock ?? systemClock;
-    const owner = `${services?.runtimeId ?? 'local'}/${this.id}`;
-    const intervalMs = config.interval * 1000;
-    let pollTimer: TimerHandle | undefined;
-    let monitorTimer: TimerHandle | undefined;
-    let orphanTimer: TimerHandle | undefined;
-    // Every runtime claims work (SKIP LOCKED); one at a time watches for stuck and orphaned work.
-    const monitorLease = runOnce(services, `queue-monitor/${source.name}`);
-    let closed = false;
-    let started = 0;
+  defineNode<QueueWorkerConfig>(
+    RED,
+    {
+      type: 'floorflow-queue-worker',
+      schema: configSchema as JsonSchema,
+      needs: 'database',
+      check: (config) =>
+        queueSource(config.queue)
+          ? undefined
+          : {
+              status: `unknown queue ${config.queue}`,
+              reason: `unknown queue "${config.queue}"; known: ${queueNames().join(', ')}`,
+            },
+    },
+    ({ node, config, services, clock, pool, flowVersion }) => {
+      const source = queueSource(config.queue);
+      if (!source) return; // refused by check
+      const owner = `${services.runtimeId}/${node.id}`;
+      const intervalMs = config.interval * 1000;
+      let pollTimer: TimerHandle | undefined;
+      let monitorTimer: TimerHandle | undefined;
+      let orphanTimer: TimerHandle | undefined;
+      // Every runtime claims work (SKIP LOCKED); one at a time watches for stuck and orphaned work.
+      const monitorLease = runOnce(services, `queue-monitor/${source.name}`);
+      let closed = false;
+      let started = 0;
 
-    // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
-    // as the lifecycle-switch node does.
-    const announce = (applied: AppliedTransition[]) => {
-      for (const t of applied) void announceTransition(services, t, (m) => this.warn(m));
-    };
-    const context = () => ({
-      pool,
-      owner,
-      now: clock.now(),
-      flowVersion: services?.flowVersion(this.z),
-      applied: [] as AppliedTransition[],
-    });
+      // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
+      // as the lifecycle-switch node does.
+      const announce = (applied: AppliedTransition[]) => {
+        for (const t of applied) void announceTransition(services, t, (m) => node.warn(m));
+      };
+      const context = () => ({
+        pool,
+        owner,
+        now: clock.now(),
+        flowVersion: flowVersion(),
+        applied: [] as AppliedTransition[],
+      });
 
-    // One claim at a time (nodes/common/coalesce): a tick or poke meanwhile claims again right after.
-    const polls = coalesced(
-      async () => {
-        try {
-          const ctx = { ...context(), max: config.maxConcurrency };
-          const jobs = await source.claim(ctx);
-          announce(ctx.applied);
-          for (const job of jobs) {
-            started += 1;
-            this.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
-          }
-          this.status({
-            fill: 'green',
-            shape: 'dot',
-            text: `${started} started, polling every ${config.interval} s`,
-          });
-        } catch (err) {
-          this.status({ fill: 'red', shape: 'ring', text: `claim failed: ${message(err)}` });
-          this.warn(`claim from ${source.name} failed: ${message(err)}`);
-        }
-      },
-      () => closed,
-    );
-    const poll = () => polls.run();
-
-    const tick = () => {
-      pollTimer = clock.setTimeout(tick, intervalMs);
-      void poll();
-    };
-
-    const takeBackOrphans = async (): Promise<void> => {
-      if (!source.recoverOrphans) return;
-      try {
-        const ctx = context();
-        const ids = await source.recoverOrphans(ctx);
-        announce(ctx.applied);
-        if (ids.length > 0) {
-          this.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
-          void poll();
-        }
-      } catch (err) {
-        this.warn(`recovery of ${source.name} failed: ${message(err)}`);
-      }
-    };
-
-    // A runtime that dies holding jobs: the runtime holding the monitor takes them back once
-    // the dead runtime's lease expired, within seconds rather than at the next stuck check.
-    const orphanCheck = () => {
-      orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
-      if (monitorLease.held()) void takeBackOrphans();
-    };
-
-    const monitor = () => {
-      monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
-      if (!source.recoverStuck || config.stuckAfter <= 0 || !monitorLease.held()) return;
-      const ctx = { ...context(), stuckAfterMs: config.stuckAfter * 1000 };
-      source.recoverStuck(ctx).then(
-        (ids) => {
-          announce(ctx.applied);
-          if (ids.length > 0) {
-            this.warn(`took back ${ids.length} stuck ${source.name} job(s): ${ids.join(', ')}`);
-            void poll();
+      // One claim at a time (nodes/common/coalesce): a tick or poke meanwhile claims again right after.
+      const polls = coalesced(
+        async () => {
+          try {
+            const ctx = { ...context(), max: config.maxConcurrency };
+            const jobs = await source.claim(ctx);
+            announce(ctx.applied);
+            for (const job of jobs) {
+              started += 1;
+              node.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
+            }
+            node.status({
+              fill: 'green',
+              shape: 'dot',
+              text: `${started} started, polling every ${config.interval} s`,
+            });
+          } catch (err) {
+            node.status({ fill: 'red', shape: 'ring', text: `claim failed: ${message(err)}` });
+            node.warn(`claim from ${source.name} failed: ${message(err)}`);
           }
         },
-        (err: unknown) => this.warn(`stuck-job check of ${source.name} failed: ${message(err)}`),
+        () => closed,
       );
-    };
+      const poll = () => polls.run();
 
-    announceWorker(source.name, { nodeId: this.id, intervalMs, maxConcurrency: config.maxConcurrency });
-    this.status({ fill: 'yellow', shape: 'ring', text: 'starting' });
-    // Work a killed runtime held is taken back before the first claim, so it is neither lost
-    // nor run twice (docs/processing.md).
-    const startup = (async () => {
-      await takeBackOrphans();
-      if (closed) return;
-      pollTimer = clock.setTimeout(tick, intervalMs);
-      monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
-      if (source.recoverOrphans) orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
-      await poll();
-    })();
+      const tick = () => {
+        pollTimer = clock.setTimeout(tick, intervalMs);
+        void poll();
+      };
 
-    this.on('input', (_msg: NodeMessageInFlow, _send: unknown, done: DoneFn) => {
-      void poll();
-      done();
-    });
-
-    onCloseAsync(this, async () => {
-      closed = true;
-      clock.clearTimeout(pollTimer);
-      clock.clearTimeout(monitorTimer);
-      clock.clearTimeout(orphanTimer);
-      withdrawWorker(source.name, this.id);
-      await startup;
-      await polls.idle();
-      await monitorLease.release();
-      if (source.release) {
-        // The messages of this worker's jobs stop with the flow: give the jobs back now rather
-        // than leave them to the stuck-job monitor.
+      const takeBackOrphans = async (): Promise<void> => {
+        if (!source.recoverOrphans) return;
         try {
           const ctx = context();
-          const ids = await source.release(ctx);
+          const ids = await source.recoverOrphans(ctx);
           announce(ctx.applied);
-          if (ids.length > 0)
-            this.log(`gave back ${ids.length} ${source.name} job(s) on stop: ${ids.join(', ')}`);
+          if (ids.length > 0) {
+            node.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
+            void poll();
+          }
         } catch (err) {
-          this.warn(`could not give back ${source.name} jobs on stop: ${message(err)}`);
+          node.warn(`recovery of ${source.name} failed: ${message(err)}`);
         }
-      }
-    });
-  });
+      };
+
+      // A runtime that dies holding jobs: the runtime holding the monitor takes them back once
+      // the dead runtime's lease expired, within seconds rather than at the next stuck check.
+      const orphanCheck = () => {
+        orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
+        if (monitorLease.held()) void takeBackOrphans();
+      };
+
+      const monitor = () => {
+        monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
+        if (!source.recoverStuck || config.stuckAfter <= 0 || !monitorLease.held()) return;
+        const ctx = { ...context(), stuckAfterMs: config.stuckAfter * 1000 };
+        source.recoverStuck(ctx).then(
+          (ids) => {
+            announce(ctx.applied);
+            if (ids.length > 0) {
+              node.warn(`took back ${ids.length} stuck ${source.name} job(s): ${ids.join(', ')}`);
+              void poll();
+            }
+          },
+          (err: unknown) => node.warn(`stuck-job check of ${source.name} failed: ${message(err)}`),
+        );
+      };
+
+      announceWorker(source.name, { nodeId: node.id, intervalMs, maxConcurrency: config.maxConcurrency });
+      node.status({ fill: 'yellow', shape: 'ring', text: 'starting' });
+      // Work a killed runtime held is taken back before the first claim, so it is neither lost
+      // nor run twice (docs/processing.md).
+      const startup = (async () => {
+        await takeBackOrphans();
+        if (closed) return;
+        pollTimer = clock.setTimeout(tick, intervalMs);
+        monitorTimer = clock.setTimeout(monitor, config.monitorInterval * 1000);
+        if (source.recoverOrphans) orphanTimer = clock.setTimeout(orphanCheck, ORPHAN_CHECK_MS);
+        await poll();
+      })();
+
+      node.on('input', (_msg: NodeMessageInFlow, _send: unknown, done: DoneFn) => {
+        void poll();
+        done();
+      });
+
+      onCloseAsync(node, async () => {
+        closed = true;
+        clock.clearTimeout(pollTimer);
+        clock.clearTimeout(monitorTimer);
+        clock.clearTimeout(orphanTimer);
+        withdrawWorker(source.name, node.id);
+        await startup;
+        await polls.idle();
+        await monitorLease.release();
+        if (source.release) {
+          // The messages of this worker's jobs stop with the flow: give the jobs back now rather
+          // than leave them to the stuck-job monitor.
+          try {
+            const ctx = context();
+            const ids = await source.release(ctx);
+            announce(ctx.applied);
+            if (ids.length > 0)
+              node.log(`gave back ${ids.length} ${source.name} job(s) on stop: ${ids.join(', ')}`);
+          } catch (err) {
+            node.warn(`could not give back ${source.name} jobs on stop: ${message(err)}`);
+          }
+        }
+      });
+    },
+  );
 };

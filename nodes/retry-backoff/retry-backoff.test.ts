@@ -16,7 +16,7 @@ const catchNode = require('@node-red/nodes/core/common/25-catch.js') as typeof r
 type FlowNode = Parameters<typeof helper.load>[1][number] & Record<string, unknown>;
 type Message = NodeMessage & Record<string, unknown>;
 
-const seed004 = { policy: 'list', delaysMs: '5000, 15000, 60000', maxAttempts: 4 };
+const stageRetries = { policy: 'list', delaysMs: '5000, 15000, 60000', maxAttempts: 4 };
 
 function flowWith(config: Record<string, unknown>): FlowNode[] {
   return [
@@ -67,7 +67,7 @@ describe('retry-backoff node', () => {
       .rows;
 
   it('sends a new message to the step at once as attempt 1 with an empty history', async () => {
-    await helper.load(retryBackoff, flowWith(seed004));
+    await helper.load(retryBackoff, flowWith(stageRetries));
     const attempts = collect('attempt');
     helper.getNode('retry').receive({ payload: { job: 7 } });
     await waitFor(() => attempts.length === 1, 'the first attempt');
@@ -76,8 +76,8 @@ describe('retry-backoff node', () => {
     assert.deepEqual(attempts[0].payload, { job: 7 });
   });
 
-  it("waits seed 004's 5 s, 15 s and 60 s on the clock between attempts, then dead-letters with the history", async () => {
-    await helper.load(retryBackoff, flowWith(seed004));
+  it("waits a processing stage's 5 s, 15 s and 60 s on the clock between attempts, then dead-letters with the history", async () => {
+    await helper.load(retryBackoff, flowWith(stageRetries));
     const attempts = collect('attempt');
     const dead = collect('dead');
     const retry = helper.getNode('retry');
@@ -117,7 +117,7 @@ describe('retry-backoff node', () => {
   });
 
   it('dead-letters a non-retryable error at once', async () => {
-    await helper.load(retryBackoff, flowWith({ ...seed004, nonRetryableCodes: 'E_PLATE_DAMAGED' }));
+    await helper.load(retryBackoff, flowWith({ ...stageRetries, nonRetryableCodes: 'E_PLATE_DAMAGED' }));
     const dead = collect('dead');
     helper.getNode('retry').receive({ payload: 1, error: { message: 'damaged', code: 'E_PLATE_DAMAGED' } });
     await waitFor(() => dead.length === 1, 'the dead letter');
@@ -126,7 +126,7 @@ describe('retry-backoff node', () => {
   });
 
   it('shows how many messages wait in its status', async () => {
-    await helper.load(retryBackoff, flowWith(seed004));
+    await helper.load(retryBackoff, flowWith(stageRetries));
     const retry = helper.getNode('retry');
     retry.receive({ payload: 1, error: { message: 'x' } });
     retry.receive({ payload: 2, error: { message: 'x' } });
@@ -134,12 +134,12 @@ describe('retry-backoff node', () => {
   });
 
   it('keeps a waiting retry across a restart and sends it when due', async () => {
-    await helper.load(retryBackoff, flowWith(seed004));
+    await helper.load(retryBackoff, flowWith(stageRetries));
     helper.getNode('retry').receive({ payload: { job: 42 }, error: { message: 'offline' } });
     await waitFor(async () => (await pendingRows()).length === 1, 'the stored retry');
     await helper.unload();
 
-    await helper.load(retryBackoff, flowWith(seed004));
+    await helper.load(retryBackoff, flowWith(stageRetries));
     const attempts = collect('attempt');
     await waitFor(() => clock.pending === 1, 'the reloaded retry scheduled');
     await clock.advance(5000);

@@ -2,15 +2,14 @@
 // once; a failed one (msg.error, from a Catch node or the step) waits in
 // floorflow.pending_retries for the delay core/backoff decides, then goes again, or leaves
 // on the dead-letter output with its history. Waiting messages survive a restart.
-import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import type { Pool } from 'pg';
-import { BackoffPolicy, PolicySettings, decide, policyFromSettings } from '../../core/backoff';
+import type { NodeAPI, NodeMessage } from 'node-red';
+import { type BackoffPolicy, type PolicySettings, decide, policyFromSettings } from '../../core/backoff';
 import { FloorflowError } from '../../core/errors';
 import { afterFailure, failedAttempt, failureOf } from '../../core/retry-message';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
-import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
-import { TimerHandle, servicesOf, systemClock } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync, onInputAsync } from '../common/node-kit';
+import type { TimerHandle } from '../common/services';
 import { addPendingRetry, pendingRetriesOf, takePendingRetry } from '../../store/retries';
 import configSchema from './schema.json';
 
@@ -26,28 +25,21 @@ type Message = NodeMessage & Record<string, unknown>;
 const TAKE_RETRY_MS = 5000;
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-retry-backoff',
-    function RetryBackoffNode(this: Node, def: NodeDef & RetryBackoffConfig) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<RetryBackoffConfig>(this, configSchema as JsonSchema, { ...def });
-      if (!config) return;
+  defineNode<RetryBackoffConfig>(
+    RED,
+    {
+      type: 'floorflow-retry-backoff',
+      schema: configSchema as JsonSchema,
+      needs: 'database',
+      check: (config) => {
+        const parsed = policyFromSettings(config);
+        return 'error' in parsed ? { status: 'invalid policy', reason: parsed.error } : undefined;
+      },
+    },
+    ({ node, config, clock, pool }) => {
       const parsed = policyFromSettings(config);
-      if ('error' in parsed) {
-        this.status({ fill: 'red', shape: 'ring', text: 'invalid policy' });
-        this.error(new FloorflowError('FF_CONFIG_INVALID', `invalid configuration: ${parsed.error}`));
-        return;
-      }
+      if ('error' in parsed) return; // refused by check
       const policy: BackoffPolicy = parsed;
-      const clock = servicesOf(RED)?.clock ?? systemClock;
-      let pool: Pool;
-      try {
-        pool = poolFor(RED, config.db || undefined);
-      } catch (err) {
-        this.status({ fill: 'red', shape: 'ring', text: 'no database' });
-        this.error(err);
-        return;
-      }
       // Retries this node has scheduled, by row id; `msg` is the live message when it failed in
       // this process (it keeps msg.req/res), absent for rows loaded after a restart.
       const waiting = new Map<string, { timer: TimerHandle; msg?: Message }>();
@@ -55,9 +47,9 @@ export = function register(RED: NodeAPI): void {
       let closed = false;
 
       const showStatus = () => {
-        if (waiting.size > 0) this.status({ fill: 'yellow', shape: 'ring', text: `${waiting.size} waiting` });
+        if (waiting.size > 0) node.status({ fill: 'yellow', shape: 'ring', text: `${waiting.size} waiting` });
         else
-          this.status({
+          node.status({
             fill: 'green',
             shape: 'dot',
             text: deadLetters > 0 ? `idle, ${deadLetters} dead-lettered` : 'idle',
@@ -74,14 +66,14 @@ export = function register(RED: NodeAPI): void {
         if (closed) {
           // Closed while the row was being taken: put it back for the next start to send.
           await addPendingRetry(pool, {
-            nodeId: this.id,
+            nodeId: node.id,
             dueAt: row.dueAt,
             attempt: row.attempt,
             msg: row.msg,
           });
           return;
         }
-        this.send([live ?? (row.msg as Message), null]);
+        node.send([live ?? (row.msg as Message), null]);
       };
 
       const schedule = (id: string, dueAt: Date, msg?: Message) => {
@@ -90,7 +82,7 @@ export = function register(RED: NodeAPI): void {
         const timer = clock.setTimeout(() => {
           fire(id).catch((err: Error) => {
             // The row is still there: try again shortly rather than lose the message.
-            this.warn(`retry ${id} could not be taken: ${err.message}`);
+            node.warn(`retry ${id} could not be taken: ${err.message}`);
             waiting.delete(id);
             schedule(id, new Date(clock.now().getTime() + TAKE_RETRY_MS), msg);
           });
@@ -99,24 +91,24 @@ export = function register(RED: NodeAPI): void {
         showStatus();
       };
 
-      pendingRetriesOf(pool, this.id).then(
+      pendingRetriesOf(pool, node.id).then(
         (rows) => {
           for (const row of rows) schedule(row.id, row.dueAt);
           showStatus();
         },
         (err: Error) => {
-          this.status({ fill: 'red', shape: 'ring', text: 'database unavailable' });
-          this.error(new FloorflowError('FF_DB_UNAVAILABLE', `pending retries not loaded: ${err.message}`));
+          node.status({ fill: 'red', shape: 'ring', text: 'database unavailable' });
+          node.error(new FloorflowError('FF_DB_UNAVAILABLE', `pending retries not loaded: ${err.message}`));
         },
       );
 
-      onInputAsync(this, async (input, send, done) => {
+      onInputAsync(node, async (input, send, done) => {
         const msg = input as Message;
         const failure = failureOf(msg);
         if (!failure) {
           send([
             Object.assign(msg, {
-              retry: { node: this.id, attempt: 1, maxAttempts: policy.maxAttempts },
+              retry: { node: node.id, attempt: 1, maxAttempts: policy.maxAttempts },
               attempts: [],
             }),
             null,
@@ -124,14 +116,14 @@ export = function register(RED: NodeAPI): void {
           done();
           return;
         }
-        const decision = decide(policy, failedAttempt(msg, this.id), failure);
-        const outcome = afterFailure(msg, this.id, policy.maxAttempts, decision, failure, clock.now());
+        const decision = decide(policy, failedAttempt(msg, node.id), failure);
+        const outcome = afterFailure(msg, node.id, policy.maxAttempts, decision, failure, clock.now());
         if (decision.action === 'retry' && outcome.retry) {
           const next = Object.assign(msg, { retry: outcome.retry, attempts: outcome.attempts });
           delete next.error;
           const dueAt = new Date(clock.now().getTime() + decision.delayMs);
           const row = await addPendingRetry(pool, {
-            nodeId: this.id,
+            nodeId: node.id,
             dueAt,
             attempt: outcome.retry.attempt,
             msg: next,
@@ -146,7 +138,7 @@ export = function register(RED: NodeAPI): void {
         done();
       });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         // The rows stay: the next start of this node (same id) schedules them again.
         closed = true;
         for (const { timer } of waiting.values()) clock.clearTimeout(timer);

@@ -2,12 +2,13 @@
 // writer commits every MQTT scan before its PUBACK, whether or not a flow runs; this node sends on
 // each scan the inbox committed (output 1) or kept as rejected (output 2), one message per scan.
 // Scans of a serial scanner arrive as input messages and are written through the same inbox.
-import type { Node, NodeAPI, NodeDef, NodeMessageInFlow } from 'node-red';
+import type { Node, NodeAPI, NodeMessageInFlow } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { machineTopic } from '../../core/topics';
-import { checkConfig, onCloseAsync, onInputAsync } from '../common/node-kit';
-import { servicesOf, systemClock, type InboxAccess } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync, onInputAsync } from '../common/node-kit';
+import type { InboxAccess } from '../common/services';
 import type { InboxReceipt } from '../../store/inbox-writer';
 import { MACHINE_ID_PATTERN } from '../../store/machines';
 import type { StoredScan } from '../../store/scan-ingest';
@@ -16,38 +17,32 @@ import configSchema from './schema.json';
 interface ScanIngestConfig {
   name: string;
   db: string;
-  windowMs: number | string;
+  windowMs: number;
   serialMachineId: string;
   mqtt: boolean;
   schemaVersion: 1;
 }
 
-const schema = configSchema as JsonSchema;
-
 /** The scan ingest node that sends MQTT scans on, per inbox: the last deployed (one flow path, not two). */
 const mqttIngest = new WeakMap<InboxAccess, Node>();
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-scan-ingest',
-    function ScanIngestNode(this: Node, def: NodeDef & Partial<ScanIngestConfig>) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<ScanIngestConfig>(this, schema, { ...def });
-      if (!config) return;
-      const services = servicesOf(RED);
-      const inbox = services?.inbox;
+  defineNode<ScanIngestConfig>(
+    RED,
+    { type: 'floorflow-scan-ingest', schema: configSchema as JsonSchema, needs: 'runtime' },
+    ({ node, config, services, clock }) => {
+      const inbox = services.inbox;
       if (!inbox) {
-        this.status({ fill: 'red', shape: 'ring', text: 'needs the floorflow runtime (no inbox)' });
-        this.error(new FloorflowError('FF_CONFIG_INVALID', 'scan ingest runs only in the floorflow runtime'));
+        node.status({ fill: 'red', shape: 'ring', text: 'needs the floorflow runtime (no inbox)' });
+        node.error(new FloorflowError('FF_CONFIG_INVALID', 'scan ingest runs only in the floorflow runtime'));
         return;
       }
-      const clock = services.clock ?? systemClock;
-      const prefix = services.topicPrefix ?? 'floorflow';
+      const prefix = services.topicPrefix;
       const counts = { stored: 0, duplicate: 0, rejected: 0 };
-      inbox.setRepeatWindow(Number(config.windowMs));
+      inbox.setRepeatWindow(config.windowMs);
 
       const showCounts = (): void => {
-        this.status({
+        node.status({
           fill: counts.rejected > 0 ? 'yellow' : 'green',
           shape: 'dot',
           text: `${counts.stored} stored, ${counts.duplicate} repeats, ${counts.rejected} rejected`,
@@ -76,10 +71,10 @@ export = function register(RED: NodeAPI): void {
         if (receipt.kind !== 'scan') return;
         if (receipt.outcome === 'stored') {
           counts.stored += 1;
-          this.send([scanMessage(receipt.scan, receipt.channel), null]);
+          node.send([scanMessage(receipt.scan, receipt.channel), null]);
         } else if (receipt.outcome === 'rejected') {
           counts.rejected += 1;
-          this.send([
+          node.send([
             null,
             {
               topic: machineTopic(prefix, receipt.machineId, 'scan'),
@@ -98,10 +93,10 @@ export = function register(RED: NodeAPI): void {
 
       const stops: Array<() => void> = [];
       if (config.mqtt) {
-        mqttIngest.set(inbox, this);
+        mqttIngest.set(inbox, node);
         stops.push(
           inbox.onCommitted((receipts) => {
-            if (mqttIngest.get(inbox) !== this) return;
+            if (mqttIngest.get(inbox) !== node) return;
             let scans = 0;
             for (const receipt of receipts) {
               if (receipt.kind !== 'scan' || receipt.channel !== 'mqtt') continue;
@@ -112,8 +107,8 @@ export = function register(RED: NodeAPI): void {
           }),
           // A scan the database did not take is not acknowledged; the status says why, until one is stored.
           inbox.onRefused((err, messages) => {
-            if (mqttIngest.get(inbox) !== this || !messages.some((m) => m.kind === 'scan')) return;
-            this.status({
+            if (mqttIngest.get(inbox) !== node || !messages.some((m) => m.kind === 'scan')) return;
+            node.status({
               fill: 'red',
               shape: 'ring',
               text: `not stored, not acknowledged: ${err.message}`.slice(0, 80),
@@ -122,10 +117,10 @@ export = function register(RED: NodeAPI): void {
         );
         showCounts();
       } else {
-        this.status({ fill: 'grey', shape: 'ring', text: 'serial input only' });
+        node.status({ fill: 'grey', shape: 'ring', text: 'serial input only' });
       }
 
-      onInputAsync(this, async (msg: NodeMessageInFlow, _send, done) => {
+      onInputAsync(node, async (msg: NodeMessageInFlow, _send, done) => {
         const payload = msg.payload;
         if (payload === undefined || payload === null) {
           throw new FloorflowError(
@@ -152,9 +147,9 @@ export = function register(RED: NodeAPI): void {
         done();
       });
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         for (const stop of stops) stop();
-        if (mqttIngest.get(inbox) === this) mqttIngest.delete(inbox);
+        if (mqttIngest.get(inbox) === node) mqttIngest.delete(inbox);
       });
     },
   );

@@ -65,7 +65,7 @@ describe('scan-parser node', () => {
     assert.match(html, /data-help-name="floorflow-scan-parser"/);
   });
 
-  it('offers the seed 001 patterns in the editor, the same as the runtime defaults', () => {
+  it('offers the standard patterns in the editor, the same as the runtime defaults', () => {
     const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
     for (const source of Object.values(DEFAULT_SCAN_PATTERNS)) {
       assert.ok(html.includes(JSON.stringify(source)), `editor default ${source}`);
@@ -90,7 +90,7 @@ describe('scan-parser node', () => {
     assert.equal(msg.topic, 'floorflow/machines/s1/scan');
   });
 
-  it('uses the seed 001 patterns when the flow gives none, so a job code is ambiguous', async () => {
+  it('uses the standard patterns when the flow gives none, so a job code is ambiguous', async () => {
     await helper.load(scanParser, flowWith());
     const arrived = nextMessage(helper.getNode('parsed'));
     helper.getNode('parser').receive({ payload: '4604_5889_3\r\n' } as NodeMessage);
@@ -151,6 +151,44 @@ describe('scan-parser node', () => {
       { fill: 'red', shape: 'ring', text: 'invalid configuration' },
     ]);
     assert.equal(errorsLoggedBy('parser').length, 1);
+  });
+
+  it('answers the editor with the runtime check of a pattern as it is typed', async () => {
+    await helper.load(scanParser, flowWith());
+    const missing = await helper
+      .request()
+      .get('/floorflow/scan-patterns/problem')
+      .query({ role: 'job', pattern: '(?<job_id>\\d+)' })
+      .expect(200);
+    assert.match(String(missing.body.problem), /job pattern needs the named group \(\?<version_tag>…\)/);
+    const broken = await helper
+      .request()
+      .get('/floorflow/scan-patterns/problem')
+      .query({ role: 'runlist', pattern: '[' })
+      .expect(200);
+    assert.match(String(broken.body.problem), /runlist pattern is not a valid regular expression/);
+    const fine = await helper
+      .request()
+      .get('/floorflow/scan-patterns/problem')
+      .query({ role: 'file', pattern: DEFAULT_SCAN_PATTERNS.file })
+      .expect(200);
+    assert.deepEqual(fine.body, { problem: null });
+    const off = await helper
+      .request()
+      .get('/floorflow/scan-patterns/problem')
+      .query({ role: 'file', pattern: '' });
+    assert.deepEqual(off.body, { problem: null });
+    await helper
+      .request()
+      .get('/floorflow/scan-patterns/problem')
+      .query({ role: 'fax', pattern: 'x' })
+      .expect(400);
+  });
+
+  it('has no pattern check of its own in the editor: it asks the runtime', () => {
+    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
+    assert.match(html, /floorflow\/scan-patterns\/problem/);
+    assert.doesNotMatch(html, /new RegExp/);
   });
 
   it('when misconfigured, reports each scan to a Catch node with FF_CONFIG_INVALID and sends nothing', async () => {

@@ -5,15 +5,15 @@
 // a scanner needs no deploy. An open port is the scanner's connection (presence); a port that
 // closes or is missing is shown as the scanner's status on the machines page and tried again.
 import { ReadlineParser } from '@serialport/parser-readline';
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { SerialPort } from 'serialport';
 import { FloorflowError } from '../../core/errors';
 import { lineExcerpt } from '../../core/excerpt';
 import type { JsonSchema } from '../../core/schema';
 import { machineTopic } from '../../core/topics';
-import { nodePool } from '../common/db';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { servicesOf, systemClock, type TimerHandle } from '../common/services';
+import { defineNode } from '../common/define-node';
+import { onCloseAsync } from '../common/node-kit';
+import type { TimerHandle } from '../common/services';
 import {
   recordSerialStatus,
   serialPortClosed,
@@ -26,11 +26,9 @@ import configSchema from './schema.json';
 interface SerialScannersConfig {
   name: string;
   db: string;
-  rescanSeconds: number | string;
+  rescanSeconds: number;
   schemaVersion: 1;
 }
-
-const schema = configSchema as JsonSchema;
 
 /** Longest line kept: a scanner's code is short; a port spewing noise must not grow a message. */
 const MAX_LINE = 4096;
@@ -44,18 +42,11 @@ interface OpenPort {
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType(
-    'floorflow-serial-scanners',
-    function SerialScannersNode(this: Node, def: NodeDef & Partial<SerialScannersConfig>) {
-      RED.nodes.createNode(this, def);
-      const config = checkConfig<SerialScannersConfig>(this, schema, { ...def });
-      if (!config) return;
-      const pool = nodePool(RED, this, config.db);
-      if (!pool) return;
-      const services = servicesOf(RED);
-      const clock = services?.clock ?? systemClock;
-      const runtimeId = services?.runtimeId ?? 'flow';
-      const prefix = services?.topicPrefix ?? 'floorflow';
+  defineNode<SerialScannersConfig>(
+    RED,
+    { type: 'floorflow-serial-scanners', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool }) => {
+      const { runtimeId, topicPrefix: prefix } = services;
       const open = new Map<string, OpenPort>();
       /** The last problem per scanner, so a missing port is reported once, not at every rescan. */
       const problems = new Map<string, string>();
@@ -66,13 +57,13 @@ export = function register(RED: NodeAPI): void {
       const showStatus = (): void => {
         if (problems.size > 0) {
           const [machineId, problem] = [...problems.entries()][0];
-          this.status({
+          node.status({
             fill: 'yellow',
             shape: 'ring',
             text: lineExcerpt(`${open.size} open; ${machineId}: ${problem}`, 60),
           });
         } else {
-          this.status({
+          node.status({
             fill: open.size > 0 ? 'green' : 'grey',
             shape: open.size > 0 ? 'dot' : 'ring',
             text:
@@ -86,11 +77,11 @@ export = function register(RED: NodeAPI): void {
       const report = (scanner: SerialScanner, problem: string): void => {
         if (problems.get(scanner.machineId) === problem) return;
         problems.set(scanner.machineId, problem);
-        this.warn(`scanner ${scanner.machineId}: ${problem}`);
+        node.warn(`scanner ${scanner.machineId}: ${problem}`);
         showStatus();
       };
 
-      const logFailure = (what: string) => (err: Error) => this.warn(`${what}: ${err.message}`);
+      const logFailure = (what: string) => (err: Error) => node.warn(`${what}: ${err.message}`);
 
       const close = (entry: OpenPort, reason: string): Promise<void> => {
         if (entry.closing) return Promise.resolve();
@@ -130,7 +121,7 @@ export = function register(RED: NodeAPI): void {
           problems.delete(scanner.machineId);
           entry.session = serialPortOpened(pool, scanner, runtimeId);
           entry.session.catch(logFailure(`presence of ${scanner.machineId} not recorded`));
-          this.log(
+          node.log(
             `scanner ${scanner.machineId}: reading serial port ${scanner.port} at ${scanner.baudRate} baud`,
           );
           showStatus();
@@ -147,7 +138,7 @@ export = function register(RED: NodeAPI): void {
         lines.on('data', (raw: string) => {
           const line = raw.replace(/\r$/, '').slice(0, MAX_LINE);
           if (line.trim() === '') return;
-          this.send({
+          node.send({
             topic: machineTopic(prefix, scanner.machineId, 'scan'),
             payload: line,
             machine_id: scanner.machineId,
@@ -162,8 +153,8 @@ export = function register(RED: NodeAPI): void {
         try {
           registered = await serialScanners(pool);
         } catch (err) {
-          this.status({ fill: 'red', shape: 'ring', text: 'registry not readable' });
-          this.warn(
+          node.status({ fill: 'red', shape: 'ring', text: 'registry not readable' });
+          node.warn(
             new FloorflowError('FF_DB_UNAVAILABLE', `serial scanners: ${(err as Error).message}`).message,
           );
           return;
@@ -184,12 +175,12 @@ export = function register(RED: NodeAPI): void {
       const tick = (): void => {
         rescanning = rescan().finally(() => {
           rescanning = undefined;
-          if (!stopped) timer = clock.setTimeout(tick, Number(config.rescanSeconds) * 1000);
+          if (!stopped) timer = clock.setTimeout(tick, config.rescanSeconds * 1000);
         });
       };
       tick();
 
-      onCloseAsync(this, async () => {
+      onCloseAsync(node, async () => {
         stopped = true;
         clock.clearTimeout(timer);
         await rescanning;

@@ -2,14 +2,13 @@
 // lifecycle events (nodes/sse/lifecycle-stream), wakes the stream on each in-process lifecycle event,
 // and removes the route and ends every stream when the node closes or the runtime drains.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { NodeAPI } from 'node-red';
 import { LIFECYCLE_EVENT } from '../../core/lifecycle';
 import type { JsonSchema } from '../../core/schema';
-import { poolFor } from '../common/db';
+import { defineNode } from '../common/define-node';
 import { LifecycleStream } from './lifecycle-stream';
 import { registerStream } from '../common/monitoring';
-import { checkConfig, onCloseAsync } from '../common/node-kit';
-import { servicesOf, systemClock } from '../common/services';
+import { onCloseAsync } from '../common/node-kit';
 import configSchema from './schema.json';
 
 interface SseConfig {
@@ -22,13 +21,10 @@ interface SseConfig {
   schemaVersion: 1;
 }
 
-type SseDef = NodeDef & Partial<SseConfig>;
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 interface RouterLayer {
   route?: { path: string; stack: Array<{ handle: unknown }> };
 }
-
-const schema = configSchema as JsonSchema;
 
 /** Removes the route whose handler is `handler` from Node-RED's HTTP app (as the http in node does). */
 function removeRoute(RED: NodeAPI, handler: Handler): void {
@@ -41,48 +37,48 @@ function removeRoute(RED: NodeAPI, handler: Handler): void {
 }
 
 export = function register(RED: NodeAPI): void {
-  RED.nodes.registerType('floorflow-sse', function SseNode(this: Node, def: SseDef) {
-    RED.nodes.createNode(this, def);
-    const config = checkConfig<SseConfig>(this, schema, { ...def });
-    if (!config) return;
-    const services = servicesOf(RED);
-    const stream = new LifecycleStream(
-      () => poolFor(RED, config.db || undefined),
-      services?.clock ?? systemClock,
-      {
-        lifecycles: config.lifecycles.split(',').map((name) => name.trim()),
-        maxClients: config.maxClients,
-        heartbeatMs: config.heartbeatSeconds * 1000,
-      },
-      (message) => this.warn(message),
-    );
-    const showClients = () =>
-      this.status({
-        fill: 'green',
-        shape: stream.clientCount > 0 ? 'dot' : 'ring',
-        text: `${stream.clientCount} clients`,
-      });
-    const handler: Handler = (req, res) => {
-      stream.connect(req, res);
+  defineNode<SseConfig>(
+    RED,
+    { type: 'floorflow-sse', schema: configSchema as JsonSchema, needs: 'database' },
+    ({ node, config, services, clock, pool }) => {
+      const stream = new LifecycleStream(
+        () => pool,
+        clock,
+        {
+          lifecycles: config.lifecycles.split(',').map((name) => name.trim()),
+          maxClients: config.maxClients,
+          heartbeatMs: config.heartbeatSeconds * 1000,
+        },
+        (message) => node.warn(message),
+      );
+      const showClients = () =>
+        node.status({
+          fill: 'green',
+          shape: stream.clientCount > 0 ? 'dot' : 'ring',
+          text: `${stream.clientCount} clients`,
+        });
+      const handler: Handler = (req, res) => {
+        stream.connect(req, res);
+        showClients();
+        res.on('close', showClients);
+      };
+      RED.httpNode.get(config.path, handler);
+      const wake = () => stream.notify();
+      const drain = () => void stream.close();
+      services.events.on(LIFECYCLE_EVENT, wake);
+      // The runtime waits for open requests before it stops; streams never finish on their own.
+      services.events.on('draining', drain);
       showClients();
-      res.on('close', showClients);
-    };
-    RED.httpNode.get(config.path, handler);
-    const wake = () => stream.notify();
-    const drain = () => void stream.close();
-    services?.events.on(LIFECYCLE_EVENT, wake);
-    // The runtime waits for open requests before it stops; streams never finish on their own.
-    services?.events.on('draining', drain);
-    showClients();
-    // /api/dashboard/status counts this stream's connections.
-    const unregister = registerStream(this.id, config.path, () => stream.clientCount);
+      // /api/dashboard/status counts this stream's connections.
+      const unregister = registerStream(node.id, config.path, () => stream.clientCount);
 
-    onCloseAsync(this, async () => {
-      unregister();
-      services?.events.off(LIFECYCLE_EVENT, wake);
-      services?.events.off('draining', drain);
-      removeRoute(RED, handler);
-      await stream.close();
-    });
-  });
+      onCloseAsync(node, async () => {
+        unregister();
+        services.events.off(LIFECYCLE_EVENT, wake);
+        services.events.off('draining', drain);
+        removeRoute(RED, handler);
+        await stream.close();
+      });
+    },
+  );
 };

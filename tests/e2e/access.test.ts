@@ -1,6 +1,6 @@
 // Logins in a real browser (Chromium through tests/support/browser.ts) against the runtime
 // process with the shipped flows: what an anonymous visitor sees, a floor display opened by its
-// link (live, read-only, cut off when revoked), and the seed's EventSource on a logged-in page.
+// link (live, read-only, cut off when revoked), and the dispatch page's EventSource on a logged-in page.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -114,7 +114,7 @@ describe('logins in a browser: the login page, display links and the live stream
     const password = addUser(runtime.env, 'olga', 'operator');
     const page = await freshPage();
     await loginInBrowser(page, runtime.baseUrl, 'olga', password, '/dashboard/dispatch');
-    // The seed's own front-end code, run in the page: no header, only the session cookie.
+    // The dispatch page's own front-end code, run in the page: no header, only the session cookie.
     await page.evaluate(() => {
       const w = window as unknown as { streamed: string[] };
       w.streamed = [];
@@ -129,7 +129,7 @@ describe('logins in a browser: the login page, display links and the live stream
       { timeout: 30000 },
     );
     const product = floor.liveProducts[1];
-    // The seed's lifecycle call from the page: same origin, with the cookie, as the operator.
+    // The page's lifecycle call: same origin, with the cookie, as the operator.
     const answer = await page.evaluate(async (productId) => {
       const response = await fetch('/api/products/lifecycle', {
         method: 'POST',

@@ -1,4 +1,4 @@
-// The QA station page (seed 003) in a real browser against the real runtime process: an
+// The engraving QA station page in a real browser against the real runtime process: an
 // operator fails an engraved item with defect notes, the item goes back to be re-engraved, the
 // page shows the result live, and the QA record names the operator and keeps the notes. A
 // viewer's press is refused on the server and writes nothing.

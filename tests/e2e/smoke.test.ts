@@ -1,7 +1,7 @@
 // Black-box smoke test of the product as a plant starts it: `floorflow start` with the shipped
 // flows and dashboards, waited for only through /healthz (as a load balancer or a service
 // manager's probe does), then at once every route of the README's HTTP API and every MQTT
-// topic of CONTRACT §3, once each, checking the status code and the shape of the answer. What
+// topic of docs/machines.md, once each, checking the status code and the shape of the answer. What
 // works in the flow test kit but not in the product (a route missing, a 404 right after
 // /healthz says healthy, a node that fails only in the real runtime) fails here.
 import assert from 'node:assert/strict';
@@ -194,7 +194,7 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
       { qos: 1 },
     );
 
-    // --- Embossing (seed 000)
+    // --- Embossing
     await call(
       'GET',
       '/api/plates?status=in_production,ready_for_embossing',
@@ -222,7 +222,7 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
       auth: false,
       body: { status: 'completed', attempt: 1, response: {} },
     });
-    // --- Job status (seed 001)
+    // --- Job status
     await call('POST', '/api/process-print-os', 200, has('processed_count', 'jobs_updated', 'last_marker'), {
       body: {},
     });
@@ -250,7 +250,7 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
       has('last_marker', 'max_marker', 'lag', 'gaps'),
     );
 
-    // --- Product lifecycle and dispatch (seed 002)
+    // --- Product lifecycle and dispatch
     const [live1, live2, live3] = floor.liveProducts.map((p) => p.id);
     await call('GET', '/api/live-products/dispatchable', 200, (body) => {
       ok()(body);
@@ -290,7 +290,7 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
       has('products', 'machines', 'machineSummary', 'statistics')(body.status as Json);
     });
 
-    // --- Engraving (seed 003)
+    // --- Engraving
     const due = new Date(Date.now() + 7 * 86400000).toISOString().slice(0, 10);
     const engraving = await call(
       'POST',
@@ -316,7 +316,7 @@ describe('smoke: floorflow start with the shipped flows, every route and topic o
     await call('GET', '/api/engraving/queue', 200, ok());
     await call('POST', '/api/engraving/items/cup-30/stock', 200, ok(), { body: { add: 1 } });
 
-    // --- Processing pipeline (seed 004)
+    // --- Processing pipeline
     const confirmed = await call(
       'POST',
       '/api/admin/orders/ORD-SMOKE/confirm',

@@ -1,4 +1,4 @@
-// The Workpanel (seed 002) and the processing page's Recover button (seed 004) in a real
+// The Workpanel and the processing page's Recover button in a real
 // browser against the real runtime process with seeded data: each button pressed once by an
 // operator, the change seen live without a reload, and its record naming the operator.
 import assert from 'node:assert/strict';

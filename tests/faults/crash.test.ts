@@ -70,7 +70,7 @@ describe('fault: kill -9 under load', function () {
     };
     await addBacklog(2000);
 
-    // Only the shared config and the job-status flow, as a plant running seed 001 would.
+    // Only the shared config and the job-status flow, as a plant that only tracks job status would.
     const dataDir = tempDir();
     const flowsDir = path.join(dataDir, 'flows-job-status');
     fs.mkdirSync(flowsDir);

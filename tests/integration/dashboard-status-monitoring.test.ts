@@ -1,4 +1,4 @@
-// Seed 002's monitoring figures in GET /api/dashboard/status, against the running runtime:
+// The product API's monitoring figures in GET /api/dashboard/status, against the running runtime:
 // the API answers' times per route over the recent window, and the live stream connections.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,7 +15,7 @@ interface Monitoring {
   streams: { total: number; streams: Array<{ path: string; connections: number }> };
 }
 
-describe('GET /api/dashboard/status monitoring figures (seed 002)', function () {
+describe('GET /api/dashboard/status monitoring figures', function () {
   this.timeout(120000);
   let db: TestDatabase;
   let runtime: RuntimeProcess;
@@ -50,7 +50,7 @@ describe('GET /api/dashboard/status monitoring figures (seed 002)', function () 
     token = runtime.apiToken!;
     await waitFor(
       async () => (await api('/api/live-products/dispatchable')).status === 200,
-      'the seed 002 routes',
+      'the product routes',
     );
   });
 

@@ -34,7 +34,7 @@ describe('embossing deadlines (store)', () => {
     );
     const plateId = row.rows[0].id;
     const { job } = await createJob(db.pool, { plateIds: [plateId], machineId: 'EMB-1' }, at(0));
-    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, at(0), 120000)).kind, 'applied');
+    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, at(0), 120000)).job.status, 'sent');
     return { jobId: job.id, plateId };
   }
 
@@ -45,7 +45,7 @@ describe('embossing deadlines (store)', () => {
     await applyMachineReport(db.pool, jobId, { status: 'in_progress' }, at(110));
     // A repeated in_progress is the machine's heartbeat: no transition, a later deadline.
     const beat = await applyMachineReport(db.pool, jobId, { status: 'in_progress' }, at(200));
-    assert.equal(beat.kind, 'applied');
+    assert.deepEqual(beat.transitions, [], 'applied, with no transition');
     assert.equal((await getJob(db.pool, jobId))?.status, 'in_progress');
     assert.deepEqual(await markOverdue(db.pool, at(319), reason), [], 'the heartbeat moved the deadline');
 
@@ -61,7 +61,7 @@ describe('embossing deadlines (store)', () => {
 
     // The machine turns out to have finished: its late report still counts.
     const late = await applyMachineReport(db.pool, jobId, { status: 'completed' }, at(1100));
-    assert.equal(late.kind, 'applied');
+    assert.equal(late.job.status, 'completed');
     assert.equal((await getJob(db.pool, jobId))?.plates[0].status, 'embossed');
   });
 
@@ -69,7 +69,7 @@ describe('embossing deadlines (store)', () => {
     const { jobId } = await sentJob();
     await markOverdue(db.pool, at(121), reason);
     const retried = await retryJob(db.pool, jobId, at(130));
-    assert.equal(retried.kind, 'applied');
+    assert.equal(retried.job.status, 'queued');
     const queued = await getJob(db.pool, jobId);
     assert.equal(queued?.status, 'queued');
     assert.equal(queued?.attempts, 1);
@@ -90,14 +90,14 @@ describe('embossing deadlines (store)', () => {
       },
       at(10),
     );
-    assert.equal(failed.kind, 'applied');
+    assert.equal(failed.job.status, 'failed');
     const job = await getJob(db.pool, jobId);
     assert.equal(job?.status, 'failed');
     assert.equal(job?.last_error, 'EMB-1 reported a failure: die misaligned');
     assert.equal(job?.plates[0].status, 'ready_for_embossing');
     assert.ok((await selectablePlates(db.pool)).some((p) => p.id === plateId));
     assert.deepEqual(await markOverdue(db.pool, at(1000), reason), [], 'a failed job has no deadline');
-    assert.equal((await retryJob(db.pool, jobId, at(20))).kind, 'applied');
+    assert.equal((await retryJob(db.pool, jobId, at(20))).job.status, 'queued');
     await markSent(db.pool, jobId, {}, at(30), 120000);
     assert.equal((await getJob(db.pool, jobId))?.attempts, 2);
   });
@@ -106,8 +106,8 @@ describe('embossing deadlines (store)', () => {
     const { jobId, plateId } = await sentJob();
     await markOverdue(db.pool, at(121), reason);
     const cancelled = await cancelJob(db.pool, jobId, at(130));
-    assert.equal(cancelled.kind, 'applied');
-    assert.equal(cancelled.kind === 'applied' && cancelled.transitions[0].from, 'needs_attention');
+    assert.equal(cancelled.job.status, 'cancelled');
+    assert.equal(cancelled.transitions[0].from, 'needs_attention');
     assert.equal((await getJob(db.pool, jobId))?.plates[0].status, 'ready_for_embossing');
     assert.ok((await selectablePlates(db.pool)).some((p) => p.id === plateId));
   });

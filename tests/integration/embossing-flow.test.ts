@@ -15,7 +15,7 @@ type Job = {
 
 const FLOW = 'flows/embossing.json';
 
-describe('embossing flow (seed 000) with the machine simulator', () => {
+describe('embossing flow with the machine simulator', () => {
   let kit: FlowKit;
   const simulators: EmbosserSimulator[] = [];
 

@@ -79,36 +79,39 @@ describe('embossing store', () => {
     assert.equal(after, before + 1);
   });
 
-  it('a report the job state does not allow is a conflict and changes nothing', async () => {
+  it('a report the job state does not allow is refused and changes nothing', async () => {
     const [plate] = await plates(['in_production']);
     const { job } = await createJob(db.pool, { plateIds: [plate], machineId: 'EMB-1' }, by);
-    const change = await applyMachineReport(db.pool, job.id, { status: 'completed' }, by);
-    assert.equal(change.kind, 'conflict');
+    await assert.rejects(applyMachineReport(db.pool, job.id, { status: 'completed' }, by), {
+      code: 'FF_TRANSITION_INVALID',
+    });
     assert.deepEqual(await getJob(db.pool, job.id), job);
   });
 
-  it('sent → completed marks the plates embossed and lets them go; a replayed completion is a conflict', async () => {
+  it('sent → completed marks the plates embossed and lets them go; a replayed completion is refused', async () => {
     const [plate] = await plates(['ready_for_embossing']);
     const { job } = await createJob(db.pool, { plateIds: [plate], machineId: 'EMB-1' }, by);
-    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, by, 120000)).kind, 'applied');
+    assert.equal((await markSent(db.pool, job.id, { type: 'emboss' }, by, 120000)).job.status, 'sent');
     const done = await applyMachineReport(
       db.pool,
       job.id,
       { status: 'completed', response: { ok: true } },
       by,
     );
-    assert.equal(done.kind, 'applied');
+    assert.equal(done.job.status, 'completed');
     const completed = await getJob(db.pool, job.id);
     assert.equal(completed?.status, 'completed');
     assert.equal(completed?.plates[0].status, 'embossed');
-    assert.equal((await applyMachineReport(db.pool, job.id, { status: 'completed' }, by)).kind, 'conflict');
+    await assert.rejects(applyMachineReport(db.pool, job.id, { status: 'completed' }, by), {
+      code: 'FF_TRANSITION_INVALID',
+    });
   });
 
   it('cancel puts the plates back to their previous status, also for a job at the machine; a finished job cannot be cancelled', async () => {
     const [a, b] = await plates(['in_production', 'ready_for_embossing']);
     const { job } = await createJob(db.pool, { plateIds: [a, b], machineId: 'EMB-1' }, by);
     const cancelled = await cancelJob(db.pool, job.id, by);
-    assert.equal(cancelled.kind, 'applied');
+    assert.equal(cancelled.job.status, 'cancelled');
     assert.deepEqual(
       (await getJob(db.pool, job.id))?.plates.map((p) => p.status),
       ['in_production', 'ready_for_embossing'],
@@ -117,10 +120,14 @@ describe('embossing store', () => {
     const second = await createJob(db.pool, { plateIds: [c], machineId: 'EMB-1' }, by);
     await markSent(db.pool, second.job.id, {}, by, 120000);
     const atMachine = await cancelJob(db.pool, second.job.id, by);
-    assert.equal(atMachine.kind, 'applied');
-    assert.equal(atMachine.kind === 'applied' && atMachine.transitions[0].from, 'sent');
+    assert.equal(atMachine.job.status, 'cancelled');
+    assert.equal(atMachine.transitions[0].from, 'sent');
     assert.equal((await getJob(db.pool, second.job.id))?.plates[0].status, 'in_production');
-    assert.equal((await cancelJob(db.pool, second.job.id, by)).kind, 'conflict', 'a cancelled job is final');
+    await assert.rejects(
+      cancelJob(db.pool, second.job.id, by),
+      { code: 'FF_TRANSITION_INVALID' },
+      'a cancelled job is final',
+    );
   });
 
   it('a failed job frees its plates; retry takes them back unless another job has them', async () => {
@@ -129,10 +136,11 @@ describe('embossing store', () => {
     await failJob(db.pool, job.id, 'gave up', by);
     assert.ok((await selectablePlates(db.pool)).some((p) => p.id === plate));
     const other = await createJob(db.pool, { plateIds: [plate], machineId: 'EMB-1' }, by);
-    assert.equal((await retryJob(db.pool, job.id, by)).kind, 'conflict');
+    await assert.rejects(retryJob(db.pool, job.id, by), { code: 'FF_CONFLICT' });
+    assert.equal((await getJob(db.pool, job.id))?.status, 'failed', 'the refused retry changed nothing');
     await cancelJob(db.pool, other.job.id, by);
     const retried = await retryJob(db.pool, job.id, by);
-    assert.equal(retried.kind, 'applied');
+    assert.equal(retried.job.status, 'queued');
     assert.equal((await getJob(db.pool, job.id))?.plates[0].status, 'queued_for_embossing');
   });
 

@@ -153,9 +153,10 @@ describe('engraver deadlines, cancel and failures (issue 15)', function () {
     await clock.advance(2 * MINUTE);
     const stuck = await untilStatus(id, 'needs_attention');
     assert.equal(stuck.machine_id, 'engraver-a');
-    assert.equal(
-      stuck.reason,
-      'engraver-a accepted the job at 08:00 UTC and has not reported since 08:00 UTC (16 min); check the engraver and the item, then retry or cancel the job',
+    // The round that sees the deadline may run at 15 or 16 min as the test clock moves on by 2 min.
+    assert.match(
+      stuck.reason ?? '',
+      /^engraver-a accepted the job at 08:00 UTC and has not reported since 08:00 UTC \((15|16) min\); check the engraver and the item, then retry or cancel the job$/,
     );
     assert.ok(
       kit!.loggedLines().some((l) => l.msg.includes(`engraving job ${id}: engraver-a accepted the job`)),

@@ -1,6 +1,6 @@
-// Seed 003 against the shipped flows/engraving.json: real PostgreSQL, the embedded broker,
-// simulated engravers over MQTT and the manual clock. Includes the seed's "Acceptance Tests
-// for Scaffold".
+// The engraving process against the shipped flows/engraving.json: real PostgreSQL, the embedded broker,
+// simulated engravers over MQTT and the manual clock. Includes the acceptance tests
+// of the engraving process.
 import assert from 'node:assert/strict';
 import { EngraverSimulator } from '../../cli/engraver-simulator';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
@@ -15,7 +15,7 @@ interface JobView {
   design: { status: string } | null;
 }
 
-describe('engraving flow (seed 003)', function () {
+describe('engraving flow', function () {
   this.timeout(60000);
   let kit: FlowKit;
   let simulators: EngraverSimulator[];

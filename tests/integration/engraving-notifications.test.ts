@@ -1,14 +1,14 @@
-// Seed 003's customer notifications and design preview against the shipped engraving flow: each
+// The engraving customer notifications and design preview against the shipped engraving flow: each
 // notification is an outbox row written with the change it announces, the monitor delivers it
 // through the sender (by default a log line saying what would be sent; a plugged sender gets
 // it instead, and a failing one leaves it for the next round), and the preview is an SVG drawn
 // from the job's text.
 import assert from 'node:assert/strict';
-import { setNotificationSender } from '../../nodes/engraving/notification-sender';
+import { setNotificationSender } from '../../nodes/common/engraving-notification-sender';
 import type { CustomerNotification } from '../../store/engraving-notifications';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
 
-describe('engraving customer notifications and design preview (seed 003)', function () {
+describe('engraving customer notifications and design preview', function () {
   this.timeout(60000);
   let kit: FlowKit;
 
@@ -98,6 +98,8 @@ describe('engraving customer notifications and design preview (seed 003)', funct
     down = false;
     await kit.clock.advance(15 * 1000);
     await kit.waitFor(() => delivered.length === 1, 'delivered on the next round');
+    // The sender is called inside the relay's transaction: its row says so once that committed.
+    await kit.waitFor(async () => (await outbox())[0]?.sent_by !== null, 'the delivery recorded');
     assert.equal(delivered[0].event, 'design_ready');
     assert.equal(delivered[0].customer_id, 'cust-7');
     assert.equal(delivered[0].payload.job_id, id);

@@ -12,7 +12,7 @@ import { MachineCredentials, registerMachines } from '../support/machines';
 import { RuntimeProcess, startRuntimeProcess, tempDir } from '../support/runtime-process';
 
 async function connectMqtt(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
-  // A machine's client id is its id (CONTRACT.md §4).
+  // A machine's client id is its id (docs/machines.md).
   const clientId = typeof options.username === 'string' ? options.username : undefined;
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 10000, clientId, ...options });
   return new Promise((resolve, reject) => {

@@ -29,7 +29,7 @@ async function samples(name: string): Promise<Map<string, number>> {
   );
 }
 
-describe('seed 003 metrics on /metrics (runtime/floor-metrics)', function () {
+describe('floor metrics on /metrics (runtime/floor-metrics)', function () {
   this.timeout(30000);
   let db: TestDatabase;
   // Midday, so every fixture time falls on the same UTC day.
@@ -114,7 +114,7 @@ describe('seed 003 metrics on /metrics (runtime/floor-metrics)', function () {
     assert.equal(alerts.get('floorflow_alerts_open{rule="queue_depth"}'), 1);
   });
 
-  it('counts HTTP requests by route and status, and /metrics serves every seed 003 metric by name', async () => {
+  it('counts HTTP requests by route and status, and /metrics serves every floor metric by name', async () => {
     const app = createFrontApp({ draining: false, inFlight: 0 }, 'sha256$x$x', []);
     // The counter is made at the first request.
     await supertest(app).get('/healthz').expect(200);

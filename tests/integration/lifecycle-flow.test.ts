@@ -9,7 +9,7 @@ import { openStream, type SseClient } from '../support/sse-client';
 
 const FLOW = 'flows/lifecycle.json';
 
-describe('seed 002 flow (flows/lifecycle.json)', function () {
+describe('product lifecycle flow (flows/lifecycle.json)', function () {
   this.timeout(30000);
   let kit: FlowKit;
   let server: http.Server;
@@ -384,7 +384,7 @@ describe('seed 002 flow (flows/lifecycle.json)', function () {
       assert.equal(beat.id, undefined);
     });
 
-    it('refuses a client past the limit with 503 in the contract shape, and frees the place when a client leaves', async () => {
+    it('refuses a client past the limit with 503 in the API error shape, and frees the place when a client leaves', async () => {
       const node = kit.node('small-stream');
       const statuses = () => (node.status as unknown as { args: NodeStatus[][] }).args.map((a) => a[0].text);
       const first = await stream(undefined, '/api/test/small-stream');

@@ -7,8 +7,8 @@ import { openStream, type SseClient } from '../support/sse-client';
 
 const STREAM = '/api/live-products/dispatchable/stream';
 
-/** The running runtime (`floorflow start`) with only the shared config and the seed 002 flow. */
-describe('seed 002 in the running runtime', function () {
+/** The running runtime (`floorflow start`) with only the shared config and the product lifecycle flow. */
+describe('product lifecycle and dispatch in the running runtime', function () {
   this.timeout(120000);
   let db: TestDatabase;
   let dataDir: string;
@@ -31,7 +31,7 @@ describe('seed 002 in the running runtime', function () {
     // flows' routes exist: wait until they answer.
     await waitFor(
       async () => (await api('/api/live-products/dispatchable')).status === 200,
-      'the seed 002 routes',
+      'the product routes',
     );
   }
 

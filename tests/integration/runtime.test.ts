@@ -20,7 +20,7 @@ import {
 } from '../support/runtime-process';
 
 async function connect(url: string, options: mqtt.IClientOptions): Promise<mqtt.MqttClient> {
-  // A machine's client id is its id (CONTRACT.md §4).
+  // A machine's client id is its id (docs/machines.md).
   const clientId = typeof options.username === 'string' ? options.username : undefined;
   const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, clientId, ...options });
   return new Promise((resolve, reject) => {
@@ -68,7 +68,7 @@ function securedRuntimeSuite(label: string, databaseFor: () => Promise<TestDatab
       assert.deepEqual(await res.json(), { status: 'ok', database: 'up', broker: 'up', flows: 'up' });
     });
 
-    it('refuses /api and /v1 without the bearer token, in the contract error shape', async () => {
+    it('refuses /api and /v1 without the bearer token, in the API error shape', async () => {
       for (const url of ['/api/job-status/1', '/v1/processing/queue']) {
         const res = await fetch(runtime.baseUrl + url);
         assert.equal(res.status, 401);

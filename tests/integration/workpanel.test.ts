@@ -1,6 +1,6 @@
-// Seed 002's Workpanel through the floor display nodes on real PostgreSQL: the board (live and
+// The Workpanel through the floor display nodes on real PostgreSQL: the board (live and
 // past products, machines from trackopz.machines, finished records), a product's details, Move
-// to Past, Reactivate and the record of finished products, and seed 004's recovery button.
+// to Past, Reactivate and the record of finished products, and the processing page's recovery button.
 import assert from 'node:assert/strict';
 import type { NodeMessage } from 'node-red';
 import type { Identity } from '../../core/access';
@@ -19,7 +19,7 @@ const VIEWER = { socketId: 'viewer-screen' };
 const OLGA: Identity = { kind: 'user', name: 'olga', role: 'operator', session: 's-olga' };
 const VERA: Identity = { kind: 'user', name: 'vera', role: 'viewer', session: 's-vera' };
 
-describe('Workpanel (seed 002) and processing recovery on the floor displays', function () {
+describe('Workpanel and processing recovery on the floor displays', function () {
   this.timeout(60000);
   let kit: FlowKit;
   let results: Message[];

@@ -53,7 +53,7 @@ export async function runScaleOut(options: ScaleOutOptions): Promise<ScaleOutRes
       );
     await addBacklog(200);
 
-    // The job-status flow only, as a plant running seed 001; the same files on every runtime.
+    // The job-status flow only, as a plant that only tracks job status; the same files on every runtime.
     const flowsDir = tempDir('floorflow-scale-flows-');
     for (const file of ['config.json', 'job-status.json'])
       fs.copyFileSync(path.join(REPO_ROOT, 'flows', file), path.join(flowsDir, file));

@@ -30,7 +30,7 @@ describe('alert rules (core/alerts)', () => {
     assert.deepEqual(evaluateAlerts(DEFAULT_ALERT_RULES, readings(), now), []);
   });
 
-  it('a queue of 51 jobs raises queue_depth for its domain; exactly 50 does not (seed 003: depth > 50)', () => {
+  it('a queue of 51 jobs raises queue_depth for its domain; exactly 50 does not (the default: depth > 50)', () => {
     const at50 = readings({ queueDepths: [{ domain: 'embossing', depth: 50 }] });
     assert.deepEqual(evaluateAlerts(DEFAULT_ALERT_RULES, at50, now), []);
     const at51 = readings({

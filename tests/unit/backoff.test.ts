@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import {
   BackoffPolicy,
   ExponentialPolicy,
-  SEED_004_POLICY,
+  STAGE_RETRY_POLICY,
   checkPolicy,
   decide,
   nextDelay,
@@ -51,14 +51,14 @@ function maxOf(policy: BackoffPolicy): number {
 }
 
 describe('backoff policy', () => {
-  it("seed 004's list waits 5 s, 15 s and 60 s, then gives up after the fourth attempt", () => {
-    const delays = [1, 2, 3].map((attempt) => decide(SEED_004_POLICY, attempt, new Error('machine busy')));
+  it("a processing stage's list waits 5 s, 15 s and 60 s, then gives up after the fourth attempt", () => {
+    const delays = [1, 2, 3].map((attempt) => decide(STAGE_RETRY_POLICY, attempt, new Error('machine busy')));
     assert.deepEqual(delays, [
       { action: 'retry', delayMs: 5000, nextAttempt: 2 },
       { action: 'retry', delayMs: 15000, nextAttempt: 3 },
       { action: 'retry', delayMs: 60000, nextAttempt: 4 },
     ]);
-    assert.deepEqual(decide(SEED_004_POLICY, 4, new Error('machine busy')), {
+    assert.deepEqual(decide(STAGE_RETRY_POLICY, 4, new Error('machine busy')), {
       action: 'dead-letter',
       reason: 'attempts-exhausted',
     });

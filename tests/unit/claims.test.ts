@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { authorityFor, claimWins, resolveClaims, type OperationClaim } from '../../core/claims';
 
-describe('claim precedence (core/claims, seed §5.3)', () => {
+describe('claim precedence (core/claims)', () => {
   const at = (h: number) => new Date(Date.UTC(2026, 0, 5, h));
   const claim = (source_type: OperationClaim['source_type'], h: number): OperationClaim => ({
     value: true,

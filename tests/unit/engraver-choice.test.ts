@@ -1,4 +1,4 @@
-// Seed 003's selectBestMachine and calculateEngraveTime (core/engraver-choice), and the plain
+// Which engraver takes a job and how long it engraves (core/engraver-choice), and the plain
 // words a job that needs a person carries (core/engraving).
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -30,7 +30,7 @@ const engraver = (
   busyForSeconds,
 });
 
-describe('engraver choice (seed 003 selectBestMachine)', () => {
+describe('engraver choice', () => {
   it('reads an engraver registered without settings as one that does plain jobs at the default speed', () => {
     assert.deepEqual(engraverSettingsOf({}), DEFAULT_ENGRAVER_SETTINGS);
     assert.deepEqual(engraverSettingsOf(null), DEFAULT_ENGRAVER_SETTINGS);

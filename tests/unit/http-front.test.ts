@@ -40,7 +40,7 @@ describe('HTTP front', () => {
     addFallbacks(app);
   });
 
-  it('refuses API calls without or with a wrong bearer token in the contract shape', async () => {
+  it('refuses API calls without or with a wrong bearer token in the API error shape', async () => {
     const none = await request(app).post('/api/echo').send({});
     assert.equal(none.status, 401);
     assert.deepEqual(none.body, { success: false, error: 'missing bearer token' });

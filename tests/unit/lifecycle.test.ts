@@ -265,7 +265,7 @@ describe('core/lifecycle', () => {
       assert.equal(shippedModel('no-such-model'), undefined);
     });
 
-    it('cover every seed status machine', () => {
+    it('cover every status machine of the plant', () => {
       assert.deepEqual(
         SHIPPED_MODELS.map((m) => m.name),
         [

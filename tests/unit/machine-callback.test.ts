@@ -41,7 +41,7 @@ function check(
   });
 }
 
-describe('machine callback signature (CONTRACT.md §4)', () => {
+describe('machine callback signature (docs/machines.md)', () => {
   it('accepts the HMAC-SHA256 of "<timestamp>.<nonce>.POST.<path>.<raw body>" keyed with the machine secret', () => {
     const expected = crypto
       .createHmac('sha256', secret)

@@ -117,7 +117,7 @@ describe('parseScanCode', () => {
 });
 
 describe('checkScanPatterns', () => {
-  it('accepts the seed defaults', () => {
+  it('accepts the shipped default patterns', () => {
     assert.equal(checkScanPatterns(DEFAULT_SCAN_PATTERNS), undefined);
   });
 
@@ -151,7 +151,7 @@ describe('checkScanPatterns', () => {
 });
 
 describe('parseFileId', () => {
-  it('splits FILE_<version>_Labex_<job_id>_<rest> as seed 001 does', () => {
+  it('splits FILE_<version>_Labex_<job_id>_<rest> as the press names its files', () => {
     assert.deepEqual(parseFileId('FILE_1_Labex_4604_5889_80'), {
       kind: 'file',
       file_id: 'FILE_1_Labex_4604_5889_80',
@@ -241,7 +241,7 @@ describe('parseScan', () => {
     });
   });
 
-  it('parses the contract scan object with its optional fields', () => {
+  it('parses the scan object a machine sends, with its optional fields', () => {
     const scan = {
       code: 'RL-2291\r\n',
       operations: { coating: true, print: false },

@@ -22,7 +22,7 @@ describe('secrets', () => {
     assert.throws(() => unseal(parts.join('.'), 'key-1'));
   });
 
-  it('signs a callback exactly as CONTRACT.md §4 says: HMAC-SHA256 of "<timestamp>.<nonce>.POST.<path>.<raw body>"', () => {
+  it('signs a callback exactly as docs/machines.md says: HMAC-SHA256 of "<timestamp>.<nonce>.POST.<path>.<raw body>"', () => {
     const expected = crypto
       .createHmac('sha256', 's3cret')
       .update('1700000000.abcdefgh12345678.POST./api/embossing-jobs/callback/42.{"status":"completed"}')

@@ -45,7 +45,7 @@ describe('machine topic rules', () => {
   });
 });
 
-describe('MQTT client ids (CONTRACT.md §4)', () => {
+describe('MQTT client ids (docs/machines.md)', () => {
   it("accepts the machine's id and <machine id>/<suffix>", () => {
     assert.equal(clientIdAllowed('EMB-1', 'EMB-1'), true);
     assert.equal(clientIdAllowed('EMB-1', 'EMB-1/display'), true);
