@@ -580,9 +580,12 @@ describe('bad input on the Workpanel page actions', function () {
   });
 
   // BUG (nodes/dashboard-action, core/dashboard-actions text()): a NUL byte in notes, a machine id
-  // or a reason passes the page checks; PostgreSQL refuses the text (22021) and the node reports a
-  // fault with done(err): the page gets no answer at all. Wanted: a refusal such as "notes must
-  // not contain a NUL character", nothing written.
+  // or a reason passes the page checks; PostgreSQL refuses the text (22021 "invalid byte sequence
+  // for encoding UTF8: 0x00", from store/workpanel recordFinished and store/lifecycle writeAudit)
+  // and the node reports it with done(err): {topic: "record_finished", payload: {product_id,
+  // machine_id: "press-4", quantity: 2, notes: "AB\u0000CD"}} (or machine_id "AB\u0000CD", or
+  // move_to_past with reason "AB\u0000CD") gets no answer at all. Nothing is written. Wanted: a
+  // refusal such as "notes hold a NUL character" (core/inbox unstorableInText says why).
   it.skip('a NUL byte in a text is refused as such (the page gets an answer)', async () => {
     assertRefusal(await finished({ notes: NUL }), /NUL/);
     assertRefusal(await finished({ machine_id: NUL }), /NUL/);
@@ -670,8 +673,8 @@ describe('bad input at the QA station (its route and its page buttons)', functio
   const status = async () =>
     (await kit.pool.query(`SELECT status FROM engraving.engraving_jobs WHERE id = $1`, [job])).rows[0].status;
 
-  // BUG (QA route, nodes/engraving engraving-steps 'qa'): a POST without a body
-  // (POST /api/engraving-jobs/<id>/qa, no Content-Type, nothing sent) answers 400
+  // BUG (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa): a
+  // POST without a body (POST /api/engraving-jobs/<id>/qa, no Content-Type, nothing sent) answers 400
   // {"success": false, "error": "value must be object"}: no plant words, no field named. Wanted:
   // "passed is required" (as for {}), e.g. by reading the body through bodyOrEmpty like the
   // design routes do.
@@ -715,11 +718,13 @@ describe('bad input at the QA station (its route and its page buttons)', functio
     assert.equal(await status(), 'qa');
   });
 
-  // BUG (QA route: nodes/engraving engraving-steps 'qa' and the QA page's qa_* actions): a NUL
-  // byte in the notes passes QA_RESULT_SCHEMA / the page checks; PostgreSQL refuses it (22021):
-  // POST /api/engraving-jobs/<id>/qa {"passed": false, "notes": "AB\u0000CD"} answers 500
-  // {"success": false, "error": "internal error"}-like, and the page's qa_reengrave gets no answer.
-  // Wanted: 400 "notes must not contain a NUL character", nothing written.
+  // BUG (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa; and
+  // the QA page's qa_* actions in nodes/dashboard-action): a NUL byte in the notes passes
+  // QA_RESULT_SCHEMA and the page checks, and PostgreSQL refuses it (22021).
+  // POST /api/engraving-jobs/<id>/qa {"passed": false, "notes": "AB\u0000CD"} answers 400
+  // {"success": false, "error": "invalid value in the request"} (no field, no reason); the page's
+  // {topic: "qa_reengrave", payload: {job_id, notes: "AB\u0000CD"}} gets no answer at all (the
+  // node reports the database error with done(err)). Wanted: "notes hold a NUL character" on both.
   it.skip('a NUL byte in the notes is refused as such', async () => {
     await refusedRoute(await qa(job, { passed: false, notes: NUL }), 400, /NUL/);
     assertRefusal(await pageAction(kit, results, 'qa_reengrave', { job_id: job, notes: NUL }), /NUL/);
@@ -730,11 +735,7 @@ describe('bad input at the QA station (its route and its page buttons)', functio
     assertRefusal(await pageAction(kit, results, 'qa_pass', { job_id: '999999' }), /999999/);
   });
 
-  // BUG (QA route, nodes/engraving): a job id that is not a number, negative, or beyond bigint goes
-  // to PostgreSQL as is: POST /api/engraving-jobs/abc/qa and /99999999999999999999/qa with
-  // {"passed": true} answer 500 (invalid input syntax / out of range for type bigint). Wanted:
-  // 404 "engraving job abc not found" (or 400 "job must be an id"), as the page action does.
-  it.skip('a job id that is no id (text, negative, beyond bigint) is refused as not found', async () => {
+  it('a job id that is no id (text, negative, beyond bigint) is refused as not found', async () => {
     await refusedRoute(await qa('abc', { passed: true }), 404, /not found|must be an id/);
     await refusedRoute(await qa('-1', { passed: true }), 404, /not found|must be an id/);
     await refusedRoute(await qa('99999999999999999999', { passed: true }), 404, /not found|must be an id/);
