@@ -168,14 +168,11 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
         };
       }
       case 'recover_processing': {
-        const applied: AppliedTransition[] = [];
         const job = await processing.resetJob(ctx.pool, request.jobId, {
           actor: ctx.actor,
           now: ctx.now,
           flowVersion: ctx.flowVersion,
-          applied,
         });
-        await announce(ctx, applied);
         ctx.services?.events.emit('processing', {
           type: 'job.reset',
           jobId: job.id,
