@@ -6,7 +6,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { checkFlows, formatFinding } from '../core/flow-check';
 import { diffFlows, formatFlowDiffs } from '../core/flow-diff';
-import { FlowFile, FlowNode, stringifyFlowFile } from '../core/flow-files';
+import { EditorDefinition, awaitsMigration, editorFile } from '../core/editor-form';
+import { FlowFile, FlowNode, contentHash, stringifyFlowFile } from '../core/flow-files';
 import { migrateFlowNodes } from '../core/node-migrations';
 import {
   FlowDirs,
@@ -18,7 +19,7 @@ import {
   writeManifest,
 } from '../runtime/flow-runtime';
 import type { FloorflowConfig } from '../settings';
-import { loadNodeCatalog } from './node-catalog';
+import { editorDefinitions, loadNodeCatalog } from '../runtime/node-catalog';
 
 export interface Output {
   log(line: string): void;
@@ -29,7 +30,7 @@ const FLOWS_USAGE = `usage:
   floorflow flows check [--dir <flows dir>] [--dashboards <dir>]
   floorflow flows manifest [--dir <flows dir>]      record changed files in flows/manifest.json, raising their versions
   floorflow flows migrate [--dir <flows dir>]       write old node configurations in their current shape
-  floorflow flows format [--dir <flows dir>]        write the files in the form a deploy writes (stable key order)
+  floorflow flows format [--dir <flows dir>]        write the files exactly as an editor deploy writes them
   floorflow flows diff <git-rev> [--dir <flows dir>]`;
 
 class FlowsUsageError extends Error {}
@@ -107,35 +108,55 @@ function manifest(dirs: FlowDirs, out: Output): number {
   return 0;
 }
 
+/**
+ * Writes every file exactly as an editor deploy would (the editor's properties and node order,
+ * stable key order). The flows do not change, so neither do their versions: the manifest
+ * records the new hashes under the same versions.
+ */
 function format(dirs: FlowDirs, out: Output): number {
-  let count = 0;
+  const files: Array<FlowFile & { path: string; text: string }> = [];
   for (const { file, path: full } of listFlowFiles(dirs)) {
     const text = fs.readFileSync(full, 'utf8');
-    let nodes: FlowNode[];
     try {
-      nodes = JSON.parse(text) as FlowNode[];
+      files.push({ file, path: full, text, nodes: JSON.parse(text) as FlowNode[] });
     } catch (err) {
       out.error(`${file}: not valid JSON, left as it is (${(err as Error).message})`);
-      continue;
     }
-    const formatted = stringifyFlowFile(nodes);
-    if (formatted === text) continue;
-    fs.writeFileSync(full, formatted);
-    out.log(`${file}: formatted`);
+  }
+  const definitions = editorDefinitions(loadNodeCatalog());
+  const manifest = readManifest(dirs);
+  let count = 0;
+  for (const f of files) {
+    const formatted = stringifyFlowFile(editorFile(f.nodes, definitions, undefined, awaitsMigration));
+    if (formatted === f.text) continue;
+    const before = manifest.flows[f.file];
+    fs.writeFileSync(f.path, formatted);
+    // Recorded only where the manifest was true to the file: a hand edit still needs `flows manifest`.
+    if (before && before.hash === contentHash(f.nodes)) {
+      const nodes = JSON.parse(formatted) as FlowNode[];
+      manifest.flows[f.file] = { ...before, hash: contentHash(nodes) };
+    }
+    out.log(`${f.file}: formatted`);
     count++;
   }
-  // Formatting changes no content hash, so the manifest stays as it is.
+  if (count > 0) writeManifest(dirs, manifest);
   out.log(`flows format: ${count} file${count === 1 ? '' : 's'} rewritten`);
   return 0;
 }
 
 function migrate(dirs: FlowDirs, out: Output): number {
   let count = 0;
+  let definitions: Map<string, EditorDefinition> | undefined;
   for (const { file, nodes } of readFlowFiles(dirs)) {
     const result = migrateFlowNodes(nodes);
     if (result.migrated.length === 0) continue;
     const target = listFlowFiles(dirs).find((f) => f.file === file)!.path;
-    fs.writeFileSync(target, stringifyFlowFile(result.nodes));
+    // Written as a deploy of the upgraded flow would write it.
+    definitions ??= editorDefinitions(loadNodeCatalog());
+    fs.writeFileSync(
+      target,
+      stringifyFlowFile(editorFile(result.nodes, definitions, undefined, awaitsMigration)),
+    );
     for (const m of result.migrated) {
       out.log(`${file} node ${m.id} (${m.type}): v${m.from} → v${m.to}: ${m.changes.join('; ')}`);
       count++;

@@ -1,6 +1,8 @@
 // The rules of `floorflow flows check`: what makes a set of flow files unsafe to deploy,
 // found before a runtime loads them. Pure: the CLI reads the files, the installed node
 // packages and the schemas, and passes their text here.
+import { EditorDefinition, awaitsMigration, editorFile } from './editor-form';
+import { LayoutRule, checkLayout } from './flow-layout';
 import type { JsonSchema } from './schema';
 import { validate } from './schema';
 import { FlowNode, contentHash, stringifyFlowFile } from './flow-files';
@@ -27,7 +29,8 @@ export type Rule =
   | 'manifest'
   | 'manifest-version'
   | 'old-schema-version'
-  | 'newer-schema-version';
+  | 'newer-schema-version'
+  | LayoutRule;
 
 export interface Finding {
   level: 'error' | 'warning';
@@ -47,6 +50,8 @@ export interface NodeTypeInfo {
   config: boolean;
   /** Properties holding the id of a config node, with the type it must have. */
   refs: Record<string, { type: string; required: boolean }>;
+  /** The definition the editor registers, when its script could be read: what a deploy writes. */
+  editor?: EditorDefinition;
 }
 
 export interface NodeCatalog {
@@ -66,6 +71,8 @@ export interface CheckInput {
   /** The text of flows/manifest.json; undefined when there is none. */
   manifest?: string;
   catalog: NodeCatalog;
+  /** Report every layout finding as a warning (a plant's own flows, before they are laid out). */
+  layoutWarningsOnly?: boolean;
 }
 
 /** Types the editor itself provides, with no package behind them. */
@@ -149,8 +156,16 @@ interface Located {
 }
 
 /** Parses the files; JSON and shape errors become findings, the rest is returned. */
-function parseFiles(files: SourceFile[], findings: Finding[]): Array<{ file: string; nodes: FlowNode[] }> {
-  const parsed: Array<{ file: string; nodes: FlowNode[] }> = [];
+interface ParsedFile {
+  file: string;
+  nodes: FlowNode[];
+  text: string;
+  /** Every entry is a node (none was left out as malformed). */
+  whole: boolean;
+}
+
+function parseFiles(files: SourceFile[], findings: Finding[]): ParsedFile[] {
+  const parsed: ParsedFile[] = [];
   for (const source of files) {
     let value: unknown;
     try {
@@ -185,18 +200,7 @@ function parseFiles(files: SourceFile[], findings: Finding[]): Array<{ file: str
         });
       } else nodes.push(node as FlowNode);
     });
-    parsed.push({ file: source.file, nodes });
-    // The storage module writes this form; a file in any other has its whole layout rewritten
-    // by the next deploy, burying the real change in the diff.
-    if (nodes.length === value.length && source.text !== stringifyFlowFile(nodes)) {
-      findings.push({
-        level: 'warning',
-        rule: 'format',
-        file: source.file,
-        message:
-          'not in the form a deploy writes (stable key order, 2-space indent): run `npx floorflow flows format`',
-      });
-    }
+    parsed.push({ file: source.file, nodes, text: source.text, whole: nodes.length === value.length });
   }
   return parsed;
 }
@@ -254,10 +258,59 @@ function checkManifest(
   }
 }
 
+/** The definitions of the catalog's types that have one. */
+function definitionsOf(catalog: NodeCatalog): Map<string, EditorDefinition> {
+  const out = new Map<string, EditorDefinition>();
+  for (const [type, info] of catalog.types) if (info.editor) out.set(type, info.editor);
+  return out;
+}
+
+/**
+ * Files not exactly as an editor deploy writes them: a deploy of any tab would rewrite them
+ * (losing properties the editor does not know, reordering nodes), burying the real change.
+ */
+function checkFormat(files: ParsedFile[], catalog: NodeCatalog, findings: Finding[]): void {
+  const definitions = definitionsOf(catalog);
+  for (const { file, nodes, text, whole } of files) {
+    if (!whole || text === stringifyFlowFile(editorFile(nodes, definitions, undefined, awaitsMigration)))
+      continue;
+    findings.push({
+      level: 'warning',
+      rule: 'format',
+      file,
+      message:
+        'not in the form a deploy writes (as the editor exports it: its properties and node order, stable key order, 2-space indent): run `npx floorflow flows format`',
+    });
+  }
+}
+
+/**
+ * Files whose layout findings stay warnings while their tabs are being laid out; every other
+ * file fails the check on a layout finding. Remove a file from here once its tab passes.
+ */
+export const LAYOUT_WARNINGS_ONLY = new Set([
+  'flows/embossing.json',
+  'flows/engraving.json',
+  'flows/job-status.json',
+  'flows/processing.json',
+  // Being laid out in this branch:
+  'dashboards/dispatch.json',
+  'dashboards/embossing.json',
+  'dashboards/floor.json',
+  'dashboards/processing.json',
+  'dashboards/qa.json',
+  'dashboards/workpanel.json',
+]);
+
 export function checkFlows(input: CheckInput): Finding[] {
   const findings: Finding[] = [];
   const { catalog } = input;
   const files = parseFiles(input.files, findings);
+  checkFormat(files, catalog, findings);
+  for (const { file, nodes } of files) {
+    const level = LAYOUT_WARNINGS_ONLY.has(file) || (input.layoutWarningsOnly ?? false) ? 'warning' : 'error';
+    for (const f of checkLayout(nodes)) findings.push({ level, file, ...f });
+  }
   // The manifest is checked against the files that parse; one that does not already failed.
   checkManifest(input.manifest, files, new Set(input.files.map((f) => f.file)), findings);
 

@@ -2,7 +2,9 @@
 // flows/ and dashboards/ (one per tab, subflow and config group) listed in
 // flows/manifest.json with a version each. A deploy from the editor writes the files back,
 // raises the version of each flow whose content changed, and records a flow_deployments row.
-// Credentials, sessions, settings and the library stay in Node-RED's user dir.
+// A full deploy sends every tab: a tab that comes back as it was served (in the editor's form)
+// keeps its file and version untouched. Credentials, sessions, settings and the library stay
+// in Node-RED's user dir.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -15,8 +17,10 @@ import {
   splitFlows,
   stringifyFlowFile,
 } from '../core/flow-files';
+import { EditorDefinition, allNodeIds, editorForm } from '../core/editor-form';
 import { migrateFlowNodes } from '../core/node-migrations';
 import type { FloorflowConfig } from '../settings';
+import { editorDefinitions, loadNodeCatalog } from './node-catalog';
 
 export const LOCAL_BROKER_ID = 'floorflow-local-broker';
 
@@ -207,6 +211,40 @@ export interface FlowStorageOptions {
   credentialSecret: string;
   /** Why a deploy from the editor must be refused now (other runtimes run these flows), or undefined. */
   deployRefusal?: () => Promise<string | undefined>;
+  /** The editor definitions of the installed node types (default: read from their .html files once). */
+  editorDefinitions?: () => Map<string, EditorDefinition>;
+}
+
+/**
+ * A hash of a file's nodes in which what does not change the flow does not count: their order
+ * (the editor exports by kind), and wires without a target (Node-RED's flow endpoint serves a
+ * `link out` without its empty `wires`, the editor writes one empty port per output).
+ */
+function nodesHash(nodes: FlowNode[]): string {
+  const meaning = nodes.map((n) => {
+    if (!Array.isArray(n.wires) || n.wires.some((port) => Array.isArray(port) && port.length > 0)) return n;
+    const { wires: _none, ...rest } = n;
+    return rest as FlowNode;
+  });
+  return contentHash(meaning.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+}
+
+/**
+ * The hashes a file's nodes may come back with from a deploy that did not change them: as
+ * served, and in the form the editor writes them (it drops properties its definition does not
+ * declare, and rebuilds wires and port counts).
+ */
+function unchangedHashes(
+  files: FlowFile[],
+  definitions: Map<string, EditorDefinition>,
+  ids: Set<string> = allNodeIds(files),
+): Map<string, Set<string>> {
+  return new Map(
+    files.map((f) => [
+      f.file,
+      new Set([nodesHash(f.nodes), nodesHash(editorForm(f.nodes, definitions, ids))]),
+    ]),
+  );
 }
 
 export function loadFlowStorage(options: FlowStorageOptions): object {
@@ -215,6 +253,11 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
   const local = require('@node-red/runtime/lib/storage/localfilesystem') as NodeRedStorage;
   const dirs: FlowDirs = { flowsDir: options.config.flowsDir, dashboardsDir: options.config.dashboardsDir };
   let known = new Map<string, string>();
+  // Per file, the hashes of its content as last served to (or deployed by) the editor.
+  let served = new Map<string, Set<string>>();
+  let definitions: Map<string, EditorDefinition> | undefined;
+  const definitionsOf = () =>
+    (definitions ??= options.editorDefinitions?.() ?? editorDefinitions(loadNodeCatalog()));
   let log: { info(message: string): void } | undefined;
 
   const storage = {
@@ -241,6 +284,7 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
         }
         return { file: f.file, nodes: result.nodes };
       });
+      served = unchangedHashes(upgraded, definitionsOf());
       return joinFlows(upgraded, manifest.order);
     },
     async saveFlows(flows: FlowNode[], user?: { username?: string }): Promise<void> {
@@ -249,7 +293,11 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
       if (refusal) throw new Error(refusal);
       const previous = readManifest(dirs);
       const files = splitFlows(flows, known);
-      for (const f of files) writeAtomic(absolute(dirs, f.file), stringifyFlowFile(f.nodes));
+      // Node-RED's full deploy (the editor's default) sends every tab. A tab nobody edited keeps
+      // its file as it is: an old node configuration that loads upgraded, or a property the
+      // editor does not write, is no reason to rewrite the tab and raise its version.
+      const changed = files.filter((f) => !served.get(f.file)?.has(nodesHash(f.nodes)));
+      for (const f of changed) writeAtomic(absolute(dirs, f.file), stringifyFlowFile(f.nodes));
       // A tab deleted in the editor deletes its file.
       const keep = new Set(files.map((f) => f.file));
       for (const stale of [
@@ -258,14 +306,22 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
       ]) {
         if (!keep.has(stale)) fs.rmSync(absolute(dirs, stale), { force: true });
       }
-      const manifest = nextManifest(previous, files);
+      // Versions follow the files as they now are; the tab order is the editor's.
+      const manifest = {
+        ...nextManifest(previous, readFlowFiles(dirs)),
+        order: files.filter((f) => f.nodes[0]?.type === 'tab').map((f) => f.file),
+      };
       writeManifest(dirs, manifest);
+      for (const [file, hashes] of unchangedHashes(changed, definitionsOf(), allNodeIds(files)))
+        served.set(file, hashes);
+      for (const file of served.keys()) if (!keep.has(file)) served.delete(file);
       options.versions.update(manifest);
+      // An empty config file has no first node: only tabs and subflows name their files.
       known = new Map(
         files.flatMap((f) =>
-          f.nodes[0] && f.nodes[0].type !== 'tab' && f.nodes[0].type !== 'subflow'
-            ? []
-            : [[f.nodes[0].id, f.file] as [string, string]],
+          f.nodes[0]?.type === 'tab' || f.nodes[0]?.type === 'subflow'
+            ? [[f.nodes[0].id, f.file] as [string, string]]
+            : [],
         ),
       );
       if (options.pool) {

@@ -23,12 +23,6 @@ const ACRONYMS = new Set(['api', 'http', 'mqtt', 'os', 'qa', 'sse', 'usb']);
  * node is fixed (the test fails on a line that no longer applies, so the list stays true).
  */
 const KNOWN_ELSEWHERE: string[] = [
-  `floorflow-embosser: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-embosser: schema db must be a string with default "", is {"type":"string"}',
-  `floorflow-embossing-callback: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-embossing-callback: schema db must be a string with default "", is {"type":"string"}',
-  `floorflow-embossing: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
-  'floorflow-embossing: schema db must be a string with default "", is {"type":"string"}',
   `floorflow-job-mapper: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,
   'floorflow-job-mapper: editor default db = "floorflow-db-main", schema default ""',
   `floorflow-job-status-api: editor db must be { value: '', type: 'floorflow-db', required: false }, is {"value":"floorflow-db-main","type":"floorflow-db","required":false}`,

@@ -1,8 +1,11 @@
-// Which node types exist where `flows check` runs: Node-RED's core nodes, every installed
-// package that declares Node-RED nodes, and floorflow's own nodes with their schemas. Read
-// from the editor .html files, the same declarations the editor itself uses.
+// Which node types exist where `flows check` runs and the storage module saves: Node-RED's
+// core nodes, every installed package that declares Node-RED nodes, and floorflow's own nodes
+// with their schemas. Read from the editor .html files, the same declarations the editor
+// itself uses, so `flows format` and a deploy agree on what the editor writes.
 import fs from 'node:fs';
 import path from 'node:path';
+import vm from 'node:vm';
+import type { EditorDefinition } from '../core/editor-form';
 import { NodeCatalog, NodeTypeInfo, resolveRefs, typesFromHtml } from '../core/flow-check';
 import type { JsonSchema } from '../core/schema';
 
@@ -65,11 +68,79 @@ function addTypes(catalog: NodeCatalog, infos: NodeTypeInfo[]): void {
   for (const info of infos) if (!catalog.types.has(info.type)) catalog.types.set(info.type, info);
 }
 
+/** Stands in for everything an editor script touches besides registerType (RED.validators, $, ...). */
+function anything(): unknown {
+  const target = function () {
+    return proxy;
+  };
+  const proxy: unknown = new Proxy(target, {
+    get: (_t, key) => (key === Symbol.toPrimitive ? () => '' : key === 'then' ? undefined : proxy),
+    apply: () => proxy,
+    construct: () => proxy as object,
+  });
+  return proxy;
+}
+
+/**
+ * The definitions an editor .html registers, read by running its scripts against a stand-in
+ * `RED` that records `registerType`: the defaults are JavaScript (validators, functions), so
+ * only running them gives the property list the editor itself sees. A script that fails is
+ * skipped; its types then have no definition and are written as they are.
+ */
+export function editorDefinitionsFromHtml(html: string): Map<string, EditorDefinition> {
+  const found = new Map<string, EditorDefinition>();
+  const scripts = [...html.matchAll(/<script\b([^>]*)>([\s\S]*?)<\/script>/gi)].filter(
+    ([, attributes]) =>
+      !/\bsrc\s*=/i.test(attributes) &&
+      !/data-(template|help)-name/i.test(attributes) &&
+      !/type\s*=\s*["']text\/(html|x-red|markdown)/i.test(attributes),
+  );
+  for (const [, , code] of scripts) {
+    const stub = anything();
+    const nodes = new Proxy(
+      {},
+      {
+        get: (_t, key) =>
+          key === 'registerType'
+            ? (type: string, def: Record<string, unknown>) => {
+                const defaults = (def?.defaults ?? {}) as Record<string, unknown>;
+                found.set(type, {
+                  defaults: Object.keys(defaults),
+                  category: typeof def.category === 'string' ? def.category : undefined,
+                  inputs: typeof def.inputs === 'number' ? def.inputs : undefined,
+                  outputs: typeof def.outputs === 'number' ? def.outputs : undefined,
+                  showLabel: typeof def.showLabel === 'boolean' ? def.showLabel : undefined,
+                });
+              }
+            : stub,
+      },
+    );
+    const RED = new Proxy({}, { get: (_t, key) => (key === 'nodes' ? nodes : stub) });
+    const quiet = { log() {}, warn() {}, error() {}, info() {}, debug() {} };
+    try {
+      vm.runInNewContext(
+        code,
+        { RED, $: stub, jQuery: stub, window: stub, document: stub, navigator: stub, console: quiet },
+        { timeout: 1000 },
+      );
+    } catch {
+      // A script that needs a real browser: its types keep no definition (see above).
+    }
+  }
+  return found;
+}
+
+function withDefinitions(infos: NodeTypeInfo[], html: string): NodeTypeInfo[] {
+  const definitions = editorDefinitionsFromHtml(html);
+  return infos.map((info) => ({ ...info, editor: definitions.get(info.type) }));
+}
+
 function addPackage(catalog: NodeCatalog, dir: string, pkg: PackageJson, withSchemas: boolean): void {
   const source = pkg.name ?? path.basename(dir);
   for (const { key, js } of packageNodes(dir, pkg)) {
     const html = besides(js, path.basename(js).replace(/\.js$/, '.html'));
-    const infos = html ? typesFromHtml(fs.readFileSync(html, 'utf8'), source) : [];
+    const text = html ? fs.readFileSync(html, 'utf8') : undefined;
+    const infos = text ? withDefinitions(typesFromHtml(text, source), text) : [];
     // Without an editor file, the "nodes" key is the best guess at the type name.
     addTypes(catalog, infos.length > 0 ? infos : [{ type: key, source, config: false, refs: {} }]);
     if (!withSchemas) continue;
@@ -87,8 +158,10 @@ function addPackage(catalog: NodeCatalog, dir: string, pkg: PackageJson, withSch
 export function loadNodeCatalog(projectDir: string = process.cwd()): NodeCatalog {
   const catalog: NodeCatalog = { types: new Map(), schemas: new Map() };
   const core = path.join(path.dirname(require.resolve('@node-red/nodes/package.json')), 'core');
-  for (const html of htmlFiles(core))
-    addTypes(catalog, typesFromHtml(fs.readFileSync(html, 'utf8'), 'node-red'));
+  for (const html of htmlFiles(core)) {
+    const text = fs.readFileSync(html, 'utf8');
+    addTypes(catalog, withDefinitions(typesFromHtml(text, 'node-red'), text));
+  }
 
   const own = readJson<PackageJson>(path.join(FLOORFLOW_ROOT, 'package.json'));
   if (own) addPackage(catalog, FLOORFLOW_ROOT, own, true);
@@ -108,4 +181,11 @@ export function loadNodeCatalog(projectDir: string = process.cwd()): NodeCatalog
   }
   resolveRefs(catalog);
   return catalog;
+}
+
+/** The editor definition of every type in the catalog that has one. */
+export function editorDefinitions(catalog: NodeCatalog): Map<string, EditorDefinition> {
+  const out = new Map<string, EditorDefinition>();
+  for (const [type, info] of catalog.types) if (info.editor) out.set(type, info.editor);
+  return out;
 }
