@@ -34,8 +34,6 @@ describe('the shipped processing tab (flows/processing.json)', () => {
     for (const node of flow) {
       for (const target of ((node.wires as string[][] | undefined) ?? []).flat()) {
         const to = byId.get(target)!;
-        // A stage row wraps once, from the USB write's link call to the stage that records it.
-        if (node.id === 'processing-call-usb') continue;
         if ((to.x as number) <= (node.x as number)) backwards.push(`${node.id} -> ${target}`);
       }
     }
