@@ -4,8 +4,6 @@
 import type { NodeAPI, NodeMessage } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import type { ProcessingJobRow } from '../../store/processing';
-import type { AppliedTransition } from '../../store/lifecycle';
-import { announceTransition } from './lifecycle';
 import { type DatabaseNode, defineNode } from './define-node';
 import { respondError } from './http-api';
 import { onInputAsync } from './node-kit';
@@ -61,13 +59,4 @@ export function defineRouteNode(
       done();
     });
   });
-}
-
-/** Until the lifecycle relay lands: announces the transitions a store call committed. */
-export function announceAll(
-  services: FloorflowServices,
-  applied: AppliedTransition[],
-  warn: (message: string) => void,
-): void {
-  for (const t of applied) void announceTransition(services, t, warn);
 }

@@ -5,8 +5,7 @@ import type { JsonSchema } from '../../core/schema';
 import { defineNode } from '../common/define-node';
 import { onInputAsync } from '../common/node-kit';
 import { type PipelineNodeConfig, claimedJobOf } from '../common/processing-pipeline';
-import { announceAll, emitProcessing, jobView } from '../common/processing-routes';
-import type { AppliedTransition } from '../../store/lifecycle';
+import { emitProcessing, jobView } from '../common/processing-routes';
 import { completeJob } from '../../store/processing';
 import configSchema from './schema.json';
 
@@ -17,9 +16,7 @@ export = function register(RED: NodeAPI): void {
     ({ node, services, clock, pool, flowVersion }) => {
       onInputAsync(node, async (input: NodeMessageInFlow, send, done) => {
         const job = claimedJobOf(input.payload);
-        const applied: AppliedTransition[] = [];
-        const row = await completeJob(pool, job, flowVersion(), clock.now(), applied);
-        announceAll(services, applied, (m) => node.warn(m));
+        const row = await completeJob(pool, job, flowVersion(), clock.now());
         emitProcessing(services, 'job.completed', {
           jobId: row.id,
           orderNumber: row.order_number,

@@ -23,4 +23,17 @@ describe('processing-confirm node', () => {
     assert.equal(out?.statusCode, 404);
     assert.deepEqual(out?.payload, { success: false, error: 'order ORD-NOPE not found' });
   });
+
+  it('a cancelled order is not confirmed: 409, and no job is created', async () => {
+    await t.load(confirm, 'floorflow-processing-confirm');
+    const orderId = await t.order('ORD-K3');
+    await t.db.pool.query(`UPDATE processing.orders SET status = 'cancelled' WHERE id = $1`, [orderId]);
+    const { out } = await t.send(request(orderId));
+    assert.equal(out?.statusCode, 409);
+    assert.deepEqual(out?.payload, { success: false, error: 'order ORD-K3 is cancelled' });
+    const jobs = await t.db.pool.query(`SELECT 1 FROM processing.processing_jobs WHERE order_id = $1`, [
+      orderId,
+    ]);
+    assert.equal(jobs.rowCount, 0);
+  });
 });

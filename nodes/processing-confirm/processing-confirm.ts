@@ -4,8 +4,7 @@ import type { NodeAPI } from 'node-red';
 import { FloorflowError } from '../../core/errors';
 import type { JsonSchema } from '../../core/schema';
 import { requestActor, requestOf, respond } from '../common/http-api';
-import { announceAll, defineRouteNode, emitProcessing, jobView } from '../common/processing-routes';
-import type { AppliedTransition } from '../../store/lifecycle';
+import { defineRouteNode, emitProcessing, jobView } from '../common/processing-routes';
 import { confirmOrder } from '../../store/processing';
 import configSchema from './schema.json';
 
@@ -13,20 +12,17 @@ export = function register(RED: NodeAPI): void {
   defineRouteNode(
     RED,
     { type: 'floorflow-processing-confirm', schema: configSchema as JsonSchema },
-    async ({ node, services, clock, pool, flowVersion }, msg) => {
+    async ({ services, clock, pool, flowVersion }, msg) => {
       const request = requestOf(msg);
       const orderId = request.params.orderId ?? '';
       if (!orderId) throw new FloorflowError('FF_INPUT_INVALID', 'orderId is required');
-      const applied: AppliedTransition[] = [];
       const { job, created } = await confirmOrder(
         pool,
         orderId,
         clock.now(),
         flowVersion(),
-        applied,
         requestActor(request),
       );
-      announceAll(services, applied, (m) => node.warn(m));
       if (created) emitProcessing(services, 'job.created', { jobId: job.id, orderNumber: job.order_number });
       return respond(msg, 200, {
         success: true,

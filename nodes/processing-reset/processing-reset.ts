@@ -4,8 +4,7 @@
 import type { NodeAPI } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import { requestActor, requestOf, respond } from '../common/http-api';
-import { announceAll, defineRouteNode, emitProcessing, jobView } from '../common/processing-routes';
-import type { AppliedTransition } from '../../store/lifecycle';
+import { defineRouteNode, emitProcessing, jobView } from '../common/processing-routes';
 import { resetJob } from '../../store/processing';
 import configSchema from './schema.json';
 
@@ -13,16 +12,13 @@ export = function register(RED: NodeAPI): void {
   defineRouteNode(
     RED,
     { type: 'floorflow-processing-reset', schema: configSchema as JsonSchema },
-    async ({ node, services, clock, pool, flowVersion }, msg) => {
+    async ({ services, clock, pool, flowVersion }, msg) => {
       const request = requestOf(msg);
-      const applied: AppliedTransition[] = [];
       const job = await resetJob(pool, request.params.jobId ?? '', {
         actor: requestActor(request),
         now: clock.now(),
         flowVersion: flowVersion(),
-        applied,
       });
-      announceAll(services, applied, (m) => node.warn(m));
       emitProcessing(services, 'job.reset', { jobId: job.id, orderNumber: job.order_number });
       return respond(msg, 200, {
         success: true,

@@ -7,8 +7,7 @@ import type { JsonSchema } from '../../core/schema';
 import { defineNode } from '../common/define-node';
 import { onInputAsync } from '../common/node-kit';
 import { type PipelineNodeConfig, claimedJobOf } from '../common/processing-pipeline';
-import { announceAll, emitProcessing } from '../common/processing-routes';
-import type { AppliedTransition } from '../../store/lifecycle';
+import { emitProcessing } from '../common/processing-routes';
 import { failAttempt } from '../../store/processing';
 import configSchema from './schema.json';
 
@@ -24,16 +23,13 @@ export = function register(RED: NodeAPI): void {
         const msg = input as CaughtMessage;
         const job = claimedJobOf(msg.payload);
         const error = msg.error ?? {};
-        const applied: AppliedTransition[] = [];
         const outcome = await failAttempt(
           pool,
           job,
           { message: error.message ?? 'unknown error', code: error.code, stack: error.stack },
           flowVersion(),
           clock.now(),
-          applied,
         );
-        announceAll(services, applied, (m) => node.warn(m));
         if (outcome.outcome !== 'lease_lost')
           emitProcessing(services, outcome.outcome === 'retry' ? 'job.retry' : 'job.failed', {
             jobId: job.id,

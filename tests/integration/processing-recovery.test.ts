@@ -91,7 +91,7 @@ describe('processing job logs and manual recovery', function () {
     assert.equal((stageLog.details as { progress: number }).progress, 10);
   });
 
-  it('the logs of an unknown or malformed job id answer 404 in the contract shape', async () => {
+  it('the logs of an unknown or malformed job id answer 404 in the API error shape', async () => {
     const unknown = await kit.request().get('/v1/processing/job/999999/logs').expect(404);
     assert.deepEqual(unknown.body, { success: false, error: 'processing job 999999 not found' });
     const malformed = await kit.request().get('/v1/processing/job/abc/logs').expect(404);
