@@ -4,6 +4,8 @@
 // checked before anything runs:
 // a page sends {topic: <action>, payload: {...}} and gets back what it may rely on.
 import { FloorflowError } from './errors';
+import { lineExcerpt } from './excerpt';
+import { unstorableInText } from './inbox';
 
 export type DashboardAction =
   | { action: 'emboss'; plateIds: string[]; machineId: string }
@@ -51,6 +53,12 @@ function text(value: unknown, name: string, required: boolean): string | undefin
   }
   if (typeof value !== 'string' || value.length > 500)
     throw new FloorflowError('FF_INPUT_INVALID', `${name} must be text of at most 500 characters`);
+  const problem = unstorableInText(value);
+  if (problem)
+    throw new FloorflowError(
+      'FF_INPUT_INVALID',
+      `${name} holds ${problem}, which cannot be stored: remove it`,
+    );
   return value.trim();
 }
 
@@ -122,6 +130,9 @@ export function parseDashboardAction(topic: unknown, payload: unknown): Dashboar
     case 'qa_escalate':
       return { action: topic, jobId: id(p.job_id, 'job'), notes: text(p.notes, 'defect notes', true)! };
     default:
-      throw new FloorflowError('FF_INPUT_INVALID', `unknown dashboard action "${String(topic)}"`);
+      throw new FloorflowError(
+        'FF_INPUT_INVALID',
+        `unknown dashboard action "${lineExcerpt(String(topic), 40)}"`,
+      );
   }
 }

@@ -2,6 +2,7 @@
 // /v1 (exact exemptions only), the admin API's CORS, health and metrics, and the API's
 // JSON error shape for everything that fails.
 import express, { NextFunction, Request, RequestHandler, Response } from 'express';
+import { unstorableInValue } from '../core/inbox';
 import { verifySecret } from '../core/secrets';
 import { counter, registry } from './metrics';
 import { recordResponse } from '../nodes/common/monitoring';
@@ -269,17 +270,35 @@ function refuseDeepNesting(_req: unknown, _res: unknown, body: Buffer): void {
  * handler, which answers a bare 500; here a body that is not JSON, too large or in an unknown
  * charset gets the API's 400/413/415. Node-RED's parsers then see `req._body` and skip.
  */
+/**
+ * Marks a request whose body was refused before it was read (too large, not JSON, wrong
+ * content type): its Idempotency-Key keeps no answer (runtime/idempotency.ts).
+ */
+export function markBodyUnread(res: Response): void {
+  res.locals.idempotencyBodyUnread = true;
+}
+
 export function bodyParsers(limit: string): RequestHandler {
   const json = express.json({ limit, verify: refuseDeepNesting });
   const form = express.urlencoded({ limit, extended: true });
+  // A body the parser refused was never read: the same request sent again under its
+  // Idempotency-Key is refused the same way, not told it has "another body".
   const refuse = (err: BodyError, res: Response) => {
     const status = err.status ?? err.statusCode ?? 400;
+    markBodyUnread(res);
     res.status(status).json(errorBody(bodyErrorMessage(err, status)));
   };
   return (req, res, next) => {
     json(req, res, (jsonErr?: unknown) => {
       if (jsonErr) return refuse(jsonErr as BodyError, res);
-      form(req, res, (formErr?: unknown) => (formErr ? refuse(formErr as BodyError, res) : next()));
+      form(req, res, (formErr?: unknown) => {
+        if (formErr) return refuse(formErr as BodyError, res);
+        // PostgreSQL stores neither NUL nor half a UTF-16 pair: refused here, naming the field,
+        // rather than by the database as "invalid value in the request".
+        const problem = unstorableInValue(req.body, 'the body');
+        if (problem) return res.status(400).json(errorBody(`${problem}, which cannot be stored: remove it`));
+        next();
+      });
     });
   };
 }

@@ -12,6 +12,8 @@ import { identityOfRequest } from '../nodes/common/identity';
 import { claimKey, pruneKeys, recordAnswer, releaseKey } from '../store/idempotency';
 import { errorBody } from './http';
 
+export { markBodyUnread } from './http';
+
 /** How long an answer is replayed. */
 export const IDEMPOTENCY_WINDOW_MS = 24 * 3600 * 1000;
 /** A claim without an answer this old died with its runtime: the next copy runs the route. */
@@ -73,17 +75,6 @@ export function bodyHash(body: unknown): string {
     .createHash('sha256')
     .update(canonical(value ?? null))
     .digest('hex');
-}
-
-/**
- * Said by a body parser that refused a body it could not read (too large, not JSON, a type it
- * does not take). The route's body is then empty, so the answer's fingerprint would be of no
- * body and the very same request sent again would be told it has "another body": such a refusal
- * is not kept, and a copy is refused again the same way. (Body parsers mark a body read before
- * they fail, so the request itself cannot tell.)
- */
-export function markBodyUnread(res: Response): void {
-  res.locals.idempotencyBodyUnread = true;
 }
 
 export function idempotencyKeys(pool: Pool, options: IdempotencyOptions = {}): RequestHandler {

@@ -302,7 +302,7 @@ export async function retryJobStep(ctx: StepContext, request: HttpRequestPart): 
  */
 export async function qualityCheck(ctx: StepContext, request: HttpRequestPart): Promise<RouteAnswer> {
   const inspector = requestActor(request);
-  const result = parsed<{ passed: boolean; notes?: string }>(QA_RESULT_SCHEMA, request.body);
+  const result = parsed<{ passed: boolean; notes?: string }>(QA_RESULT_SCHEMA, bodyOrEmpty(request.body));
   const { job, outcome, attempt } = await recordQa(
     ctx.pool,
     request.params.id ?? '',

@@ -2,7 +2,6 @@
 // end). PostgreSQL is the queue: a source claims due rows (FOR UPDATE SKIP LOCKED, under a
 // lease) and takes back work whose worker died or stalled. A domain adds its queue to the list.
 import type { Pool } from 'pg';
-import type { AppliedTransition } from '../../store/lifecycle';
 import { claimEngravingJobs } from '../../store/engraving';
 import { embossingQueue } from './embossing-queue';
 import { claimJobs, recoverOrphanedJobs, recoverStuckJobs, releaseJobsOf } from '../../store/processing';
@@ -13,8 +12,6 @@ export interface QueueContext {
   owner: string;
   now: Date;
   flowVersion?: string;
-  /** Lifecycle transitions the call applied, for the worker to announce after commit. */
-  applied?: AppliedTransition[];
 }
 
 /** A claimed unit of work; it leaves the worker as msg.payload. */

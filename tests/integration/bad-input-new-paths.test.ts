@@ -556,10 +556,8 @@ describe('bad input on the Workpanel page actions', function () {
     await unchanged();
   });
 
-  // BUG (core/dashboard-actions parseDashboardAction): an unknown action is quoted whole in the
-  // refusal: {topic: <100 KB text>, payload: {}} answers {ok: false, message: 'unknown dashboard
-  // action "AAAA…"'} of 100 KB. Wanted: the name cut short (as core/excerpt lineExcerpt does).
-  it.skip('an unknown action with a 100 KB name is refused without repeating it', async () => {
+  // Was a bug (core/dashboard-actions parseDashboardAction), fixed; this test failed before the fix.
+  it('an unknown action with a 100 KB name is refused without repeating it', async () => {
     assertRefusal(await act(LONG, {}), /unknown dashboard action/);
   });
 
@@ -579,14 +577,8 @@ describe('bad input on the Workpanel page actions', function () {
     await unchanged();
   });
 
-  // BUG (nodes/dashboard-action, core/dashboard-actions text()): a NUL byte in notes, a machine id
-  // or a reason passes the page checks; PostgreSQL refuses the text (22021 "invalid byte sequence
-  // for encoding UTF8: 0x00", from store/workpanel recordFinished and store/lifecycle writeAudit)
-  // and the node reports it with done(err): {topic: "record_finished", payload: {product_id,
-  // machine_id: "press-4", quantity: 2, notes: "AB\u0000CD"}} (or machine_id "AB\u0000CD", or
-  // move_to_past with reason "AB\u0000CD") gets no answer at all. Nothing is written. Wanted: a
-  // refusal such as "notes hold a NUL character" (core/inbox unstorableInText says why).
-  it.skip('a NUL byte in a text is refused as such (the page gets an answer)', async () => {
+  // Was a bug (nodes/dashboard-action, core/dashboard-actions text(), fixed; this test failed before the fix.
+  it('a NUL byte in a text is refused as such (the page gets an answer)', async () => {
     assertRefusal(await finished({ notes: NUL }), /NUL/);
     assertRefusal(await finished({ machine_id: NUL }), /NUL/);
     assertRefusal(await act('move_to_past', { product_id: live, reason: NUL }), /NUL/);
@@ -673,12 +665,8 @@ describe('bad input at the QA station (its route and its page buttons)', functio
   const status = async () =>
     (await kit.pool.query(`SELECT status FROM engraving.engraving_jobs WHERE id = $1`, [job])).rows[0].status;
 
-  // BUG (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa): a
-  // POST without a body (POST /api/engraving-jobs/<id>/qa, no Content-Type, nothing sent) answers 400
-  // {"success": false, "error": "value must be object"}: no plant words, no field named. Wanted:
-  // "passed is required" (as for {}), e.g. by reading the body through bodyOrEmpty like the
-  // design routes do.
-  it.skip('a POST without a body is refused with the field it needs', async () => {
+  // Was a bug (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa), fixed; this test failed before the fix.
+  it('a POST without a body is refused with the field it needs', async () => {
     await refusedRoute(await qa(job), 400, /passed is required/);
   });
 
@@ -718,14 +706,8 @@ describe('bad input at the QA station (its route and its page buttons)', functio
     assert.equal(await status(), 'qa');
   });
 
-  // BUG (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa; and
-  // the QA page's qa_* actions in nodes/dashboard-action): a NUL byte in the notes passes
-  // QA_RESULT_SCHEMA and the page checks, and PostgreSQL refuses it (22021).
-  // POST /api/engraving-jobs/<id>/qa {"passed": false, "notes": "AB\u0000CD"} answers 400
-  // {"success": false, "error": "invalid value in the request"} (no field, no reason); the page's
-  // {topic: "qa_reengrave", payload: {job_id, notes: "AB\u0000CD"}} gets no answer at all (the
-  // node reports the database error with done(err)). Wanted: "notes hold a NUL character" on both.
-  it.skip('a NUL byte in the notes is refused as such', async () => {
+  // Was a bug (QA route: nodes/common/engraving-steps qualityCheck, node floorflow-engraving-qa; and the QA page's qa_* actions in nodes/dashboard-action), fixed; this test failed before the fix.
+  it('a NUL byte in the notes is refused as such', async () => {
     await refusedRoute(await qa(job, { passed: false, notes: NUL }), 400, /NUL/);
     assertRefusal(await pageAction(kit, results, 'qa_reengrave', { job_id: job, notes: NUL }), /NUL/);
   });
@@ -768,13 +750,8 @@ describe('bad input at the QA station (its route and its page buttons)', functio
     await refusedRoute(res, 400, /not valid JSON/);
   });
 
-  // BUG (runtime/http.ts bodyParsers, the flows' body parsers): a body they refuse unread is kept
-  // under its Idempotency-Key with the fingerprint of no body, so the very same request sent
-  // again is refused as another one: POST /api/engraving-jobs/<id>/qa, Content-Type
-  // application/json, Idempotency-Key qa-broken, body {"passed": tru -> 400 "body is not valid
-  // JSON"; the same again -> 422 "this Idempotency-Key was used with another body". Fix: call
-  // markBodyUnread(res) (runtime/idempotency.ts) in bodyParsers' refuse(), as the import route does.
-  it.skip('a body refused unread is refused the same way when sent again under its key', async () => {
+  // Was a bug (runtime/http.ts bodyParsers, the flows' body parsers), fixed; this test failed before the fix.
+  it('a body refused unread is refused the same way when sent again under its key', async () => {
     for (let copy = 1; copy <= 2; copy++) {
       const res = await api()
         .post(`/api/engraving-jobs/${job}/qa`)

@@ -15,7 +15,7 @@ import supertest from 'supertest';
 import express from 'express';
 import type { FlowNode } from '../../core/flow-files';
 import { migrateFlowNodes } from '../../core/node-migrations';
-import { FloorflowServices, ManualClock } from '../../nodes/common/services';
+import { FloorflowServices, ManualClock, systemClock } from '../../nodes/common/services';
 import { type LifecycleRelay, startLifecycleRelay } from '../../runtime/lifecycle-relay';
 import { attachIdentity } from '../../nodes/common/identity';
 import type { Identity } from '../../core/access';
@@ -281,7 +281,8 @@ export async function startFlowKit(options: FlowKitOptions): Promise<FlowKit> {
     };
     helper.settings({ floorflow: services } as Parameters<typeof helper.settings>[0]);
     // As the runtime: committed lifecycle transitions are announced by the relay alone.
-    relay = await startLifecycleRelay(services, () => undefined);
+    // Its safety poll runs on real time: the test's manual clock holds only the flows' timers.
+    relay = await startLifecycleRelay({ ...services, clock: systemClock }, () => undefined);
 
     // The helper loads catch, status and complete itself, before `capture` can see them.
     const registered = new Set<string>(['helper', 'tab', 'subflow', 'group', 'catch', 'status', 'complete']);
