@@ -17,7 +17,7 @@ import {
   splitFlows,
   stringifyFlowFile,
 } from '../core/flow-files';
-import { EditorDefinition, allNodeIds, editorForm } from '../core/editor-form';
+import { EditorDefinition, allNodeIds, editorForm, withoutDerived } from '../core/editor-form';
 import { migrateFlowNodes } from '../core/node-migrations';
 import type { FloorflowConfig } from '../settings';
 import { editorDefinitions, loadNodeCatalog } from './node-catalog';
@@ -215,18 +215,9 @@ export interface FlowStorageOptions {
   editorDefinitions?: () => Map<string, EditorDefinition>;
 }
 
-/**
- * A hash of a file's nodes in which what does not change the flow does not count: their order
- * (the editor exports by kind), and wires without a target (Node-RED's flow endpoint serves a
- * `link out` without its empty `wires`, the editor writes one empty port per output).
- */
+/** A hash of a file's nodes in which what does not change the flow does not count: their order (the editor exports by kind), and what the editor derives. */
 function nodesHash(nodes: FlowNode[]): string {
-  const meaning = nodes.map((n) => {
-    if (!Array.isArray(n.wires) || n.wires.some((port) => Array.isArray(port) && port.length > 0)) return n;
-    const { wires: _none, ...rest } = n;
-    return rest as FlowNode;
-  });
-  return contentHash(meaning.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+  return contentHash(withoutDerived(nodes).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 }
 
 /**

@@ -140,6 +140,34 @@ describe('the flow storage module', () => {
     assert.equal(text('line.json'), before);
   });
 
+  it("a group's box as the editor recomputes it is no change", async () => {
+    const withGroup: FlowNode[] = [
+      LINE_TAB[0],
+      {
+        id: 'line-group',
+        type: 'group',
+        z: 'line-tab',
+        name: 'mark',
+        style: { label: true },
+        nodes: ['line-mark'],
+        x: 94,
+        y: 39,
+        w: 212,
+        h: 82,
+      },
+      { ...LINE_TAB[1], g: 'line-group' },
+      LINE_TAB[2],
+    ];
+    fs.writeFileSync(path.join(dirs.flowsDir, 'line.json'), stringifyFlowFile(withGroup));
+    writeManifest(dirs, nextManifest(readManifest(dirs), readFlowFiles(dirs)));
+    const before = { line: text('line.json'), manifest: text('manifest.json') };
+    const served = asEditorSends(await storage.getFlows());
+    // The browser measured the label a few pixels wider than the file says.
+    await storage.saveFlows(served.map((n) => (n.type === 'group' ? { ...n, x: 84, w: 232, h: 89.5 } : n)));
+    assert.equal(text('line.json'), before.line);
+    assert.equal(text('manifest.json'), before.manifest);
+  });
+
   it('an edit of one tab rewrites that tab alone, in the editor form, and raises its version alone', async () => {
     const before = { line: text('line.json'), manifest: readManifest(dirs) };
     const served = asEditorSends(await storage.getFlows());

@@ -4,7 +4,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI, NodeInitializer, NodeStatus } from 'node-red';
 import type { FlowNode } from '../../core/flow-files';
-import { type FlowKit, startFlowKit } from '../support/flow-kit';
+import { readManifest } from '../../runtime/flow-runtime';
+import { type FlowKit, PROJECT_ROOT, startFlowKit } from '../support/flow-kit';
 import { openStream, type SseClient } from '../support/sse-client';
 
 const FLOW = 'flows/lifecycle.json';
@@ -118,7 +119,11 @@ describe('product lifecycle flow (flows/lifecycle.json)', function () {
           reason: 'dispatched',
           actor: 'op-3',
           source: 'dispatch',
-          flow_version: '1.0.0',
+          // The version the manifest gives the shipped lifecycle flow.
+          flow_version: readManifest({
+            flowsDir: `${PROJECT_ROOT}/flows`,
+            dashboardsDir: `${PROJECT_ROOT}/dashboards`,
+          }).flows[FLOW].version,
         },
       ]);
       const list = await kit.request().get('/api/live-products/dispatchable').expect(200);
