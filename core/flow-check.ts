@@ -308,13 +308,6 @@ export const LAYOUT_WARNINGS_ONLY = new Set([
   'flows/engraving.json',
   'flows/job-status.json',
   'flows/processing.json',
-  // Being laid out in this branch:
-  'dashboards/dispatch.json',
-  'dashboards/embossing.json',
-  'dashboards/floor.json',
-  'dashboards/processing.json',
-  'dashboards/qa.json',
-  'dashboards/workpanel.json',
 ]);
 
 export function checkFlows(input: CheckInput): Finding[] {
