@@ -22,7 +22,13 @@ export default tseslint.config(
     plugins: { html },
     languageOptions: {
       sourceType: 'script',
-      globals: { RED: 'readonly', $: 'readonly', jQuery: 'readonly', window: 'readonly', document: 'readonly' },
+      globals: {
+        RED: 'readonly',
+        $: 'readonly',
+        jQuery: 'readonly',
+        window: 'readonly',
+        document: 'readonly',
+      },
     },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { args: 'none', caughtErrors: 'none' }],

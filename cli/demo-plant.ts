@@ -3,6 +3,7 @@
 // orders. Ids carry the shift's stamp, so every wave is new work and a re-run adds a shift
 // instead of finding the last one done; the catalogue (products, items) is the same each time.
 import type { EngravingItemRecord, JobRecord, OrderRecord, PlateRecord, ProductRecord } from '../core/import';
+import type { SimulatedWriterFault } from '../core/processing';
 
 export interface DemoWave {
   /** Digits only: it is part of job ids, whose pattern is `<digits>_<digits>`. */
@@ -55,9 +56,17 @@ export function shiftStamp(at: Date, suffix = 0): string {
 }
 
 /**
+ * The demo's simulated USB writer profile (set on its copy of the processing flow): the first
+ * write of every fourth order of a wave (numbers ending in 04, 08, 12, ...) fails.
+ */
+export const DEMO_WRITER_FAULTS: SimulatedWriterFault[] = [
+  { orders: '-([02468][048]|[13579][26])$', fault: 'fail', attempts: 1 },
+];
+
+/**
  * One wave of work: `impositionCount` impositions of two or three jobs each, runlists of two
- * impositions, a plate pair per imposition and an order per imposition. Every fourth order asks
- * the simulated USB writer to fail once, so retries are seen too.
+ * impositions, a plate pair per imposition and an order per imposition. The simulated USB
+ * writer fails the first write of every fourth order (DEMO_WRITER_FAULTS), so retries are seen too.
  */
 export function demoWave(stamp: string, impositionCount: number): DemoWave {
   const jobs: JobRecord[] = [];
@@ -93,7 +102,6 @@ export function demoWave(stamp: string, impositionCount: number): DemoWave {
       details: {
         customer: CUSTOMERS[i % CUSTOMERS.length],
         content: ['welcome.mp4', `catalogue-${i}.pdf`],
-        ...(i % 4 === 0 ? { simulate: { fail_stage: 'usb_writing', fail_attempts: 1 } } : {}),
       },
     });
   }

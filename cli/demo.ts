@@ -13,7 +13,15 @@ import { importRows } from '../store/import';
 import { type MachineKind, MachineStore } from '../store/machines';
 import { recordFinished } from '../store/workpanel';
 import { describeReport } from './import';
-import { DEMO_ITEMS, DEMO_PRODUCTS, type DemoWave, demoOperations, demoWave, shiftStamp } from './demo-plant';
+import {
+  DEMO_ITEMS,
+  DEMO_PRODUCTS,
+  DEMO_WRITER_FAULTS,
+  type DemoWave,
+  demoOperations,
+  demoWave,
+  shiftStamp,
+} from './demo-plant';
 import { DemoPress, DemoScanner } from './demo-machines';
 import { EmbosserSimulator } from './embosser-simulator';
 import { EngraverSimulator } from './engraver-simulator';
@@ -73,6 +81,7 @@ function demoConfig(base: FloorflowConfig): FloorflowConfig {
     fs.rmSync(to, { recursive: true, force: true });
     fs.cpSync(from, to, { recursive: true });
   }
+  setDemoWriterFaults(path.join(flowsDir, 'processing.json'));
   return {
     ...base,
     dataDir,
@@ -82,6 +91,14 @@ function demoConfig(base: FloorflowConfig): FloorflowConfig {
     // A token for this run: the demo's floor drives the API with it, and it is printed.
     apiToken: base.apiToken ?? crypto.randomBytes(18).toString('base64url'),
   };
+}
+
+/** The demo's copy of the processing flow gets the simulated USB writer's demo fault profile. */
+function setDemoWriterFaults(file: string): void {
+  if (!fs.existsSync(file)) return;
+  const nodes = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+  for (const node of nodes) if (node.type === 'floorflow-usb-writer') node.faults = DEMO_WRITER_FAULTS;
+  fs.writeFileSync(file, JSON.stringify(nodes, null, 2) + '\n');
 }
 
 async function load<K extends ImportKind>(

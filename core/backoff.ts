@@ -45,9 +45,6 @@ export const STAGE_RETRY_POLICY: ListPolicy = {
   maxAttempts: 4,
 };
 
-/** @deprecated the old name of STAGE_RETRY_POLICY; goes once core/processing.ts uses the new one. */
-export const SEED_004_POLICY = STAGE_RETRY_POLICY;
-
 /** What a failure looks like to a policy: a FloorflowError, a Catch node's msg.error, or anything thrown. */
 export interface FailureLike {
   message?: string;

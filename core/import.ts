@@ -2,6 +2,8 @@
 // products, engraving items, orders) from CSV or JSON into checked records, with every problem
 // as a row, a field and a reason in plain words. Pure: writing the records is store/import.ts's.
 import { parseCsv } from './csv';
+import { lineExcerpt } from './excerpt';
+import { unstorableInText } from './inbox';
 import { type FieldError, type JsonSchema, validateFields } from './schema';
 import { DEFAULT_SCAN_PATTERNS, parseFileId } from './scan-code';
 
@@ -14,6 +16,13 @@ export function isImportKind(value: string): value is ImportKind {
 
 /** Most rows one import takes: a bigger file is split, so one mistake does not hold a whole day. */
 export const MAX_IMPORT_ROWS = 20000;
+
+/**
+ * Deepest nesting a record may have (an engraving area's fonts, an order's details): the
+ * checks, the copy and PostgreSQL's jsonb all walk a value recursively, and a deeper one would
+ * exhaust their stacks instead of being refused.
+ */
+export const MAX_RECORD_DEPTH = 32;
 
 export const PLATE_POSITIONS = ['single', 'front', 'rear'] as const;
 /** Statuses an import may give a plate; the embossing ones are the embossing job's to set. */
@@ -271,6 +280,94 @@ function csvRecord(
   return { record, errors };
 }
 
+/** Whether `value` nests objects or lists deeper than `limit`, found without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 0]];
+  while (stack.length > 0) {
+    const [item, depth] = stack.pop()!;
+    if (typeof item !== 'object' || item === null) continue;
+    if (depth >= limit) return true;
+    for (const child of Object.values(item)) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** A name from the file (a column) as an error may quote it: short, control characters escaped. */
+function shown(name: string): string {
+  return lineExcerpt(name, 40);
+}
+
+/**
+ * Text the database cannot store (a NUL character, half of a UTF-16 pair), field by field:
+ * refused here with its field, rather than by PostgreSQL with an encoding error.
+ */
+function unstorableFields(value: unknown, field = ''): FieldError[] {
+  const join = (name: string) => (field ? `${field}.${name}` : name);
+  if (typeof value === 'string') {
+    const problem = unstorableInText(value);
+    return problem ? [{ field, reason: `holds ${problem}, which cannot be stored: remove it` }] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap((item, i) => unstorableFields(item, join(String(i))));
+  if (typeof value === 'object' && value !== null)
+    return Object.entries(value).flatMap(([key, item]): FieldError[] => {
+      const problem = unstorableInText(key);
+      if (problem)
+        return [{ field, reason: `has a field name holding ${problem}, which cannot be stored: remove it` }];
+      return unstorableFields(item, join(key));
+    });
+  return [];
+}
+
+/** The record a row names, by its kind's natural key, and what the plant calls one. */
+const NATURAL_KEY: Readonly<Record<ImportKind, { noun: string; key(record: ImportRecord): string }>> = {
+  plates: {
+    noun: 'plate',
+    key: (r) =>
+      JSON.stringify([
+        (r as PlateRecord).batch_code,
+        (r as PlateRecord).plate_number,
+        (r as PlateRecord).position,
+      ]),
+  },
+  jobs: { noun: 'job', key: (r) => (r as JobRecord).job_id },
+  products: { noun: 'product', key: (r) => (r as ProductRecord).product_code },
+  'engraving-items': { noun: 'engraving item', key: (r) => (r as EngravingItemRecord).id },
+  orders: { noun: 'order', key: (r) => (r as OrderRecord).order_number },
+};
+
+/**
+ * A record named twice in one file: the first row goes in, a repeat is reported (two rows with
+ * other values for one record would otherwise leave whichever came last, unseen). A job's CSV
+ * file repeats the job on each of its files' rows, so those are not repeats.
+ */
+function refuseRepeats<K extends ImportKind>(
+  kind: K,
+  format: 'csv' | 'json',
+  parsed: { rows: Array<ImportRow<K>>; errors: ImportRowError[] },
+): { rows: Array<ImportRow<K>>; errors: ImportRowError[] } {
+  if (kind === 'jobs' && format === 'csv') return parsed;
+  const { noun, key } = NATURAL_KEY[kind];
+  const first = new Map<string, number>();
+  const rows: Array<ImportRow<K>> = [];
+  const errors = [...parsed.errors];
+  for (const row of parsed.rows) {
+    const k = key(row.record);
+    const earlier = first.get(k);
+    if (earlier === undefined) {
+      first.set(k, row.row);
+      rows.push(row);
+    } else {
+      errors.push({
+        row: row.row,
+        ...(row.line === undefined ? {} : { line: row.line }),
+        field: '',
+        reason: `names the same ${noun} as row ${earlier}: a file lists each record once`,
+      });
+    }
+  }
+  return { rows, errors };
+}
+
 /** Checks that go beyond the schema: a job's files must be files of that job. */
 function domainErrors(kind: ImportKind, record: ImportRecord): FieldError[] {
   if (kind !== 'jobs') return [];
@@ -302,6 +399,10 @@ function checkRecord<K extends ImportKind>(
   });
   if (typeof value !== 'object' || value === null || Array.isArray(value))
     return { errors: [at({ field: '', reason: 'must be an object with the fields of one record' })] };
+  if (nestedDeeperThan(value, MAX_RECORD_DEPTH))
+    return { errors: [at({ field: '', reason: `is nested deeper than ${MAX_RECORD_DEPTH} levels` })] };
+  const unstorable = unstorableFields(value);
+  if (unstorable.length > 0) return { errors: unstorable.map(at) };
   // ajv fills defaults in place: validate a copy, never the caller's object.
   const checked = validateFields<ImportRecords[K]>(IMPORT_SCHEMAS[kind], structuredClone(value));
   if (!checked.ok) return { errors: checked.errors.map(at) };
@@ -322,10 +423,10 @@ export function parseImportCsv<K extends ImportKind>(kind: K, csv: string): Pars
   if (unknown.length > 0)
     return {
       ok: false,
-      error: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')} for ${kind}; the columns are ${Object.keys(known).join(', ')}`,
+      error: `unknown column${unknown.length > 1 ? 's' : ''} ${unknown.slice(0, 5).map(shown).join(', ')}${unknown.length > 5 ? ` and ${unknown.length - 5} more` : ''} for ${kind}; the columns are ${Object.keys(known).join(', ')}`,
     };
   const twice = header.filter((c, i) => header.indexOf(c) !== i);
-  if (twice.length > 0) return { ok: false, error: `column ${twice[0]} is named twice` };
+  if (twice.length > 0) return { ok: false, error: `column ${shown(twice[0])} is named twice` };
   if (records.length > MAX_IMPORT_ROWS)
     return { ok: false, error: `${records.length} rows: import at most ${MAX_IMPORT_ROWS} at a time` };
   const rows: Array<ImportRow<K>> = [];
@@ -350,7 +451,7 @@ export function parseImportCsv<K extends ImportKind>(kind: K, csv: string): Pars
     if (result.row) rows.push(result.row);
     errors.push(...result.errors);
   });
-  return { ok: true, rows, errors };
+  return { ok: true, ...refuseRepeats(kind, 'csv', { rows, errors }) };
 }
 
 /** Reads the JSON form of `kind`: a list of records (already parsed from the file or the request). */
@@ -365,7 +466,7 @@ export function parseImportJson<K extends ImportKind>(kind: K, value: unknown): 
     if (result.row) rows.push(result.row);
     errors.push(...result.errors);
   });
-  return { ok: true, rows, errors };
+  return { ok: true, ...refuseRepeats(kind, 'json', { rows, errors }) };
 }
 
 /** Reads a file's text by its format. */

@@ -1,8 +1,9 @@
-// Seed 004's processing pipeline as pure rules: the four stages and their progress, the
-// resume rule after an interrupted attempt, the retry schedule, and the default stage work
-// (order validation, content selection, write verification) that needs no hardware.
+// The processing pipeline (USB sticks written for confirmed orders) as pure rules: the four
+// stages and their progress, the resume rule after an interrupted attempt, the retry schedule,
+// the stage work that needs no hardware (order validation, content selection, write
+// verification) and the simulated USB writer's fault profile. See docs/processing.md.
 import crypto from 'node:crypto';
-import { type BackoffPolicy, type FailureLike, type RetryDecision, SEED_004_POLICY, decide } from './backoff';
+import { type FailureLike, type ListPolicy, type RetryDecision, decide } from './backoff';
 
 export const PROCESSING_STAGES = ['validation', 'content_selection', 'usb_writing', 'verification'] as const;
 export type ProcessingStage = (typeof PROCESSING_STAGES)[number];
@@ -15,7 +16,7 @@ export const PROCESSING_STATUSES: readonly ProcessingStatus[] = [
   'failed',
 ];
 
-/** Progress when a stage starts and when it is done (seed 004: 10, 30, 50–80, 90, then 100). */
+/** Progress when a stage starts and when it is done (10, 30, 50–80, 90, then 100). */
 export const STAGE_PROGRESS: Readonly<Record<ProcessingStage, { start: number; done: number }>> = {
   validation: { start: 0, done: 10 },
   content_selection: { start: 10, done: 30 },
@@ -24,7 +25,7 @@ export const STAGE_PROGRESS: Readonly<Record<ProcessingStage, { start: number; d
 };
 export const COMPLETED_PROGRESS = 100;
 
-/** Error code of the log row a failed attempt writes (seed 004 "Error Logging"). */
+/** Error code of the log row a failed attempt writes. */
 export const PROCESSING_FAILED = 'PROCESSING_FAILED';
 /** Log code when the monitor takes back a job that made no progress for too long. */
 export const PROCESSING_STUCK = 'PROCESSING_STUCK';
@@ -32,7 +33,11 @@ export const PROCESSING_STUCK = 'PROCESSING_STUCK';
 export const PROCESSING_INTERRUPTED = 'PROCESSING_INTERRUPTED';
 
 /** Retries after 5 s, 15 s and 60 s, then failed: four attempts in all. */
-export const PROCESSING_RETRY_POLICY: BackoffPolicy = SEED_004_POLICY;
+export const PROCESSING_RETRY_POLICY: ListPolicy = {
+  kind: 'list',
+  delaysMs: [5000, 15000, 60000],
+  maxAttempts: 4,
+};
 export const DEFAULT_MAX_CONCURRENCY = 3;
 export const DEFAULT_STUCK_AFTER_MS = 5 * 60 * 1000;
 
@@ -145,40 +150,52 @@ export function verifyWrite(
   return undefined;
 }
 
+// ---- the simulated USB writer ------------------------------------------------------------
+
 /**
- * The failure switch of the simulated USB writer: details.simulate = {fail_stage, fail_attempts}
- * fails that stage on attempts 1..fail_attempts (all attempts when fail_attempts is absent).
+ * One fault of the simulated USB writer's profile (set on the floorflow-usb-writer node, see
+ * docs/processing.md): writes for the orders whose number matches `orders` fail, or never
+ * finish (`hang`, a device that stopped answering), on the job's attempts 1..`attempts` (every
+ * attempt when absent). Only the simulated writer reads it: nothing an order or a request
+ * carries can make a real stage fail or hang.
  */
-export function simulatedFailure(
-  order: OrderForProcessing,
-  stage: ProcessingStage,
+export interface SimulatedWriterFault {
+  /** A regular expression the order number must match (anchor it to name one order). */
+  orders: string;
+  fault: 'fail' | 'hang';
+  attempts?: number;
+}
+
+/** Why the fault profile cannot be used, or undefined. */
+export function checkWriterFaults(faults: readonly SimulatedWriterFault[]): string | undefined {
+  for (const [i, f] of faults.entries()) {
+    try {
+      new RegExp(f.orders);
+    } catch {
+      return `fault ${i + 1}: orders is not a regular expression: ${f.orders}`;
+    }
+  }
+  return undefined;
+}
+
+/** The fault the profile gives this write (the first rule that matches), or undefined. */
+export function writerFaultFor(
+  faults: readonly SimulatedWriterFault[],
+  orderNumber: string,
   attempt: number,
-): string | undefined {
-  const simulate = order.details.simulate;
-  if (!simulate || typeof simulate !== 'object') return undefined;
-  const s = simulate as { fail_stage?: unknown; fail_attempts?: unknown };
-  if (s.fail_stage !== stage) return undefined;
-  const upTo = typeof s.fail_attempts === 'number' ? s.fail_attempts : Number.POSITIVE_INFINITY;
-  return attempt <= upTo ? `simulated ${stage} failure on attempt ${attempt}` : undefined;
-}
-
-/**
- * details.simulate.hang_stage = stage: the simulated device stops answering in that stage
- * (what the stuck-job monitor and the restart recovery are for).
- */
-export function simulatedHang(order: OrderForProcessing, stage: ProcessingStage): boolean {
-  const simulate = order.details.simulate;
-  return Boolean(
-    simulate && typeof simulate === 'object' && (simulate as { hang_stage?: unknown }).hang_stage === stage,
+): SimulatedWriterFault['fault'] | undefined {
+  const rule = faults.find(
+    (f) => new RegExp(f.orders).test(orderNumber) && attempt <= (f.attempts ?? Number.POSITIVE_INFINITY),
   );
+  return rule?.fault;
 }
 
-/** The simulated USB writer: writes the selection in full, or fails by the switch. */
+/** What the simulated USB writer writes when no fault applies: the selection, in full. */
 export function simulateUsbWrite(selection: ContentSelection, device: string): UsbWriteResult {
   return { device, files: selection.files, bytesWritten: selection.totalBytes, checksum: selection.checksum };
 }
 
-// ---- the queue status of seed 004 -------------------------------------------------------
+// ---- the queue status ---------------------------------------------------------------------
 
 export interface ProcessingQueueCounts {
   byStatus: Array<{ status: string; count: number }>;
@@ -201,7 +218,7 @@ export interface ProcessingQueueStatus {
   };
 }
 
-/** The response body of GET /v1/processing/queue, in the seed's shape. */
+/** The response body of GET /v1/processing/queue. */
 export function queueStatusOf(counts: ProcessingQueueCounts, maxConcurrent: number): ProcessingQueueStatus {
   const count = (s: ProcessingStatus) => counts.byStatus.find((c) => c.status === s)?.count ?? 0;
   const total = counts.byStatus.reduce((sum, c) => sum + c.count, 0);

@@ -2,7 +2,7 @@
 // flows' http-in nodes included): the first answer to a key is kept 24 h and given again to
 // every replay of the same request, which never reaches its route a second time. The same key
 // with another route or body is refused (422); a replay while the first copy still runs waits
-// (409 with Retry-After). Keys are per caller (login, API token or machine), so two callers
+// (409 with Retry-After). A 5xx, or a body refused unread (too large, not JSON), is not kept. Keys are per caller (login, API token or machine), so two callers
 // choosing the same key never see each other's answers.
 import crypto from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
@@ -75,6 +75,17 @@ export function bodyHash(body: unknown): string {
     .digest('hex');
 }
 
+/**
+ * Said by a body parser that refused a body it could not read (too large, not JSON, a type it
+ * does not take). The route's body is then empty, so the answer's fingerprint would be of no
+ * body and the very same request sent again would be told it has "another body": such a refusal
+ * is not kept, and a copy is refused again the same way. (Body parsers mark a body read before
+ * they fail, so the request itself cannot tell.)
+ */
+export function markBodyUnread(res: Response): void {
+  res.locals.idempotencyBodyUnread = true;
+}
+
 export function idempotencyKeys(pool: Pool, options: IdempotencyOptions = {}): RequestHandler {
   const now = options.now ?? (() => new Date());
   const log = options.log ?? (() => undefined);
@@ -114,6 +125,16 @@ export function idempotencyKeys(pool: Pool, options: IdempotencyOptions = {}): R
       if (claim.kind === 'answered') {
         // The route will not run: the body is this layer's to read, to tell a replay from a reuse.
         readRaw(req, res, (err?: unknown) => {
+          if ((err as { type?: string } | undefined)?.type === 'entity.too.large') {
+            res
+              .status(413)
+              .json(
+                errorBody(
+                  `this replay's body is larger than ${REPLAY_BODY_LIMIT}, more than any route takes: it is not the request this Idempotency-Key was used for`,
+                ),
+              );
+            return;
+          }
           if (err) return next(err);
           if (bodyHash(req.body) !== claim.requestHash) {
             res.status(422).json(errorBody('this Idempotency-Key was used with another body'));
@@ -162,7 +183,7 @@ export function idempotencyKeys(pool: Pool, options: IdempotencyOptions = {}): R
       collect(chunk, rest[0]);
       const status = res.statusCode;
       const stored =
-        status >= 500
+        status >= 500 || res.locals.idempotencyBodyUnread === true
           ? releaseKey(pool, scope, key)
           : recordAnswer(pool, {
               scope,

@@ -29,6 +29,8 @@ export function lifecycleEventOfLogged(logged: LoggedTransition): LifecycleEvent
 export class LifecycleRelay {
   private last = '0';
   private listener: PoolClient | undefined;
+  /** Releases the listening connection once, whoever asks first (stop or its error). */
+  private dropListener: (() => void) | undefined;
   private timer: TimerHandle | undefined;
   private running: Promise<void> | undefined;
   private again = false;
@@ -70,11 +72,13 @@ export class LifecycleRelay {
     this.services.clock.clearTimeout(this.timer);
     await this.running?.catch(() => undefined);
     const client = this.listener;
-    this.listener = undefined;
-    if (client) {
+    const drop = this.dropListener;
+    if (client && drop) {
       await client.query(`UNLISTEN ${CHANNEL}`).catch(() => undefined);
       client.removeAllListeners('notification');
-      client.release();
+      // Through the one release path: an error the connection reports later (the database going
+      // away) must not release it a second time, which pg-pool throws on.
+      drop();
     }
   }
 
@@ -93,7 +97,10 @@ export class LifecycleRelay {
     const drop = () => {
       if (released) return;
       released = true;
-      if (this.listener === client) this.listener = undefined;
+      if (this.listener === client) {
+        this.listener = undefined;
+        this.dropListener = undefined;
+      }
       client.release(true);
     };
     client.on('error', drop);
@@ -109,6 +116,7 @@ export class LifecycleRelay {
       return;
     }
     this.listener = client;
+    this.dropListener = drop;
   }
 
   private async drain(): Promise<void> {

@@ -14,7 +14,8 @@ import {
   type ProductRecord,
 } from '../core/import';
 import { shippedModel } from '../core/lifecycle-models';
-import { applyTransitionIn, readState } from './lifecycle';
+import { FloorflowError } from '../core/errors';
+import { readState, transition } from './lifecycle';
 import { withTransaction } from './db';
 
 export type RowOutcome = 'created' | 'updated' | 'unchanged';
@@ -142,16 +143,21 @@ async function importProduct(
   const current = reading.found ? reading.state : null;
   const wanted = product.state ?? (current === null ? 'ON' : current);
   if (wanted !== current) {
-    const result = await applyTransitionIn(client, PRODUCT_MODEL, {
-      entityId: id,
-      action: 'update_state',
-      targetState: wanted,
-      reason: 'import',
-      actor: ctx.actor,
-      source: 'import',
-      at: ctx.at,
-    });
-    if (result.kind !== 'applied') throw new RowRejected('state', result.reason);
+    // The lifecycle relay announces the change once this row's transaction commits.
+    try {
+      await transition(client, PRODUCT_MODEL, {
+        entityId: id,
+        action: 'update_state',
+        targetState: wanted,
+        reason: 'import',
+        actor: ctx.actor,
+        source: 'import',
+        at: ctx.at,
+      });
+    } catch (err) {
+      if (err instanceof FloorflowError) throw new RowRejected('state', err.message);
+      throw err;
+    }
     if (outcome === 'unchanged') outcome = 'updated';
   }
   return outcome;

@@ -1,7 +1,8 @@
-// Seed 004 in SQL: order confirmation creates the processing job, the worker claims due jobs
-// with FOR UPDATE SKIP LOCKED under a lease, each stage is recorded with its log row in one
-// transaction, failures are scheduled for retry, and stuck or orphaned jobs are taken back.
-import type { Pool, PoolClient } from 'pg';
+// The processing pipeline in SQL: order confirmation creates the processing job, the worker
+// claims due jobs with FOR UPDATE SKIP LOCKED under a lease, each stage is recorded with its log
+// row in one transaction, failures are scheduled for retry, and stuck or orphaned jobs are
+// taken back.
+import type { Pool } from 'pg';
 import { FloorflowError } from '../core/errors';
 import { requireShippedModel } from '../core/lifecycle-models';
 import {
@@ -17,42 +18,18 @@ import {
   stageAfter,
 } from '../core/processing';
 import { type Queryable, withTransaction } from './db';
-import { type AppliedTransition, applyTransitionIn } from './lifecycle';
+import { transition } from './lifecycle';
 
+// Every status change goes through the one transition path (store/lifecycle.ts) with these
+// models (core/lifecycle-models/): it checks the move from the state it reads under a row lock
+// and writes the audit row and the durable lifecycle event in the caller's transaction; the
+// lifecycle relay announces the event after commit. A refused move throws
+// FF_TRANSITION_INVALID (409), an unknown job FF_NOT_FOUND (404).
 const JOB_MODEL = requireShippedModel('processing-job');
 const ORDER_MODEL = requireShippedModel('processing-order');
 
-/**
- * Every status change goes through the lifecycle store (core/lifecycle-models/processing-job.json):
- * it checks the move from the state it reads under a row lock and writes the audit row and the
- * durable lifecycle event in the caller's transaction.
- */
-async function move(
-  c: PoolClient,
-  jobId: string,
-  action: 'start' | 'complete' | 'retry' | 'fail' | 'reset',
-  note: {
-    reason?: string;
-    actor?: string;
-    source?: string;
-    flowVersion?: string;
-    now: Date;
-    applied?: AppliedTransition[];
-  },
-): Promise<void> {
-  const outcome = await applyTransitionIn(c, JOB_MODEL, {
-    entityId: jobId,
-    action,
-    reason: note.reason,
-    actor: note.actor,
-    source: note.source ?? 'processing flow',
-    flowVersion: note.flowVersion,
-    at: note.now,
-  });
-  if (outcome.kind === 'not_found') throw new FloorflowError('FF_NOT_FOUND', outcome.reason);
-  if (outcome.kind === 'rejected') throw new FloorflowError('FF_TRANSITION_INVALID', outcome.reason);
-  note.applied?.push(outcome.transition);
-}
+/** What every processing-job transition records as its source, unless it says otherwise. */
+const SOURCE = 'processing flow';
 
 export interface ProcessingJobRow {
   id: string;
@@ -130,7 +107,6 @@ export async function confirmOrder(
   orderRef: string,
   now: Date,
   flowVersion?: string,
-  applied?: AppliedTransition[],
   actor?: string,
 ): Promise<{ job: ProcessingJobRow; created: boolean }> {
   return withTransaction(pool, async (c) => {
@@ -144,19 +120,21 @@ export async function confirmOrder(
     );
     const order = found.rows[0];
     if (!order) throw new FloorflowError('FF_NOT_FOUND', `order ${orderRef} not found`);
+    // Confirming a cancelled order is a move its state does not allow, answered as the
+    // transition path answers one; a confirmed order is confirmed again as a no-op.
     if (order.status === 'cancelled')
-      throw new FloorflowError('FF_CONFLICT', `order ${order.order_number} is cancelled`);
+      throw new FloorflowError('FF_TRANSITION_INVALID', `order ${order.order_number} is cancelled`, {
+        details: { entityId: order.id, action: 'confirm', from: order.status },
+      });
     if (order.status === 'pending') {
-      const confirmed = await applyTransitionIn(c, ORDER_MODEL, {
+      await transition(c, ORDER_MODEL, {
         entityId: order.id,
         action: 'confirm',
         actor,
-        source: 'processing flow',
+        source: SOURCE,
         flowVersion,
         at: now,
       });
-      if (confirmed.kind !== 'applied') throw new FloorflowError('FF_CONFLICT', confirmed.reason);
-      applied?.push(confirmed.transition);
       await c.query(`UPDATE processing.orders SET confirmed_at = $2 WHERE id = $1`, [order.id, now]);
     }
     const inserted = await c.query<{ id: string }>(
@@ -202,7 +180,7 @@ export async function getJob(pool: Pool, jobId: string): Promise<ProcessingJobRo
  */
 export async function claimJobs(
   pool: Pool,
-  options: { owner: string; max: number; now: Date; applied?: AppliedTransition[] },
+  options: { owner: string; max: number; now: Date },
 ): Promise<ClaimedProcessingJob[]> {
   return withTransaction(pool, async (c) => {
     const running = await c.query<{ n: number }>(
@@ -219,7 +197,13 @@ export async function claimJobs(
     );
     const claimed: ClaimedProcessingJob[] = [];
     for (const { id } of due.rows) {
-      await move(c, id, 'start', { actor: options.owner, now: options.now, applied: options.applied });
+      await transition(c, JOB_MODEL, {
+        entityId: id,
+        action: 'start',
+        actor: options.owner,
+        source: SOURCE,
+        at: options.now,
+      });
       const job = await c.query<ClaimedProcessingJob>(
         `UPDATE processing.processing_jobs j
          SET attempts = j.attempts + 1, lease_owner = $2, lease_token = gen_random_uuid(), started_at = coalesce(j.started_at, $3),
@@ -276,7 +260,7 @@ export async function orderOf(pool: Pool, jobId: string): Promise<OrderForProces
   return result.rows[0];
 }
 
-/** Marks a stage as running with its start progress (seed: usb writing starts at 50). */
+/** Marks a stage as running with its start progress (USB writing starts at 50). */
 export async function startStage(
   pool: Pool,
   lease: ProcessingLease,
@@ -347,11 +331,16 @@ export async function completeJob(
   lease: ProcessingLease,
   flowVersion: string | undefined,
   now: Date,
-  applied?: AppliedTransition[],
 ): Promise<ProcessingJobRow> {
   return withTransaction(pool, async (c) => {
     await holdLease(c, lease);
-    await move(c, lease.id, 'complete', { flowVersion, now, applied });
+    await transition(c, JOB_MODEL, {
+      entityId: lease.id,
+      action: 'complete',
+      source: SOURCE,
+      flowVersion,
+      at: now,
+    });
     await c.query(
       `UPDATE processing.processing_jobs SET progress = $2, completed_at = $3, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
       [lease.id, COMPLETED_PROGRESS, now],
@@ -389,7 +378,6 @@ export async function failAttempt(
   error: { message: string; code?: string; stack?: string; stage?: string },
   flowVersion: string | undefined,
   now: Date,
-  applied?: AppliedTransition[],
 ): Promise<FailureOutcome> {
   return withTransaction(pool, async (c) => {
     let held: { attempts: number; completed_stage: string | null };
@@ -426,14 +414,28 @@ export async function failAttempt(
     );
     if (decision.action === 'retry') {
       const nextAttemptAt = new Date(now.getTime() + decision.delayMs);
-      await move(c, lease.id, 'retry', { reason, flowVersion, now, applied });
+      await transition(c, JOB_MODEL, {
+        entityId: lease.id,
+        action: 'retry',
+        reason,
+        source: SOURCE,
+        flowVersion,
+        at: now,
+      });
       await c.query(
         `UPDATE processing.processing_jobs SET fail_reason = $2, next_attempt_at = $3, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
         [lease.id, reason, nextAttemptAt],
       );
       return { outcome: 'retry', attempts: held.attempts, nextAttemptAt } as const;
     }
-    await move(c, lease.id, 'fail', { reason, flowVersion, now, applied });
+    await transition(c, JOB_MODEL, {
+      entityId: lease.id,
+      action: 'fail',
+      reason,
+      source: SOURCE,
+      flowVersion,
+      at: now,
+    });
     await c.query(
       `UPDATE processing.processing_jobs SET completed_at = $2, lease_owner = NULL, lease_token = NULL WHERE id = $1`,
       [lease.id, now],
@@ -455,7 +457,6 @@ async function takeBack(
   message: string,
   now: Date,
   flowVersion: string | undefined,
-  applied?: AppliedTransition[],
 ): Promise<string[]> {
   return withTransaction(pool, async (c) => {
     const found = await c.query<{
@@ -471,11 +472,13 @@ async function takeBack(
     for (const job of found.rows) {
       const decision = retryAfterFailure(job.attempts, { message, code });
       const next = decision.action === 'retry' ? 'retry' : 'failed';
-      await move(c, job.id, next === 'retry' ? 'retry' : 'fail', {
+      await transition(c, JOB_MODEL, {
+        entityId: job.id,
+        action: next === 'retry' ? 'retry' : 'fail',
         reason: message,
+        source: SOURCE,
         flowVersion,
-        now,
-        applied,
+        at: now,
       });
       await c.query(
         `UPDATE processing.processing_jobs SET fail_reason = $2, next_attempt_at = $3::timestamptz,
@@ -509,7 +512,7 @@ async function takeBack(
 /** The stuck-job monitor: processing with no update for `stuckAfterMs` goes back to retry. */
 export function recoverStuckJobs(
   pool: Pool,
-  options: { now: Date; stuckAfterMs: number; flowVersion?: string; applied?: AppliedTransition[] },
+  options: { now: Date; stuckAfterMs: number; flowVersion?: string },
 ): Promise<string[]> {
   const cutoff = new Date(options.now.getTime() - options.stuckAfterMs);
   return takeBack(
@@ -520,7 +523,6 @@ export function recoverStuckJobs(
     `stuck in processing for more than ${Math.round(options.stuckAfterMs / 1000)} s`,
     options.now,
     options.flowVersion,
-    options.applied,
   );
 }
 
@@ -532,7 +534,7 @@ export function recoverStuckJobs(
  */
 export function recoverOrphanedJobs(
   pool: Pool,
-  options: { owner: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+  options: { owner: string; now: Date; flowVersion?: string },
 ): Promise<string[]> {
   return takeBack(
     pool,
@@ -543,7 +545,6 @@ export function recoverOrphanedJobs(
     'interrupted: the runtime holding it stopped',
     options.now,
     options.flowVersion,
-    options.applied,
   );
 }
 
@@ -553,7 +554,7 @@ export function recoverOrphanedJobs(
  */
 export function releaseJobsOf(
   pool: Pool,
-  options: { owner: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+  options: { owner: string; now: Date; flowVersion?: string },
 ): Promise<string[]> {
   return takeBack(
     pool,
@@ -563,7 +564,6 @@ export function releaseJobsOf(
     'interrupted: the worker was stopped or redeployed',
     options.now,
     options.flowVersion,
-    options.applied,
   );
 }
 
@@ -584,7 +584,7 @@ export interface JobLogRecord extends LogEntry {
   created_at: Date;
 }
 
-/** The job's log rows, oldest first (seed 004's processing_job_logs); undefined for an unknown job. */
+/** The job's log rows, oldest first (processing_job_logs); undefined for an unknown job. */
 export async function jobLogs(db: Queryable, jobId: string): Promise<JobLogRecord[] | undefined> {
   if (!/^[0-9]{1,18}$/.test(jobId)) return undefined;
   const job = await db.query('SELECT 1 FROM processing.processing_jobs WHERE id = $1', [jobId]);
@@ -629,18 +629,19 @@ export const RECOVERY_CATEGORY = 'recovery';
 export async function resetJob(
   pool: Pool,
   jobId: string,
-  note: { actor?: string; now: Date; flowVersion?: string; applied?: AppliedTransition[] },
+  note: { actor?: string; now: Date; flowVersion?: string },
 ): Promise<ProcessingJobRow> {
   if (!/^[0-9]{1,18}$/.test(jobId))
     throw new FloorflowError('FF_NOT_FOUND', `processing job ${jobId} not found`);
   return withTransaction(pool, async (c) => {
-    await move(c, jobId, 'reset', {
+    await transition(c, JOB_MODEL, {
+      entityId: jobId,
+      action: 'reset',
       reason: 'manual recovery',
       actor: note.actor,
       source: 'manual recovery',
       flowVersion: note.flowVersion,
-      now: note.now,
-      applied: note.applied,
+      at: note.now,
     });
     // Read under the row lock the move took, before the columns are cleared.
     const before = await c.query<{

@@ -1,9 +1,9 @@
 // The embossing routes (see docs/embossing.md) as the floorflow-embossing-* nodes answer them:
 // each validates its request, calls store/embossing and answers in the API's shape
 // ({"success": true, "data": ...} or {"success": false, "error": ...}); a route that changed a
-// job says which (the lifecycle relay announces its transitions after commit, docs/architecture.md).
-// Also the dead-letter step: a job the retry loop gave up on fails and lets its
-// plates go. `defineEmbossingRoute` is the one registration every route node shares.
+// job says which (the lifecycle relay announces its transitions after commit,
+// docs/architecture.md). Also the dead-letter step: a job the retry loop gave up on fails and
+// lets its plates go. `defineEmbossingRoute` is the one registration every route node shares.
 import type { NodeAPI, NodeMessage } from 'node-red';
 import type { Pool } from 'pg';
 import { FloorflowError, httpStatusOf } from '../../core/errors';
@@ -192,11 +192,20 @@ export const cancelJobRoute: Route = async (request, { pool, by }) =>
   changeAnswer(await cancelJob(pool, jobIdOf(request), acting(request, by)), 200);
 
 /** Runs one route; a thrown error becomes the API's error answer. */
-export async function answer(route: Route, request: RouteRequest, ctx: RouteContext): Promise<RouteResult> {
+export async function answer(
+  route: Route,
+  request: RouteRequest,
+  ctx: RouteContext,
+  /** Where an unexpected failure (a 500, answered without details) is told, so it can be found. */
+  log?: (message: string) => void,
+): Promise<RouteResult> {
   try {
     return await route(request, ctx);
   } catch (err) {
-    return errorAnswer(err);
+    const failed = errorAnswer(err);
+    if (failed.statusCode >= 500 && log)
+      log(`request failed: ${err instanceof Error ? err.message : String(err)}`);
+    return failed;
   }
 }
 
@@ -244,10 +253,12 @@ export function defineEmbossingRoute(RED: NodeAPI, definition: EmbossingRouteNod
     { type, schema, needs: 'database' },
     ({ node, services, clock, pool, flowVersion }) => {
       onInputAsync(node, async (msg, send, done) => {
-        const result = await answer(route, routeRequestOf(msg), {
-          pool,
-          by: { at: clock.now(), source, flowVersion: flowVersion() },
-        });
+        const result = await answer(
+          route,
+          routeRequestOf(msg),
+          { pool, by: { at: clock.now(), source, flowVersion: flowVersion() } },
+          (message) => node.warn(message),
+        );
         const reply = respond(msg, result.statusCode, result.body);
         if (!changedMessage) send(reply);
         else send([reply, result.changed ? changedMessage(result.changed) : null]);

@@ -41,7 +41,7 @@ import {
   updateStock,
 } from '../../store/engraving';
 import { recordWithoutEffect, type LedgerEntry } from '../../store/ledger';
-import { type HttpRequestPart, requestActor } from '../common/http-api';
+import { type HttpRequestPart, requestActor } from './http-api';
 
 export interface StepContext {
   pool: Pool;
@@ -59,8 +59,6 @@ export interface RouteAnswer {
   statusCode: number;
   body: Record<string, unknown>;
   events: StepEvent[];
-  /** Commands for engravers (a cancel), sent after the answer's transaction committed. */
-  commands?: EngraverCommand[];
   /** An answer that is not JSON (the design preview): its content type; the body is `text`. */
   contentType?: string;
   text?: string;

@@ -1,6 +1,8 @@
-// The steps of seed 004's pipeline as the flow's nodes run them: each stage skips itself when
-// the job's last completed stage is at or past it (the resume rule), does its work from
-// core/processing, and records itself through store/processing under the job's lease.
+// What the processing flow's stage nodes share: the claimed job a pipeline message carries,
+// the stage outputs handed on (msg.content, msg.usb) or read back on a resumed attempt, and
+// the stage node itself: it skips a stage the job already completed (the resume rule), runs
+// the stage's work and records it, with its log row, under the job's lease.
+import type { NodeAPI, NodeMessageInFlow } from 'node-red';
 import type { Pool } from 'pg';
 import { FloorflowError } from '../../core/errors';
 import {
@@ -8,21 +10,12 @@ import {
   type ProcessingStage,
   STAGE_PROGRESS,
   type UsbWriteResult,
-  selectContent,
-  simulateUsbWrite,
-  simulatedFailure,
-  simulatedHang,
   stageIsDone,
-  validateOrder,
-  verifyWrite,
 } from '../../core/processing';
-import {
-  type ClaimedProcessingJob,
-  completeStage,
-  orderOf,
-  stageOutput,
-  startStage,
-} from '../../store/processing';
+import type { JsonSchema } from '../../core/schema';
+import { type ClaimedProcessingJob, completeStage, stageOutput } from '../../store/processing';
+import { defineNode } from './define-node';
+import { onInputAsync } from './node-kit';
 
 export interface PipelineContext {
   pool: Pool;
@@ -34,6 +27,13 @@ export interface PipelineContext {
 export interface Carried {
   content?: ContentSelection;
   usb?: UsbWriteResult;
+}
+
+/** The configuration every processing pipeline node has. */
+export interface PipelineNodeConfig {
+  name: string;
+  db: string;
+  schemaVersion: 1;
 }
 
 /** The claimed job a pipeline message carries, or a clear error. */
@@ -48,7 +48,8 @@ export function claimedJobOf(payload: unknown): ClaimedProcessingJob {
   return p as ClaimedProcessingJob;
 }
 
-async function contentOf(
+/** The content selection: from the message, or (on a resumed attempt) from its stage's log row. */
+export async function contentOf(
   ctx: PipelineContext,
   job: ClaimedProcessingJob,
   carried: Carried,
@@ -60,7 +61,8 @@ async function contentOf(
   return saved.selection as ContentSelection;
 }
 
-async function writtenOf(
+/** What the USB writer wrote: from the message, or (on a resumed attempt) from its stage's log row. */
+export async function writtenOf(
   ctx: PipelineContext,
   job: ClaimedProcessingJob,
   carried: Carried,
@@ -70,108 +72,62 @@ async function writtenOf(
   return saved?.written as UsbWriteResult | undefined;
 }
 
-/** Runs one stage (validation, content selection, verification) or records the USB write. */
-export async function runStage(
-  ctx: PipelineContext,
-  job: ClaimedProcessingJob,
-  stage: ProcessingStage,
-  carried: Carried,
-): Promise<Carried> {
-  if (stageIsDone(job.completed_stage, stage)) return carried;
-  const progress = STAGE_PROGRESS[stage].done;
-  const order = await orderOf(ctx.pool, job.id);
-  const fail = (problem: string) => {
-    throw new FloorflowError('FF_INPUT_INVALID', `${stage}: ${problem}`, { details: { stage } });
-  };
-  switch (stage) {
-    case 'validation': {
-      const problem = validateOrder(order) ?? simulatedFailure(order, stage, job.attempts);
-      if (problem) fail(problem);
-      await completeStage(
-        ctx.pool,
-        job,
-        stage,
-        progress,
-        { message: `order ${order.order_number} validated` },
-        ctx.flowVersion,
-        ctx.now,
-      );
-      return carried;
-    }
-    case 'content_selection': {
-      const problem = simulatedFailure(order, stage, job.attempts);
-      if (problem) fail(problem);
-      const selection = selectContent(order);
-      await completeStage(
-        ctx.pool,
-        job,
-        stage,
-        progress,
-        { message: `${selection.files.length} file(s) selected`, details: { selection } },
-        ctx.flowVersion,
-        ctx.now,
-      );
-      return { ...carried, content: selection };
-    }
-    case 'usb_writing': {
-      const written = await writtenOf(ctx, job, carried);
-      if (!written) fail('the USB writer returned no result (msg.usb)');
-      await completeStage(
-        ctx.pool,
-        job,
-        stage,
-        progress,
-        { message: `${written!.bytesWritten} bytes written to ${written!.device}`, details: { written } },
-        ctx.flowVersion,
-        ctx.now,
-      );
-      return { ...carried, usb: written };
-    }
-    case 'verification': {
-      const problem =
-        verifyWrite(await contentOf(ctx, job, carried), await writtenOf(ctx, job, carried)) ??
-        simulatedFailure(order, stage, job.attempts);
-      if (problem) fail(problem);
-      await completeStage(
-        ctx.pool,
-        job,
-        stage,
-        progress,
-        { message: 'written content verified' },
-        ctx.flowVersion,
-        ctx.now,
-      );
-      return carried;
-    }
-  }
+/** A stage's work found the job cannot go on: the Catch node's retry path takes it from here. */
+export function stageFailed(stage: ProcessingStage, problem: string): FloorflowError {
+  return new FloorflowError('FF_INPUT_INVALID', `${stage}: ${problem}`, { details: { stage } });
 }
 
-/**
- * The default USB writer, simulated: marks the write as started (progress 50) and returns
- * what a real writer would. `fail` is the node's failure switch; the order's
- * details.simulate is the per-order one.
- */
-export async function writeUsbSimulated(
+/** What a stage's work returns: its log row and what it hands on. */
+export interface StageResult {
+  log: { message: string; details?: Record<string, unknown> };
+  carried?: Carried;
+}
+
+export type StageWork = (
   ctx: PipelineContext,
   job: ClaimedProcessingJob,
   carried: Carried,
-  options: { device: string; fail: boolean },
-): Promise<Carried> {
-  if (stageIsDone(job.completed_stage, 'usb_writing')) return carried;
-  const order = await orderOf(ctx.pool, job.id);
-  await startStage(ctx.pool, job, 'usb_writing', STAGE_PROGRESS.usb_writing.start, ctx.now);
-  if (simulatedHang(order, 'usb_writing')) {
-    // A device that stopped answering: this attempt never ends; the stuck-job monitor (or the
-    // next start) takes the job back, and the lease keeps this attempt from touching it again.
-    return new Promise<Carried>(() => undefined);
-  }
-  const problem = options.fail
-    ? `USB writer ${options.device} failed (failure switch on)`
-    : simulatedFailure(order, 'usb_writing', job.attempts);
-  if (problem)
-    throw new FloorflowError('FF_MACHINE_FAILED', problem, {
-      retryable: true,
-      details: { stage: 'usb_writing' },
-    });
-  return { ...carried, usb: simulateUsbWrite(await contentOf(ctx, job, carried), options.device) };
+) => Promise<StageResult>;
+
+/**
+ * Registers a stage node type: for the claimed job in msg.payload it runs `work` unless the
+ * job completed this stage in an earlier attempt, records the stage (progress, completed_stage
+ * and the log row in one transaction) and sends the message on. A thrown error reaches the
+ * flow's Catch node with the message.
+ */
+export function defineStageNode(
+  RED: NodeAPI,
+  definition: { type: string; schema: JsonSchema; stage: ProcessingStage },
+  work: StageWork,
+): void {
+  const { type, schema, stage } = definition;
+  defineNode<PipelineNodeConfig>(
+    RED,
+    { type, schema, needs: 'database' },
+    ({ node, clock, pool, flowVersion }) => {
+      onInputAsync(node, async (input, send, done) => {
+        const msg = input as NodeMessageInFlow & Carried;
+        const job = claimedJobOf(msg.payload);
+        if (stageIsDone(job.completed_stage, stage)) {
+          node.status({ fill: 'grey', shape: 'dot', text: `job ${job.id}: done in an earlier attempt` });
+        } else {
+          const ctx: PipelineContext = { pool, now: clock.now(), flowVersion: flowVersion() };
+          const result = await work(ctx, job, msg);
+          await completeStage(
+            pool,
+            job,
+            stage,
+            STAGE_PROGRESS[stage].done,
+            result.log,
+            ctx.flowVersion,
+            ctx.now,
+          );
+          if (result.carried) Object.assign(msg, result.carried);
+          node.status({ fill: 'green', shape: 'dot', text: `job ${job.id}: done` });
+        }
+        send(msg);
+        done();
+      });
+    },
+  );
 }

@@ -67,13 +67,12 @@ export function workerOf(queue: string): WorkerAnnouncement | undefined {
 const processingQueue: QueueSource = {
   name: 'processing',
   description: 'processing jobs of confirmed orders (processing.processing_jobs)',
-  claim: ({ pool, owner, max, now, applied }) => claimJobs(pool, { owner, max, now, applied }),
-  recoverOrphans: ({ pool, owner, now, flowVersion, applied }) =>
-    recoverOrphanedJobs(pool, { owner, now, flowVersion, applied }),
-  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion, applied }) =>
-    recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion, applied }),
-  release: ({ pool, owner, now, flowVersion, applied }) =>
-    releaseJobsOf(pool, { owner, now, flowVersion, applied }),
+  claim: ({ pool, owner, max, now }) => claimJobs(pool, { owner, max, now }),
+  recoverOrphans: ({ pool, owner, now, flowVersion }) =>
+    recoverOrphanedJobs(pool, { owner, now, flowVersion }),
+  recoverStuck: ({ pool, now, stuckAfterMs, flowVersion }) =>
+    recoverStuckJobs(pool, { now, stuckAfterMs, flowVersion }),
+  release: ({ pool, owner, now, flowVersion }) => releaseJobsOf(pool, { owner, now, flowVersion }),
 };
 
 const engravingQueue: QueueSource = {

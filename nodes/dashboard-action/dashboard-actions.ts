@@ -1,6 +1,6 @@
 // Runs an action a floor display asked for through the domain's own store functions, then
-// announces what changed (lifecycle events, and a 'dashboard' event that makes every feed
-// re-read), so the page that acted and every other display update without a reload.
+// tells the displays (a 'dashboard' event that makes every feed re-read; the lifecycle relay
+// announces the transitions after commit), so every display updates without a reload.
 import type { Pool } from 'pg';
 import { isReadAction } from '../../core/access';
 import type { DashboardAction } from '../../core/dashboard-actions';
@@ -10,8 +10,8 @@ import * as embossing from '../../store/embossing';
 import * as engraving from '../../store/engraving';
 import * as processing from '../../store/processing';
 import * as workpanel from '../../store/workpanel';
-import { type AppliedTransition, applyTransition } from '../../store/lifecycle';
-import { announceTransition } from '../common/lifecycle';
+import { transition } from '../../store/lifecycle';
+import { withTransaction } from '../../store/db';
 import type { FloorflowServices } from '../common/services';
 
 export interface ActionResult {
@@ -46,10 +46,6 @@ export function refusalOf(
   return undefined;
 }
 
-async function announce(ctx: ActionContext, transitions: AppliedTransition[]): Promise<void> {
-  for (const t of transitions) await announceTransition(ctx.services, t, ctx.warn);
-}
-
 export async function performAction(ctx: ActionContext, request: DashboardAction): Promise<ActionResult> {
   const by = { at: ctx.now, actor: ctx.actor, source: 'dashboard', flowVersion: ctx.flowVersion };
   let result: ActionResult;
@@ -73,7 +69,6 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
           { plateIds: request.plateIds, machineId: request.machineId, createdBy: ctx.actor },
           by,
         );
-        await announce(ctx, created.transitions);
         return {
           action: request.action,
           ok: true,
@@ -83,13 +78,11 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
       }
       case 'retry_embossing': {
         // A job that cannot be retried throws a refusal: refusalOf answers it.
-        const change = await embossing.retryJob(ctx.pool, request.jobId, by);
-        await announce(ctx, change.transitions);
+        await embossing.retryJob(ctx.pool, request.jobId, by);
         return { action: request.action, ok: true, message: `embossing job ${request.jobId} queued again` };
       }
       case 'cancel_embossing': {
-        const change = await embossing.cancelJob(ctx.pool, request.jobId, by);
-        await announce(ctx, change.transitions);
+        await embossing.cancelJob(ctx.pool, request.jobId, by);
         return { action: request.action, ok: true, message: `embossing job ${request.jobId} cancelled` };
       }
       case 'embossing_logs': {
@@ -112,31 +105,32 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
         };
       }
       case 'move_to_past': {
-        const outcome = await applyTransition(ctx.pool, requireShippedModel('trackopz-product'), {
-          entityId: request.productId,
-          action: 'move_to_past',
-          reason: request.reason,
-          actor: ctx.actor,
-          source: request.source,
-          flowVersion: ctx.flowVersion,
-          at: ctx.now,
-        });
-        if (outcome.kind !== 'applied') return { action: request.action, ok: false, message: outcome.reason };
-        await announce(ctx, [outcome.transition]);
+        // A refusal (moved meanwhile, unknown product) throws and becomes the answer (refusalOf).
+        await withTransaction(ctx.pool, (c) =>
+          transition(c, requireShippedModel('trackopz-product'), {
+            entityId: request.productId,
+            action: 'move_to_past',
+            reason: request.reason,
+            actor: ctx.actor,
+            source: request.source,
+            flowVersion: ctx.flowVersion,
+            at: ctx.now,
+          }),
+        );
         return { action: request.action, ok: true, message: `product ${request.productId} moved to past` };
       }
       case 'reactivate_product': {
-        const outcome = await applyTransition(ctx.pool, requireShippedModel('trackopz-product'), {
-          entityId: request.productId,
-          action: 'reactivate',
-          reason: request.reason,
-          actor: ctx.actor,
-          source: 'workpanel',
-          flowVersion: ctx.flowVersion,
-          at: ctx.now,
-        });
-        if (outcome.kind !== 'applied') return { action: request.action, ok: false, message: outcome.reason };
-        await announce(ctx, [outcome.transition]);
+        await withTransaction(ctx.pool, (c) =>
+          transition(c, requireShippedModel('trackopz-product'), {
+            entityId: request.productId,
+            action: 'reactivate',
+            reason: request.reason,
+            actor: ctx.actor,
+            source: 'workpanel',
+            flowVersion: ctx.flowVersion,
+            at: ctx.now,
+          }),
+        );
         return { action: request.action, ok: true, message: `product ${request.productId} is live again` };
       }
       case 'product_details': {
@@ -168,14 +162,11 @@ export async function performAction(ctx: ActionContext, request: DashboardAction
         };
       }
       case 'recover_processing': {
-        const applied: AppliedTransition[] = [];
         const job = await processing.resetJob(ctx.pool, request.jobId, {
           actor: ctx.actor,
           now: ctx.now,
           flowVersion: ctx.flowVersion,
-          applied,
         });
-        await announce(ctx, applied);
         ctx.services?.events.emit('processing', {
           type: 'job.reset',
           jobId: job.id,

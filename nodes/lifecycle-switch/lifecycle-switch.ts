@@ -1,7 +1,7 @@
 // Node-RED glue for lifecycle-switch: resolves the configured lifecycle model at deploy, then for
-// each message applies the requested transition (store/lifecycle), announces it, and sends the
-// message out of the output of the new state; requests that cannot be applied leave by the last
-// output with msg.error { code, statusCode, reason }.
+// each message applies the requested transition (store/lifecycle; the lifecycle relay announces
+// it after commit) and sends the message out of the output of the new state; requests that
+// cannot be applied leave by the last output with msg.error { code, statusCode, reason }.
 import type { NodeAPI, NodeMessage } from 'node-red';
 import { FloorflowError, httpStatusOf } from '../../core/errors';
 import { outputOf, readSwitchInput, type SwitchRejection } from '../../core/lifecycle';
@@ -9,9 +9,10 @@ import { pickModel, SHIPPED_MODELS } from '../../core/lifecycle-models';
 import type { JsonSchema } from '../../core/schema';
 import { defineNode } from '../common/define-node';
 import { actorOfMessage } from '../common/identity';
-import { announceTransition } from '../common/lifecycle';
+import { lifecycleEventOf } from '../common/lifecycle';
 import { onInputAsync } from '../common/node-kit';
-import { applyTransition } from '../../store/lifecycle';
+import { withTransaction } from '../../store/db';
+import { transition } from '../../store/lifecycle';
 import configSchema from './schema.json';
 
 interface LifecycleSwitchConfig {
@@ -22,6 +23,8 @@ interface LifecycleSwitchConfig {
   source: string;
   schemaVersion: 1;
 }
+
+const REFUSALS = new Set<string>(['FF_INPUT_INVALID', 'FF_NOT_FOUND', 'FF_TRANSITION_INVALID']);
 
 function rejection(code: SwitchRejection['code'], reason: string): SwitchRejection {
   return { code, statusCode: httpStatusOf(new FloorflowError(code, reason)), reason, message: reason };
@@ -48,7 +51,7 @@ export = function register(RED: NodeAPI): void {
         return picked.ok ? undefined : { status: 'invalid lifecycle model', reason: picked.error };
       },
     },
-    ({ node, config, services, clock, pool, flowVersion }) => {
+    ({ node, config, clock, pool, flowVersion }) => {
       const picked = pickModel(config.model, config.customModel);
       if (!picked.ok) return; // refused by check
       const model = picked.model;
@@ -68,23 +71,31 @@ export = function register(RED: NodeAPI): void {
         const request = read.input;
         // A request that came over HTTP was made by its login or API token, whatever msg.actor says.
         const actor = actorOfMessage(msg) ?? request.actor;
-        const outcome = await applyTransition(pool, model, {
-          ...request,
-          actor,
-          source: request.source ?? (config.source || undefined),
-          flowVersion: flowVersion(),
-          at: clock.now(),
-        });
-        if (outcome.kind === 'not_found') return reject(rejection('FF_NOT_FOUND', outcome.reason));
-        if (outcome.kind === 'rejected') return reject(rejection(outcome.code, outcome.reason));
-        const event = await announceTransition(services, outcome.transition, (m) => node.warn(m));
+        let moved;
+        try {
+          moved = await withTransaction(pool, (c) =>
+            transition(c, model, {
+              ...request,
+              actor,
+              source: request.source ?? (config.source || undefined),
+              flowVersion: flowVersion(),
+              at: clock.now(),
+            }),
+          );
+        } catch (err) {
+          // The one refusal contract of store/lifecycle: these leave by the reject output.
+          if (err instanceof FloorflowError && REFUSALS.has(err.code)) {
+            return reject(rejection(err.code as SwitchRejection['code'], err.message));
+          }
+          throw err;
+        }
+        // Announced on the bus and MQTT by the lifecycle relay once committed; sent on here.
+        const event = lifecycleEventOf(moved);
         applied += 1;
         node.status({ fill: 'green', shape: 'dot', text: `${applied} applied, ${rejected} rejected` });
-        const transition = {
-          ...event,
-          ...(outcome.transition.childId ? { childId: outcome.transition.childId } : {}),
-        };
-        outputs[outputOf(model, event.to)] = Object.assign(msg, { transition });
+        outputs[outputOf(model, event.to)] = Object.assign(msg, {
+          transition: { ...event, ...(moved.childId ? { childId: moved.childId } : {}) },
+        });
         send([...outputs, null]);
         done();
       });

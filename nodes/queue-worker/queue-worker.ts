@@ -5,8 +5,6 @@ import type { NodeAPI, NodeMessageInFlow } from 'node-red';
 import type { JsonSchema } from '../../core/schema';
 import { coalesced } from '../common/coalesce';
 import { defineNode } from '../common/define-node';
-import { announceTransition } from '../common/lifecycle';
-import type { AppliedTransition } from '../../store/lifecycle';
 import { type DoneFn, onCloseAsync } from '../common/node-kit';
 import { announceWorker, queueNames, queueSource, withdrawWorker } from '../common/queues';
 import { runOnce } from '../common/run-once';
@@ -59,17 +57,11 @@ export = function register(RED: NodeAPI): void {
       let closed = false;
       let started = 0;
 
-      // Lifecycle transitions are announced (event bus, MQTT) after their transaction committed,
-      // as the lifecycle-switch node does.
-      const announce = (applied: AppliedTransition[]) => {
-        for (const t of applied) void announceTransition(services, t, (m) => node.warn(m));
-      };
       const context = () => ({
         pool,
         owner,
         now: clock.now(),
         flowVersion: flowVersion(),
-        applied: [] as AppliedTransition[],
       });
 
       // One claim at a time (nodes/common/coalesce): a tick or poke meanwhile claims again right after.
@@ -78,7 +70,6 @@ export = function register(RED: NodeAPI): void {
           try {
             const ctx = { ...context(), max: config.maxConcurrency };
             const jobs = await source.claim(ctx);
-            announce(ctx.applied);
             for (const job of jobs) {
               started += 1;
               node.send({ payload: job, queue: source.name, topic: `${source.name}/${job.id}` });
@@ -107,7 +98,6 @@ export = function register(RED: NodeAPI): void {
         try {
           const ctx = context();
           const ids = await source.recoverOrphans(ctx);
-          announce(ctx.applied);
           if (ids.length > 0) {
             node.warn(`took back ${ids.length} interrupted ${source.name} job(s): ${ids.join(', ')}`);
             void poll();
@@ -130,7 +120,6 @@ export = function register(RED: NodeAPI): void {
         const ctx = { ...context(), stuckAfterMs: config.stuckAfter * 1000 };
         source.recoverStuck(ctx).then(
           (ids) => {
-            announce(ctx.applied);
             if (ids.length > 0) {
               node.warn(`took back ${ids.length} stuck ${source.name} job(s): ${ids.join(', ')}`);
               void poll();
@@ -173,7 +162,6 @@ export = function register(RED: NodeAPI): void {
           try {
             const ctx = context();
             const ids = await source.release(ctx);
-            announce(ctx.applied);
             if (ids.length > 0)
               node.log(`gave back ${ids.length} ${source.name} job(s) on stop: ${ids.join(', ')}`);
           } catch (err) {

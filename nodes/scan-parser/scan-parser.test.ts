@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as vm from 'node:vm';
 import type { Node, NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import { errorsLoggedBy, statusesOf } from '../../tests/support/node-status';
-import { DEFAULT_SCAN_PATTERNS } from '../../core/scan-code';
+import { DEFAULT_SCAN_PATTERNS, scanPatternProblem, type ScanPatterns } from '../../core/scan-code';
 import scanParser from './scan-parser';
 
 helper.init(require.resolve('node-red'));
@@ -50,6 +51,46 @@ function nothingArrivesAt(node: Node): Promise<void> {
   });
 }
 
+type Validator = ((this: unknown, value: unknown, opt: object) => unknown) & { length: number };
+
+interface EditorDefinition {
+  type: string;
+  category: string;
+  outputs: number;
+  defaults: Record<string, { value: unknown; validate?: Validator }>;
+}
+
+/**
+ * Runs the node's editor script against a stub RED. The editor asks the runtime about patterns
+ * with $.getJSON: here each question waits in `pending` and is answered by the runtime's check.
+ */
+function loadEditor(): { html: string; definition: EditorDefinition; pending: Array<() => void> } {
+  const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
+  const script = /<script type="text\/javascript">([\s\S]*?)<\/script>/.exec(html)![1];
+  let definition: EditorDefinition | undefined;
+  const pending: Array<() => void> = [];
+  const element = { trigger: () => element, on: () => element, val: () => element };
+  const $ = Object.assign(() => element, {
+    getJSON: (
+      _url: string,
+      query: { role: keyof ScanPatterns; pattern: string },
+      answer: (a: unknown) => void,
+    ) => pending.push(() => answer({ problem: scanPatternProblem(query.role, query.pattern) ?? null })),
+  });
+  const RED = {
+    nodes: {
+      registerType: (type: string, registered: Omit<EditorDefinition, 'type'>) => {
+        definition = { type, ...registered };
+      },
+      eachNode: () => undefined,
+    },
+    editor: { validateNode: () => undefined },
+    view: { redraw: () => undefined },
+  };
+  vm.runInNewContext(script, { RED, $ });
+  return { html, definition: definition!, pending };
+}
+
 describe('scan-parser node', () => {
   afterEach(async () => {
     await helper.unload();
@@ -58,18 +99,18 @@ describe('scan-parser node', () => {
   it('registers as floorflow-scan-parser in the floorflow palette category with two outputs', async () => {
     await helper.load(scanParser, flowWith());
     assert.equal(helper.getNode('parser').type, 'floorflow-scan-parser');
-    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
-    assert.match(html, /RED\.nodes\.registerType\("floorflow-scan-parser"/);
-    assert.match(html, /category: "floorflow"/);
-    assert.match(html, /outputs: 2/);
+    const { html, definition } = loadEditor();
+    assert.equal(definition.type, 'floorflow-scan-parser');
+    assert.equal(definition.category, 'floorflow');
+    assert.equal(definition.outputs, 2);
     assert.match(html, /data-help-name="floorflow-scan-parser"/);
   });
 
   it('offers the standard patterns in the editor, the same as the runtime defaults', () => {
-    const html = fs.readFileSync(path.join(__dirname, '../../nodes/scan-parser/scan-parser.html'), 'utf8');
-    for (const source of Object.values(DEFAULT_SCAN_PATTERNS)) {
-      assert.ok(html.includes(JSON.stringify(source)), `editor default ${source}`);
-    }
+    const { defaults } = loadEditor().definition;
+    assert.equal(defaults.runlistPattern.value, DEFAULT_SCAN_PATTERNS.runlist);
+    assert.equal(defaults.jobPattern.value, DEFAULT_SCAN_PATTERNS.job);
+    assert.equal(defaults.filePattern.value, DEFAULT_SCAN_PATTERNS.file);
   });
 
   it('sends a job scan to output 1 as a parsed object and keeps the original as msg.scan', async () => {
@@ -183,6 +224,35 @@ describe('scan-parser node', () => {
       .get('/floorflow/scan-patterns/problem')
       .query({ role: 'fax', pattern: 'x' })
       .expect(400);
+  });
+
+  it('marks a pattern the runtime refuses as invalid in the editor, with the runtime reason', () => {
+    const { definition, pending } = loadEditor();
+    const { defaults } = definition;
+    // As the editor's validateNodeProperty reads a validator's answer: text is the reason the value
+    // is invalid only from a validator of two parameters (value, opt); otherwise any truthy answer is valid.
+    const editorVerdict = (field: string, value: string): true | string => {
+      const validate = defaults[field].validate!;
+      const answer = validate.call({}, value, {});
+      if (validate.length === 2 && typeof answer === 'string') return answer;
+      return answer ? true : 'invalid';
+    };
+    const missingGroup = '(?<job_id>\\d+)';
+    assert.equal(editorVerdict('jobPattern', missingGroup), true, 'valid until the runtime has answered');
+    for (const answer of pending.splice(0)) answer();
+    assert.equal(
+      editorVerdict('jobPattern', missingGroup),
+      'the job pattern needs the named group (?<version_tag>…)',
+    );
+    assert.equal(editorVerdict('runlistPattern', '['), true);
+    for (const answer of pending.splice(0)) answer();
+    assert.match(
+      String(editorVerdict('runlistPattern', '[')),
+      /runlist pattern is not a valid regular expression/,
+    );
+    assert.equal(editorVerdict('filePattern', DEFAULT_SCAN_PATTERNS.file), true);
+    for (const answer of pending.splice(0)) answer();
+    assert.equal(editorVerdict('filePattern', DEFAULT_SCAN_PATTERNS.file), true);
   });
 
   it('has no pattern check of its own in the editor: it asks the runtime', () => {

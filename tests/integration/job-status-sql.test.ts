@@ -80,7 +80,13 @@ describe('job-status SQL agrees with the rules in core (property tests against P
   const sources: ClaimSource[] = ['print_os', 'scanner', 'api'];
   const claimArb = fc.record({ source: fc.constantFrom(...sources), h: fc.integer({ min: 0, max: 6 }) });
 
-  it('claims: the SQL judges every claim of a batch as resolveClaims does, one at a time (property)', async () => {
+  /**
+   * Random stored claims and batches of claims on four (job, operation) pairs, each judged by the
+   * SQL and by resolveClaims. `authoritativeOnly`: every claim of the batch comes from the source
+   * that has precedence for its operation (print OS for print, the scanner for the rest), as in
+   * every "print OS" batch and most scan batches, which the SQL judges by a shorter path.
+   */
+  async function claimsJudgedAsResolveClaims(authoritativeOnly: boolean): Promise<void> {
     await clear();
     await addJobs(db.pool, ['J1', 'J2']);
     const pairs: Array<[string, string]> = [
@@ -112,8 +118,13 @@ describe('job-status SQL agrees with the rules in core (property tests against P
             job_id: pairs[c.pair][0],
             operation: pairs[c.pair][1],
             value: pos % 2 === 0,
-            source_type: c.claim.source,
-            source_id: pos,
+            source_type: authoritativeOnly
+              ? pairs[c.pair][1] === 'print'
+                ? 'print_os'
+                : 'scanner'
+              : c.claim.source,
+            // Record ids that do not follow the batch order, so a claim judged against the wrong one shows.
+            source_id: authoritativeOnly ? 1000 - pos : pos,
             effective_at: at(c.claim.h),
           }));
           const judged = await judgeClaims(db.pool, toJudge);
@@ -145,6 +156,14 @@ describe('job-status SQL agrees with the rules in core (property tests against P
       ),
       { numRuns: 60 },
     );
+  }
+
+  it('claims: the SQL judges every claim of a batch as resolveClaims does, one at a time (property)', async () => {
+    await claimsJudgedAsResolveClaims(false);
+  });
+
+  it('claims: a batch of authoritative claims only is judged as resolveClaims does, one at a time (property)', async () => {
+    await claimsJudgedAsResolveClaims(true);
   });
 
   it('"print OS" batches: outcomes, status rows and print flags are those of evaluatePrintRecords and the claim rules (property)', async () => {

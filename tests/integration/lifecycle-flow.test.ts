@@ -1,14 +1,18 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import type { Identity } from '../../core/access';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeAPI, NodeInitializer, NodeStatus } from 'node-red';
 import type { FlowNode } from '../../core/flow-files';
-import { readManifest } from '../../runtime/flow-runtime';
-import { type FlowKit, PROJECT_ROOT, startFlowKit } from '../support/flow-kit';
+import { type FlowKit, startFlowKit } from '../support/flow-kit';
 import { openStream, type SseClient } from '../support/sse-client';
 
 const FLOW = 'flows/lifecycle.json';
+/** The version the manifest gives the tab: what its audit rows must carry. */
+const FLOW_VERSION = (
+  JSON.parse(readFileSync('flows/manifest.json', 'utf8')) as { flows: Record<string, { version: string }> }
+).flows[FLOW].version;
 
 describe('product lifecycle flow (flows/lifecycle.json)', function () {
   this.timeout(30000);
@@ -119,11 +123,7 @@ describe('product lifecycle flow (flows/lifecycle.json)', function () {
           reason: 'dispatched',
           actor: 'op-3',
           source: 'dispatch',
-          // The version the manifest gives the shipped lifecycle flow.
-          flow_version: readManifest({
-            flowsDir: `${PROJECT_ROOT}/flows`,
-            dashboardsDir: `${PROJECT_ROOT}/dashboards`,
-          }).flows[FLOW].version,
+          flow_version: FLOW_VERSION,
         },
       ]);
       const list = await kit.request().get('/api/live-products/dispatchable').expect(200);

@@ -5,10 +5,11 @@ import assert from 'node:assert/strict';
 import { createTestDatabase, type TestDatabase, waitFor } from '../support/db';
 import { type RuntimeProcess, startRuntimeProcess, tempDir } from '../support/runtime-process';
 import { confirmOrder } from '../../store/processing';
+import { runtimeFlowsWithWriterFaults } from '../support/processing-fixtures';
 
 const TOKEN = 'processing-crash-test-token-0123456789';
 
-describe('processing after kill -9 of the runtime (seed 004)', function () {
+describe('processing after kill -9 of the runtime', function () {
   this.timeout(180000);
   let db: TestDatabase;
   let runtime: RuntimeProcess | undefined;
@@ -46,7 +47,9 @@ describe('processing after kill -9 of the runtime (seed 004)', function () {
   it('a job killed mid-stage resumes after its last completed stage once, and a job pending at start runs, each exactly once', async () => {
     const dataDir = tempDir();
     const env = { DATABASE_URL: db.url, FLOORFLOW_API_TOKEN: TOKEN, FLOORFLOW_LOG_LEVEL: 'warn' };
-    const interrupted = await order('ORD-CRASH-1', { simulate: { hang_stage: 'usb_writing' } });
+    // The simulated USB writer stops answering on this order's first attempt only.
+    runtimeFlowsWithWriterFaults(dataDir, [{ orders: '^ORD-CRASH-1$', fault: 'hang', attempts: 1 }]);
+    const interrupted = await order('ORD-CRASH-1', {});
     runtime = await startRuntimeProcess({ dataDir, env });
     const confirmed = await fetch(`${runtime.baseUrl}/api/admin/orders/${interrupted}/confirm`, {
       method: 'POST',
@@ -62,8 +65,7 @@ describe('processing after kill -9 of the runtime (seed 004)', function () {
     assert.equal(await runtime.stop('SIGKILL'), null);
     runtime = undefined;
 
-    // While the runtime is down: the device is fixed, and another order is confirmed.
-    await db.pool.query(`UPDATE processing.orders SET details = '{}' WHERE id = $1`, [interrupted]);
+    // While the runtime is down another order is confirmed; the device answers on the next attempt.
     const pending = await order('ORD-CRASH-2', {});
     await confirmOrder(db.pool, pending, new Date());
 
@@ -108,7 +110,8 @@ describe('processing after kill -9 of the runtime (seed 004)', function () {
   it('a job mid-stage when the runtime stops gracefully is given back to retry at once, not left to the monitor', async () => {
     const dataDir = tempDir();
     const env = { DATABASE_URL: db.url, FLOORFLOW_API_TOKEN: TOKEN, FLOORFLOW_LOG_LEVEL: 'warn' };
-    const hung = await order('ORD-STOP-1', { simulate: { hang_stage: 'usb_writing' } });
+    runtimeFlowsWithWriterFaults(dataDir, [{ orders: '^ORD-STOP-1$', fault: 'hang' }]);
+    const hung = await order('ORD-STOP-1', {});
     runtime = await startRuntimeProcess({ dataDir, env });
     const confirmed = await fetch(`${runtime.baseUrl}/api/admin/orders/${hung}/confirm`, {
       method: 'POST',

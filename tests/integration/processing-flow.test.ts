@@ -1,8 +1,22 @@
-// Seed 004 against the shipped flows/processing.json: real PostgreSQL, the manual clock, the
-// simulated USB writer. Tests drive the HTTP routes and the clock and await rows.
+// The processing pipeline against the shipped flows/processing.json: real PostgreSQL, the manual
+// clock, the simulated USB writer with a fault profile for some orders. Tests drive the HTTP
+// routes and the clock and await rows.
 import assert from 'node:assert/strict';
 import type { Pool } from 'pg';
+import type { SimulatedWriterFault } from '../../core/processing';
 import { type FlowKit, startFlowKit } from '../support/flow-kit';
+import { processingFlowWithWriterFaults } from '../support/processing-fixtures';
+
+/** What the simulated USB writer does to the orders these tests name; every other order is written. */
+const WRITER_FAULTS: SimulatedWriterFault[] = [
+  // Stays in the writer, so no attempt finishes while a test looks.
+  { orders: '^ORD-1$', fault: 'hang' },
+  { orders: '^ORD-4$', fault: 'fail' },
+  { orders: '^ORD-5$', fault: 'fail', attempts: 1 },
+  { orders: '^ORD-MAX-', fault: 'hang' },
+  // The device stops answering on the first attempt and is fixed by the next.
+  { orders: '^ORD-6$', fault: 'hang', attempts: 1 },
+];
 
 async function createOrder(
   pool: Pool,
@@ -53,12 +67,12 @@ async function logsOf(
   return result.rows;
 }
 
-describe('processing flow (seed 004)', function () {
+describe('processing flow', function () {
   this.timeout(30000);
   let kit: FlowKit;
 
   beforeEach(async () => {
-    kit = await startFlowKit({ flows: ['flows/processing.json'], broker: false });
+    kit = await startFlowKit({ flows: [processingFlowWithWriterFaults(WRITER_FAULTS)], broker: false });
   });
 
   afterEach(async () => {
@@ -74,8 +88,8 @@ describe('processing flow (seed 004)', function () {
     }, what);
 
   it('confirming an order creates one pending job at progress 0, and confirming it again creates no second job', async () => {
-    // No worker may run it before we look: the order fails validation on every attempt.
-    const orderId = await createOrder(kit.pool, 'ORD-1', { simulate: { hang_stage: 'usb_writing' } });
+    // No attempt may finish before we look: the writer hangs on this order.
+    const orderId = await createOrder(kit.pool, 'ORD-1');
     const first = await confirm(orderId).expect(200);
     assert.equal(first.body.success, true);
     assert.equal(first.body.message, 'Order confirmed successfully');
@@ -94,7 +108,7 @@ describe('processing flow (seed 004)', function () {
     assert.equal(order.rows[0].status, 'confirmed');
   });
 
-  it('confirming an unknown order answers 404 in the contract shape', async () => {
+  it('confirming an unknown order answers 404 in the API error shape', async () => {
     const res = await confirm('999999').expect(404);
     assert.deepEqual(res.body, { success: false, error: 'order 999999 not found' });
   });
@@ -145,7 +159,7 @@ describe('processing flow (seed 004)', function () {
     assert.deepEqual(announced, ['processing-order', 'processing-job', 'processing-job']);
   });
 
-  it('the queue routes answer in the seed shape with counts, active jobs, max concurrency and the average duration', async () => {
+  it("the queue routes answer in the API's shape with counts, active jobs, max concurrency and the average duration", async () => {
     const orderId = await createOrder(kit.pool, 'ORD-3');
     await confirm(orderId).expect(200);
     await untilJob(orderId, 'job completed', (j) => j.status === 'completed');
@@ -164,7 +178,7 @@ describe('processing flow (seed 004)', function () {
   });
 
   it('a failing stage retries after 5 s, 15 s and 60 s and then fails with fail_reason and PROCESSING_FAILED logs', async () => {
-    const orderId = await createOrder(kit.pool, 'ORD-4', { simulate: { fail_stage: 'usb_writing' } });
+    const orderId = await createOrder(kit.pool, 'ORD-4');
     const start = kit.clock.now().getTime();
     await confirm(orderId).expect(200);
     const delays: number[] = [];
@@ -184,7 +198,7 @@ describe('processing flow (seed 004)', function () {
     }
     assert.deepEqual(delays, [5000, 15000, 60000]);
     assert.equal(job.status, 'failed');
-    assert.match(job.fail_reason ?? '', /simulated usb_writing failure on attempt 4/);
+    assert.match(job.fail_reason ?? '', /failed writing order ORD-4 \(simulated fault, attempt 4\)/);
     assert.equal(kit.clock.now().getTime() - start, 80000);
     const errors = (await logsOf(kit.pool, job.id)).filter((l) => l.level === 'error');
     assert.equal(errors.length, 4);
@@ -196,9 +210,7 @@ describe('processing flow (seed 004)', function () {
   });
 
   it('a retried job resumes after its last completed stage instead of running the earlier stages again', async () => {
-    const orderId = await createOrder(kit.pool, 'ORD-5', {
-      simulate: { fail_stage: 'usb_writing', fail_attempts: 1 },
-    });
+    const orderId = await createOrder(kit.pool, 'ORD-5');
     await confirm(orderId).expect(200);
     await untilJob(orderId, 'first failure', (j) => j.status === 'retry');
     await kit.clock.advance(5000);
@@ -210,8 +222,7 @@ describe('processing flow (seed 004)', function () {
 
   it('the worker runs at most 3 jobs at once and leaves the others pending', async () => {
     const orders: string[] = [];
-    for (let i = 0; i < 5; i++)
-      orders.push(await createOrder(kit.pool, `ORD-MAX-${i}`, { simulate: { hang_stage: 'usb_writing' } }));
+    for (let i = 0; i < 5; i++) orders.push(await createOrder(kit.pool, `ORD-MAX-${i}`));
     for (const orderId of orders) await confirm(orderId).expect(200);
     const counts = async () =>
       Object.fromEntries(
@@ -229,15 +240,14 @@ describe('processing flow (seed 004)', function () {
   });
 
   it('the monitor moves a job stuck in processing for more than 5 minutes back to retry, and it then completes', async () => {
-    const orderId = await createOrder(kit.pool, 'ORD-6', { simulate: { hang_stage: 'usb_writing' } });
+    const orderId = await createOrder(kit.pool, 'ORD-6');
     await confirm(orderId).expect(200);
     await untilJob(
       orderId,
       'job hanging in usb writing',
       (j) => j.status === 'processing' && j.progress === 50,
     );
-    // The device is fixed while the job hangs.
-    await kit.pool.query(`UPDATE processing.orders SET details = '{}' WHERE id = $1`, [orderId]);
+    // The writer's fault profile hangs the first attempt only: the device is fixed while the job hangs.
     await kit.clock.advance(4 * 60 * 1000);
     assert.equal((await jobOf(kit.pool, orderId))!.status, 'processing', 'not stuck yet after 4 minutes');
     await kit.clock.advance(2 * 60 * 1000);
@@ -249,5 +259,30 @@ describe('processing flow (seed 004)', function () {
       (l) => l.category === 'stage' && l.stage === 'usb_writing',
     );
     assert.equal(writes.length, 1, 'the hung attempt, whose lease was taken back, recorded nothing');
+  });
+
+  it('what an order carries cannot make a real stage fail or hang: a request for a simulated failure is ignored', async () => {
+    const asks = [
+      { simulate: { fail_stage: 'validation' } },
+      { simulate: { fail_stage: 'content_selection' } },
+      { simulate: { fail_stage: 'usb_writing' } },
+      { simulate: { fail_stage: 'verification' } },
+      { simulate: { hang_stage: 'usb_writing' } },
+    ];
+    const orders: string[] = [];
+    for (const [i, details] of asks.entries())
+      orders.push(await createOrder(kit.pool, `ORD-ASKS-${i}`, details));
+    for (const orderId of orders) await confirm(orderId).expect(200);
+    for (const orderId of orders) {
+      const job = await untilJob(
+        orderId,
+        `job of order ${orderId} completed`,
+        (j) => j.status === 'completed',
+      );
+      assert.equal(job.attempts, 1);
+      assert.equal(job.fail_reason, null);
+      const errors = (await logsOf(kit.pool, job.id)).filter((l) => l.level === 'error');
+      assert.deepEqual(errors, []);
+    }
   });
 });

@@ -1,4 +1,4 @@
-// Seed 004's job logs and the manual recovery of a failed job, over HTTP against the shipped
+// Processing job logs and the manual recovery of a failed job, over HTTP against the shipped
 // flows/processing.json: real PostgreSQL, the manual clock, the simulated USB writer.
 import assert from 'node:assert/strict';
 import type { Identity } from '../../core/access';
@@ -6,7 +6,7 @@ import { type FlowKit, startFlowKit } from '../support/flow-kit';
 
 const OPERATOR: Identity = { kind: 'user', name: 'olga', role: 'operator', session: 's' };
 
-describe('processing job logs and manual recovery (seed 004)', function () {
+describe('processing job logs and manual recovery', function () {
   this.timeout(30000);
   let kit: FlowKit;
 
@@ -42,9 +42,12 @@ describe('processing job logs and manual recovery (seed 004)', function () {
         : undefined;
     }, `job of order ${orderId} ${status}`);
 
-  /** Confirms an order whose validation fails on every attempt and runs it to `failed` (5, 15, 60 s). */
+  /**
+   * Confirms an order whose validation fails on every attempt (its content is not a list of
+   * files) and runs it to `failed` (5, 15, 60 s).
+   */
   async function failedJob(orderNumber: string): Promise<{ orderId: string; jobId: string }> {
-    const orderId = await createOrder(orderNumber, { simulate: { fail_stage: 'validation' } });
+    const orderId = await createOrder(orderNumber, { content: 'catalogue.pdf' });
     await kit.request().post(`/api/admin/orders/${orderId}/confirm`).expect(200);
     await untilStatus(orderId, 'retry', 1);
     for (const [attempt, wait] of [
@@ -88,7 +91,7 @@ describe('processing job logs and manual recovery (seed 004)', function () {
     assert.equal((stageLog.details as { progress: number }).progress, 10);
   });
 
-  it('the logs of an unknown or malformed job id answer 404 in the contract shape', async () => {
+  it('the logs of an unknown or malformed job id answer 404 in the API error shape', async () => {
     const unknown = await kit.request().get('/v1/processing/job/999999/logs').expect(404);
     assert.deepEqual(unknown.body, { success: false, error: 'processing job 999999 not found' });
     const malformed = await kit.request().get('/v1/processing/job/abc/logs').expect(404);
@@ -97,8 +100,11 @@ describe('processing job logs and manual recovery (seed 004)', function () {
 
   it('a failed job reset by an operator runs again from the first stage and completes, and its logs say who reset it', async () => {
     const { orderId, jobId } = await failedJob('ORD-R1');
-    // The cause is fixed on the order (here: the simulated failure removed), then the job is recovered.
-    await kit.pool.query(`UPDATE processing.orders SET details = '{}' WHERE id = $1`, [orderId]);
+    // The cause is fixed on the order (its content made a list), then the job is recovered.
+    await kit.pool.query(
+      `UPDATE processing.orders SET details = '{"content": ["catalogue.pdf"]}' WHERE id = $1`,
+      [orderId],
+    );
     const res = await kit.requestAs(OPERATOR).post(`/v1/processing/job/${jobId}/reset`).expect(200);
     assert.equal(res.body.success, true);
     assert.equal(res.body.data.status, 'pending');

@@ -157,4 +157,90 @@ describe('reading import files', () => {
     assert.equal(parseImportText('orders', 'json', '{"order_number": "x"}').ok, false);
     assert.match((parseImportText('orders', 'json', '[{') as { error: string }).error, /^not valid JSON/);
   });
+
+  it('refuses text the database cannot hold (NUL, half a UTF-16 pair) with its field', () => {
+    const parsed = parseImportJson('orders', [
+      { order_number: 'ORD-1\u0000' },
+      { order_number: 'ORD-2', details: { lines: ['ok', 'bad \ud800'] } },
+      { order_number: 'ORD-3', details: { 'a\u0000b': 1 } },
+    ]);
+    assert.ok(parsed.ok);
+    assert.equal(parsed.rows.length, 0);
+    assert.deepEqual(parsed.errors, [
+      { row: 1, field: 'order_number', reason: 'holds a NUL character, which cannot be stored: remove it' },
+      {
+        row: 2,
+        field: 'details.lines.1',
+        reason: 'holds a lone UTF-16 surrogate, which cannot be stored: remove it',
+      },
+      {
+        row: 3,
+        field: 'details',
+        reason: 'has a field name holding a NUL character, which cannot be stored: remove it',
+      },
+    ]);
+    const csv = parseImportCsv('plates', 'plate_number,batch_code\nKL\u000045,B-1\n');
+    assert.ok(csv.ok);
+    assert.deepEqual(csv.errors, [
+      {
+        row: 1,
+        line: 2,
+        field: 'plate_number',
+        reason: 'holds a NUL character, which cannot be stored: remove it',
+      },
+    ]);
+  });
+
+  it('refuses a record nested deeper than it may be, without walking it recursively', () => {
+    let area: Record<string, unknown> = { font: 'Serif' };
+    for (let i = 0; i < 100000; i++) area = { a: area };
+    const parsed = parseImportJson('engraving-items', [
+      { id: 'PLQ-1', name: 'Plaque', stock_available: 1, max_lines: 3, engraving_area: area },
+    ]);
+    assert.ok(parsed.ok);
+    assert.deepEqual(parsed.errors, [{ row: 1, field: '', reason: 'is nested deeper than 32 levels' }]);
+  });
+
+  it('takes the first row of a record named twice in one file and reports the repeat', () => {
+    const parsed = parseImportCsv('products', 'product_code,name\nP-1,Cup\nP-2,Mug\nP-1,Cup (new)\n');
+    assert.ok(parsed.ok);
+    assert.deepEqual(
+      parsed.rows.map((r) => [r.row, r.record.name]),
+      [
+        [1, 'Cup'],
+        [2, 'Mug'],
+      ],
+    );
+    assert.deepEqual(parsed.errors, [
+      {
+        row: 3,
+        line: 4,
+        field: '',
+        reason: 'names the same product as row 1: a file lists each record once',
+      },
+    ]);
+    // Plates are one record per batch, number and position: front and rear are two.
+    const plates = parseImportJson('plates', [
+      { plate_number: '7', batch_code: 'B', position: 'front' },
+      { plate_number: '7', batch_code: 'B', position: 'rear' },
+    ]);
+    assert.ok(plates.ok);
+    assert.equal(plates.rows.length, 2);
+    // A job's CSV file repeats the job on each of its files' rows.
+    const jobs = parseImportCsv(
+      'jobs',
+      'job_id,file_id,imposition_id\n4604_1,FILE_1_Labex_4604_1_1,IMP-1\n4604_1,FILE_1_Labex_4604_1_2,IMP-1\n',
+    );
+    assert.ok(jobs.ok);
+    assert.deepEqual(jobs.errors, []);
+    assert.equal(jobs.rows.length, 2);
+  });
+
+  it('quotes a column name in an error short and with control characters escaped', () => {
+    const parsed = parseImportCsv('plates', `${'X'.repeat(100000)},PK\u0003\u0004\n1,2\n`);
+    assert.equal(parsed.ok, false);
+    const error = (parsed as { error: string }).error;
+    assert.ok(error.length < 300, error);
+    assert.match(error, /^unknown columns X{40}… \(100000 characters\), PK\\x03\\x04 for plates/);
+  });
 });

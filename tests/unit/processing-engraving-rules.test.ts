@@ -16,11 +16,12 @@ import {
   retryAfterFailure,
   selectContent,
   simulateUsbWrite,
-  simulatedFailure,
   stageAfter,
   stageIsDone,
   validateOrder,
   verifyWrite,
+  writerFaultFor,
+  checkWriterFaults,
 } from '../../core/processing';
 import { validate } from '../../core/schema';
 
@@ -31,7 +32,7 @@ const order = (details: Record<string, unknown> = {}, status = 'confirmed') => (
   details,
 });
 
-describe('processing rules (seed 004)', () => {
+describe('processing rules', () => {
   it('a stage is skipped exactly when the last completed stage is it or a later one', () => {
     fc.assert(
       fc.property(
@@ -86,14 +87,31 @@ describe('processing rules (seed 004)', () => {
     assert.equal(verifyWrite(selection, undefined), 'nothing was written');
   });
 
-  it('the failure switch fails only its stage and only its first attempts', () => {
-    const o = order({ simulate: { fail_stage: 'usb_writing', fail_attempts: 2 } });
-    assert.ok(simulatedFailure(o, 'usb_writing', 2));
-    assert.equal(simulatedFailure(o, 'usb_writing', 3), undefined);
-    assert.equal(simulatedFailure(o, 'validation', 1), undefined);
+  it("the simulated writer's fault profile fails only the orders it names, and only their first attempts", () => {
+    const faults = [
+      { orders: '^ORD-1$', fault: 'fail' as const, attempts: 2 },
+      { orders: '^ORD-H', fault: 'hang' as const },
+    ];
+    assert.equal(writerFaultFor(faults, 'ORD-1', 2), 'fail');
+    assert.equal(writerFaultFor(faults, 'ORD-1', 3), undefined);
+    assert.equal(writerFaultFor(faults, 'ORD-10', 1), undefined);
+    assert.equal(writerFaultFor(faults, 'ORD-HANG', 7), 'hang');
+    assert.equal(writerFaultFor([], 'ORD-1', 1), undefined);
   });
 
-  it('the queue status has the seed shape, with active jobs the ones processing', () => {
+  it('a fault profile with an order pattern that is no regular expression is refused', () => {
+    assert.match(
+      checkWriterFaults([{ orders: '(', fault: 'fail' }]) ?? '',
+      /fault 1: orders is not a regular expression/,
+    );
+    assert.equal(checkWriterFaults([{ orders: '^ORD-', fault: 'hang' }]), undefined);
+  });
+
+  it('an order asking for a simulated failure in its details is validated like any other', () => {
+    assert.equal(validateOrder(order({ simulate: { fail_stage: 'validation' } })), undefined);
+  });
+
+  it('the queue status counts jobs by status, with active jobs the ones processing', () => {
     const status = queueStatusOf(
       {
         byStatus: [
