@@ -7,7 +7,7 @@ import path from 'node:path';
 import { checkFlows, formatFinding } from '../core/flow-check';
 import { diffFlows, formatFlowDiffs } from '../core/flow-diff';
 import { EditorDefinition, awaitsMigration, editorFile } from '../core/editor-form';
-import { FlowFile, FlowNode, contentHash, stringifyFlowFile } from '../core/flow-files';
+import { FlowFile, FlowNode, assembleTemplates, contentHash, stringifyFlowFile } from '../core/flow-files';
 import { migrateFlowNodes } from '../core/node-migrations';
 import {
   FlowDirs,
@@ -16,6 +16,9 @@ import {
   nextManifest,
   readFlowFiles,
   readManifest,
+  templatesDir,
+  withTemplates,
+  writeFlowFile,
   writeManifest,
 } from '../runtime/flow-runtime';
 import type { FloorflowConfig } from '../settings';
@@ -67,6 +70,7 @@ function check(dirs: FlowDirs, out: Output): number {
   const files = listFlowFiles(dirs).map(({ file, path: full }) => ({
     file,
     text: fs.readFileSync(full, 'utf8'),
+    assemble: templatesDir(dirs, file) ? (nodes: FlowNode[]) => withTemplates(dirs, file, nodes) : undefined,
   }));
   const manifestFile = path.join(dirs.flowsDir, 'manifest.json');
   const manifest = fs.existsSync(manifestFile) ? fs.readFileSync(manifestFile, 'utf8') : undefined;
@@ -127,14 +131,15 @@ function format(dirs: FlowDirs, out: Output): number {
   const manifest = readManifest(dirs);
   let count = 0;
   for (const f of files) {
-    const formatted = stringifyFlowFile(editorFile(f.nodes, definitions, undefined, awaitsMigration));
-    if (formatted === f.text) continue;
-    const before = manifest.flows[f.file];
-    fs.writeFileSync(f.path, formatted);
+    const before = withTemplates(dirs, f.file, f.nodes);
+    // Written as a deploy writes it: dashboard templates go to their own files.
+    writeFlowFile(dirs, f.file, editorFile(before, definitions, undefined, awaitsMigration));
+    if (fs.readFileSync(f.path, 'utf8') === f.text) continue;
+    const entry = manifest.flows[f.file];
     // Recorded only where the manifest was true to the file: a hand edit still needs `flows manifest`.
-    if (before && before.hash === contentHash(f.nodes)) {
-      const nodes = JSON.parse(formatted) as FlowNode[];
-      manifest.flows[f.file] = { ...before, hash: contentHash(nodes) };
+    if (entry && entry.hash === contentHash(before)) {
+      const after = withTemplates(dirs, f.file, JSON.parse(fs.readFileSync(f.path, 'utf8')) as FlowNode[]);
+      manifest.flows[f.file] = { ...entry, hash: contentHash(after) };
     }
     out.log(`${f.file}: formatted`);
     count++;
@@ -210,7 +215,18 @@ function filesAtRevision(
         continue;
       }
       try {
-        files.push({ file, nodes: JSON.parse(text) as FlowNode[] });
+        const nodes = JSON.parse(text) as FlowNode[];
+        const templates = prefix === 'dashboards/' && file !== 'dashboards/config.json';
+        // The dashboard templates of that revision, from their files beside it.
+        const stem = gitPath.replace(/\.json$/, '').slice(rel.length + 1);
+        const read = (name: string) => {
+          try {
+            return git(top, ['show', `${rev}:${rel}/templates/${stem}/${name}`]);
+          } catch {
+            return undefined;
+          }
+        };
+        files.push({ file, nodes: templates ? assembleTemplates(nodes, read) : nodes });
       } catch (err) {
         out.error(`${file} at ${rev} is not valid JSON (${(err as Error).message}); compared as if empty`);
         files.push({ file, nodes: [] });

@@ -197,3 +197,24 @@ export function awaitsMigration(node: FlowNode): boolean {
     return true;
   }
 }
+
+/**
+ * The nodes without what the editor derives rather than an engineer edits: a group's box (the
+ * editor recomputes it from its members' label widths as the browser measures them, so it
+ * differs with fonts) and wires without a target (Node-RED's flow endpoint serves a `link out`
+ * without its empty `wires`; the editor writes one empty port per output).
+ */
+export function withoutDerived(nodes: FlowNode[]): FlowNode[] {
+  return nodes.map((n) => {
+    let out = n;
+    if (n.type === 'group') {
+      const { x: _x, y: _y, w: _w, h: _h, ...rest } = n;
+      out = rest as FlowNode;
+    }
+    if (Array.isArray(out.wires) && !out.wires.some((port) => Array.isArray(port) && port.length > 0)) {
+      const { wires: _none, ...rest } = out;
+      out = rest as FlowNode;
+    }
+    return out;
+  });
+}

@@ -113,3 +113,37 @@ export function joinFlows(files: FlowFile[], tabOrder: string[] = []): FlowNode[
   );
   return sorted.flatMap((f) => f.nodes);
 }
+
+/**
+ * Dashboard templates live in files of their own beside the dashboard flows
+ * (dashboards/templates/<tab file>/<node id>.vue, or .css for a site style), so a template
+ * edit is a line-by-line diff instead of a change to one long JSON string. The flow file's
+ * `ui-template` node then has no `format`; loading puts it back.
+ */
+export function templateFileName(node: FlowNode): string {
+  return `${node.id}.${node.templateScope === 'site:style' ? 'css' : 'vue'}`;
+}
+
+/** The nodes without their templates, and each template's text by file name. */
+export function separateTemplates(nodes: FlowNode[]): { nodes: FlowNode[]; templates: Map<string, string> } {
+  const templates = new Map<string, string>();
+  const rest = nodes.map((n) => {
+    if (n.type !== 'ui-template' || typeof n.format !== 'string') return n;
+    templates.set(templateFileName(n), n.format);
+    const { format: _format, ...withoutFormat } = n;
+    return withoutFormat as FlowNode;
+  });
+  return { nodes: rest, templates };
+}
+
+/** The nodes with each `ui-template` that has no `format` given the text of its template file. */
+export function assembleTemplates(
+  nodes: FlowNode[],
+  read: (fileName: string) => string | undefined,
+): FlowNode[] {
+  return nodes.map((n) => {
+    if (n.type !== 'ui-template' || typeof n.format === 'string') return n;
+    const text = read(templateFileName(n));
+    return text === undefined ? n : { ...n, format: text };
+  });
+}

@@ -28,6 +28,9 @@ const PORT_SPACING = 15;
 
 /** Text of a node's label as the editor shows it, near enough for its width. */
 function labelOf(node: FlowNode): string {
+  // Link nodes and junctions show no label unless asked to (`l`).
+  if ((node.type === 'link in' || node.type === 'link out' || node.type === 'link call') && node.l !== true)
+    return node.type === 'link call' ? 'link call' : '';
   if (typeof node.name === 'string' && node.name) return node.name;
   if (node.type === 'http in') return `[${String(node.method ?? 'get')}] ${String(node.url ?? '')}`;
   if (node.type === 'link in' || node.type === 'link out' || node.type === 'junction') return '';

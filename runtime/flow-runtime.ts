@@ -12,12 +12,14 @@ import type { Pool } from 'pg';
 import {
   FlowFile,
   FlowNode,
+  assembleTemplates,
   contentHash,
   joinFlows,
+  separateTemplates,
   splitFlows,
   stringifyFlowFile,
 } from '../core/flow-files';
-import { EditorDefinition, allNodeIds, editorForm } from '../core/editor-form';
+import { EditorDefinition, allNodeIds, editorForm, withoutDerived } from '../core/editor-form';
 import { migrateFlowNodes } from '../core/node-migrations';
 import type { FloorflowConfig } from '../settings';
 import { editorDefinitions, loadNodeCatalog } from './node-catalog';
@@ -98,6 +100,40 @@ export function listFlowFiles(dirs: FlowDirs): Array<{ file: string; path: strin
 
 export class FlowFileError extends Error {}
 
+/** Where a dashboard file's templates live: dashboards/templates/<file name without .json>/. */
+export function templatesDir(dirs: FlowDirs, file: string): string | undefined {
+  if (!file.startsWith('dashboards/') || file === 'dashboards/config.json') return undefined;
+  return path.join(dirs.dashboardsDir, 'templates', file.slice('dashboards/'.length).replace(/\.json$/, ''));
+}
+
+/** A file's nodes with its dashboard templates put back from their files. */
+export function withTemplates(dirs: FlowDirs, file: string, nodes: FlowNode[]): FlowNode[] {
+  const dir = templatesDir(dirs, file);
+  if (!dir) return nodes;
+  return assembleTemplates(nodes, (name) => {
+    const full = path.join(dir, name);
+    return fs.existsSync(full) ? fs.readFileSync(full, 'utf8') : undefined;
+  });
+}
+
+/**
+ * Writes a file as a deploy does: the JSON without its dashboard templates, each template in
+ * its own file, and no template file left behind for a template node that is gone.
+ */
+export function writeFlowFile(dirs: FlowDirs, file: string, nodes: FlowNode[]): void {
+  const dir = templatesDir(dirs, file);
+  if (!dir) {
+    writeAtomic(absolute(dirs, file), stringifyFlowFile(nodes));
+    return;
+  }
+  const separated = separateTemplates(nodes);
+  for (const [name, text] of separated.templates) writeAtomic(path.join(dir, name), text);
+  if (fs.existsSync(dir))
+    for (const name of fs.readdirSync(dir))
+      if (!separated.templates.has(name)) fs.rmSync(path.join(dir, name), { force: true });
+  writeAtomic(absolute(dirs, file), stringifyFlowFile(separated.nodes));
+}
+
 /** Reads every flow file; a file that is not a JSON array of nodes throws with its path. */
 export function readFlowFiles(dirs: FlowDirs): FlowFile[] {
   const files = [...listJson(dirs.flowsDir, 'flows/'), ...listJson(dirs.dashboardsDir, 'dashboards/')];
@@ -115,7 +151,7 @@ export function readFlowFiles(dirs: FlowDirs): FlowFile[] {
     ) {
       throw new FlowFileError(`${full}: must be a JSON array of nodes, each with an "id"`);
     }
-    return { file, nodes: parsed as FlowNode[] };
+    return { file, nodes: withTemplates(dirs, file, parsed as FlowNode[]) };
   });
 }
 
@@ -215,18 +251,9 @@ export interface FlowStorageOptions {
   editorDefinitions?: () => Map<string, EditorDefinition>;
 }
 
-/**
- * A hash of a file's nodes in which what does not change the flow does not count: their order
- * (the editor exports by kind), and wires without a target (Node-RED's flow endpoint serves a
- * `link out` without its empty `wires`, the editor writes one empty port per output).
- */
+/** A hash of a file's nodes in which what does not change the flow does not count: their order (the editor exports by kind), and what the editor derives. */
 function nodesHash(nodes: FlowNode[]): string {
-  const meaning = nodes.map((n) => {
-    if (!Array.isArray(n.wires) || n.wires.some((port) => Array.isArray(port) && port.length > 0)) return n;
-    const { wires: _none, ...rest } = n;
-    return rest as FlowNode;
-  });
-  return contentHash(meaning.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
+  return contentHash(withoutDerived(nodes).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)));
 }
 
 /**
@@ -297,14 +324,18 @@ export function loadFlowStorage(options: FlowStorageOptions): object {
       // its file as it is: an old node configuration that loads upgraded, or a property the
       // editor does not write, is no reason to rewrite the tab and raise its version.
       const changed = files.filter((f) => !served.get(f.file)?.has(nodesHash(f.nodes)));
-      for (const f of changed) writeAtomic(absolute(dirs, f.file), stringifyFlowFile(f.nodes));
+      for (const f of changed) writeFlowFile(dirs, f.file, f.nodes);
       // A tab deleted in the editor deletes its file.
       const keep = new Set(files.map((f) => f.file));
       for (const stale of [
         ...listJson(dirs.flowsDir, 'flows/'),
         ...listJson(dirs.dashboardsDir, 'dashboards/'),
       ]) {
-        if (!keep.has(stale)) fs.rmSync(absolute(dirs, stale), { force: true });
+        if (!keep.has(stale)) {
+          fs.rmSync(absolute(dirs, stale), { force: true });
+          const templates = templatesDir(dirs, stale);
+          if (templates) fs.rmSync(templates, { recursive: true, force: true });
+        }
       }
       // Versions follow the files as they now are; the tab order is the editor's.
       const manifest = {

@@ -284,4 +284,20 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
       new RegExp(product.name),
     );
   });
+
+  it('a board template edited in its file shows on the page after a restart', async () => {
+    // The runtime's copy of dashboards/ (the repository's files stay as they are).
+    const file = path.join(dataDir, 'dashboards-copy', 'templates', 'dispatch', 'ff-dash-dispatch-board.vue');
+    const opening = '<div class="ff-board" data-test="dispatch-board">';
+    const text = fs.readFileSync(file, 'utf8');
+    assert.ok(text.includes(opening), 'the dispatch board template opens with its board element');
+    fs.writeFileSync(
+      file,
+      text.replace(opening, `${opening}\n    <p data-test="edited-in-file">Edited in its template file</p>`),
+    );
+    await runtime.stop('SIGTERM');
+    runtime = await startRuntimeProcess({ dataDir, env: { DATABASE_URL: db.url } });
+    await open('dispatch', 'dispatch-board');
+    await page.locator('[data-test="edited-in-file"]', { hasText: 'Edited in its template file' }).waitFor();
+  });
 });

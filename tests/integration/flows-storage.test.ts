@@ -140,6 +140,34 @@ describe('the flow storage module', () => {
     assert.equal(text('line.json'), before);
   });
 
+  it("a group's box as the editor recomputes it is no change", async () => {
+    const withGroup: FlowNode[] = [
+      LINE_TAB[0],
+      {
+        id: 'line-group',
+        type: 'group',
+        z: 'line-tab',
+        name: 'mark',
+        style: { label: true },
+        nodes: ['line-mark'],
+        x: 94,
+        y: 39,
+        w: 212,
+        h: 82,
+      },
+      { ...LINE_TAB[1], g: 'line-group' },
+      LINE_TAB[2],
+    ];
+    fs.writeFileSync(path.join(dirs.flowsDir, 'line.json'), stringifyFlowFile(withGroup));
+    writeManifest(dirs, nextManifest(readManifest(dirs), readFlowFiles(dirs)));
+    const before = { line: text('line.json'), manifest: text('manifest.json') };
+    const served = asEditorSends(await storage.getFlows());
+    // The browser measured the label a few pixels wider than the file says.
+    await storage.saveFlows(served.map((n) => (n.type === 'group' ? { ...n, x: 84, w: 232, h: 89.5 } : n)));
+    assert.equal(text('line.json'), before.line);
+    assert.equal(text('manifest.json'), before.manifest);
+  });
+
   it('an edit of one tab rewrites that tab alone, in the editor form, and raises its version alone', async () => {
     const before = { line: text('line.json'), manifest: readManifest(dirs) };
     const served = asEditorSends(await storage.getFlows());
@@ -153,5 +181,59 @@ describe('the flow storage module', () => {
     assert.equal(after.flows['flows/line.json'].version, before.manifest.flows['flows/line.json'].version);
     assert.equal(after.flows['flows/scans.json'].version, '1.0.1');
     assert.deepEqual(after.order, ['flows/line.json', 'flows/scans.json']);
+  });
+
+  describe('dashboard templates in files of their own', () => {
+    const BOARD = '<template>\n  <div class="board">{{ msg.payload }}</div>\n</template>\n';
+    const PAGE_TAB: FlowNode[] = [
+      { id: 'page-tab', type: 'tab', label: 'Display: Line', disabled: false, info: '', env: [] },
+      {
+        id: 'page-board',
+        type: 'ui-template',
+        z: 'page-tab',
+        name: 'Line board',
+        templateScope: 'local',
+        x: 200,
+        y: 80,
+        wires: [[]],
+      },
+    ];
+    const board = () => path.join(dirs.dashboardsDir, 'templates', 'line', 'page-board.vue');
+
+    beforeEach(() => {
+      fs.mkdirSync(path.dirname(board()), { recursive: true });
+      fs.writeFileSync(path.join(dirs.dashboardsDir, 'line.json'), stringifyFlowFile(PAGE_TAB));
+      fs.writeFileSync(board(), BOARD);
+      writeManifest(dirs, nextManifest(readManifest(dirs), readFlowFiles(dirs)));
+    });
+
+    it("the runtime serves a template from its file, and the file's edit counts as a change of the flow", async () => {
+      const served = await storage.getFlows();
+      assert.equal(served.find((n) => n.id === 'page-board')?.format, BOARD);
+      const hash = readManifest(dirs).flows['dashboards/line.json'].hash;
+      fs.writeFileSync(board(), BOARD.replace('board', 'board wide'));
+      assert.notEqual(
+        nextManifest(readManifest(dirs), readFlowFiles(dirs)).flows['dashboards/line.json'].hash,
+        hash,
+      );
+    });
+
+    it('a deploy of an edited template writes the template file, and the flow file stays without it', async () => {
+      const json = fs.readFileSync(path.join(dirs.dashboardsDir, 'line.json'), 'utf8');
+      const served = asEditorSends(await storage.getFlows());
+      const edited = BOARD.replace('{{ msg.payload }}', '{{ msg.payload.count }} plates');
+      await storage.saveFlows(served.map((n) => (n.id === 'page-board' ? { ...n, format: edited } : n)));
+      assert.equal(fs.readFileSync(board(), 'utf8'), edited);
+      assert.equal(fs.readFileSync(path.join(dirs.dashboardsDir, 'line.json'), 'utf8'), json);
+      assert.equal(readManifest(dirs).flows['dashboards/line.json'].version, '1.0.1');
+    });
+
+    it('a deploy of the page unchanged writes neither file', async () => {
+      const before = fs.statSync(board()).mtimeMs;
+      await storage.saveFlows(asEditorSends(await storage.getFlows()));
+      assert.equal(fs.readFileSync(board(), 'utf8'), BOARD);
+      assert.equal(fs.statSync(board()).mtimeMs, before);
+      assert.equal(readManifest(dirs).flows['dashboards/line.json'].version, '1.0.0');
+    });
   });
 });
