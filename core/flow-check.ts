@@ -361,11 +361,14 @@ export function checkFlows(input: CheckInput): Finding[] {
           });
         }
       } else if (!info) {
+        const replaced = replacementOf(node);
         findings.push({
           level: 'error',
           rule: 'unknown-type',
           ...at,
-          message: `${label(node)}: unknown node type ${node.type} (not a Node-RED core node, nor in an installed package)`,
+          message: replaced
+            ? `${label(node)}: ${node.type} was split into one node type per step; replace this node with ${replaced}`
+            : `${label(node)}: unknown node type ${node.type} (not a Node-RED core node, nor in an installed package)`,
         });
       }
 
@@ -510,4 +513,60 @@ function checkNodeConfig(
 
 export function formatFinding(f: Finding): string {
   return `${f.level === 'error' ? 'error' : 'warning'} ${f.file}${f.nodeId ? ` node ${f.nodeId}` : ''}: ${f.message} [${f.rule}]`;
+}
+
+/**
+ * Node types of earlier releases that did many things by an `action` setting, and the node type
+ * that now does each (docs/processing.md, embossing.md, engraving.md, job-status.md): a flow of a
+ * plant's own that still holds one is told what to put in its place.
+ */
+const SPLIT_TYPES: Readonly<Record<string, { doc: string; byAction: Readonly<Record<string, string>> }>> = {
+  'floorflow-processing': {
+    doc: 'docs/processing.md',
+    byAction: {
+      confirm: 'floorflow-processing-confirm',
+      queue: 'floorflow-processing-queue',
+      job: 'floorflow-processing-job',
+      logs: 'floorflow-processing-logs',
+      reset: 'floorflow-processing-reset',
+      stage:
+        'the stage node of its stage (floorflow-processing-validate, -select-content, -record-write or -verify)',
+      complete: 'floorflow-processing-complete',
+      fail: 'floorflow-processing-retry',
+    },
+  },
+  'floorflow-embossing': {
+    doc: 'docs/embossing.md',
+    byAction: {
+      plates: 'floorflow-embossing-plates',
+      create: 'floorflow-embossing-create',
+      list: 'floorflow-embossing-jobs',
+      get: 'floorflow-embossing-jobs',
+      logs: 'floorflow-embossing-jobs',
+      retry: 'floorflow-embossing-retry',
+      cancel: 'floorflow-embossing-cancel',
+      'dead-letter': 'floorflow-embossing-dead-letter',
+    },
+  },
+  'floorflow-job-status-api': {
+    doc: 'docs/job-status.md',
+    byAction: {
+      'process-print-os': 'floorflow-process-print-os',
+      'process-status-updates': 'floorflow-process-status-updates',
+      'job-status': 'floorflow-job-status',
+      reprocess: 'floorflow-job-status-reprocess',
+      gaps: 'floorflow-job-status-gaps',
+    },
+  },
+  'floorflow-engraving': { doc: 'docs/engraving.md', byAction: {} },
+};
+
+function replacementOf(node: FlowNode): string | undefined {
+  const split = SPLIT_TYPES[node.type];
+  if (!split) return undefined;
+  const action = typeof node.action === 'string' ? node.action : '';
+  const by = Object.prototype.hasOwnProperty.call(split.byAction, action)
+    ? split.byAction[action]
+    : undefined;
+  return by ? `${by} (${split.doc})` : `the node type of its step listed in ${split.doc}`;
 }
