@@ -1,6 +1,6 @@
-// Catching up a "print OS" backlog (seed 001): 100,000 rows over 20,000 impositions of 3-8 files,
+// Catching up a "print OS" backlog: 100,000 rows over 20,000 impositions of 3-8 files,
 // processed three ways in the same run, each from an identical copy of the database:
-//   (a) naive: the seed's algorithm one row at a time, one transaction per row and a query per
+//   (a) naive: the documented algorithm one row at a time, one transaction per row and a query per
 //       file and per job (with the same indexes as ours, so the difference is the shape);
 //   (b) hand-written SQL: the whole backlog in one transaction of a few set-based statements
 //       (final states only: no per-record outcomes, no processed-record ledger);
@@ -135,7 +135,7 @@ async function cloneDatabase(
   };
 }
 
-/** (a) The seed's algorithm as written: per row, per file, per job. Returns rows processed. */
+/** (a) The documented algorithm as written: per row, per file, per job. Returns rows processed. */
 async function naive(pool: Pool, deadline: number): Promise<number> {
   const client = await pool.connect();
   let processed = 0;

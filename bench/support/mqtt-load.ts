@@ -78,7 +78,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     const group = options.publishers.slice(i, i + 10);
     publishers.push(
       ...(await Promise.all(
-        // On floorflow's broker a machine's client id is its id or <id>/<suffix> (CONTRACT.md §4).
+        // On floorflow's broker a machine's client id is its id or <id>/<suffix> (docs/machines.md).
         group.map((p, j) =>
           connect(
             options.url,

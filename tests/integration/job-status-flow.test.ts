@@ -15,7 +15,7 @@ import {
 const FLOW = 'flows/job-status.json';
 const SCAN_TOPIC = 'floorflow/machines/scanner-1/scan';
 
-describe('job-status flow (seed 001)', () => {
+describe('job-status flow (presses and scanners)', () => {
   let kit: FlowKit;
 
   beforeEach(async () => {

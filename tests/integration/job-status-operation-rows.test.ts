@@ -1,4 +1,4 @@
-// Seed 001's own operation ids as the shipped defaults (print is 'print' in both
+// The plant's own operation ids as the shipped defaults (print is 'print' in both
 // imposition_operations and job_operations), and a status update whose planned operation row is
 // missing reported as a skipped record, never silent (issue 17).
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ async function addBareJob(db: TestDatabase, jobId: string): Promise<void> {
   await db.pool.query(`INSERT INTO jobmanager.jobs (job_id, version_tag) VALUES ($1, '1')`, [jobId]);
 }
 
-describe('job-status operation rows (seed 001 ids, missing rows reported)', function () {
+describe('job-status operation rows (the plant’s operation ids, missing rows reported)', function () {
   let db: TestDatabase;
   beforeEach(async () => {
     db = await createTestDatabase();
@@ -47,7 +47,7 @@ describe('job-status operation rows (seed 001 ids, missing rows reported)', func
     await db.drop();
   });
 
-  it('the shipped catalog uses the seed ids: print, op003 coating, op006 kiss_cut', async () => {
+  it('the shipped catalog uses the plant’s ids: print, op003 coating, op006 kiss_cut', async () => {
     const rows = await db.pool.query<{ operation_name: string; operation_id: string }>(
       `SELECT operation_name, operation_id FROM logs.operation_catalog
        WHERE operation_name IN ('print', 'coating', 'kiss_cut') ORDER BY operation_name`,
@@ -62,8 +62,8 @@ describe('job-status operation rows (seed 001 ids, missing rows reported)', func
     );
   });
 
-  it('seed 001 plant data with print rows gets print status with the shipped defaults', async () => {
-    // The rows as seed 001 §1.3 and §2.1 write them: operation_id 'print' at both levels.
+  it('plant data with print rows gets print status with the shipped defaults', async () => {
+    // The rows as the print OS writes them (docs/job-status.md): operation_id 'print' at both levels.
     await db.pool.query(`
       INSERT INTO jobmanager.jobs (job_id, version_tag) VALUES ('4604_5889', '1');
       INSERT INTO logs.job_operations (job_operation_id, job_id, version_tag, operation_id, sequence_order)

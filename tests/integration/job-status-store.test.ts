@@ -37,7 +37,7 @@ const options = (extra: Partial<BatchOptions> = {}): BatchOptions => ({
   ...extra,
 });
 
-describe('job-status store (seed 001) against PostgreSQL', function () {
+describe('job-status store against PostgreSQL', function () {
   let db: TestDatabase;
   beforeEach(async () => {
     db = await createTestDatabase();
@@ -210,7 +210,7 @@ describe('job-status store (seed 001) against PostgreSQL', function () {
     });
   });
 
-  describe('scans (seed §2.2)', () => {
+  describe('scans', () => {
     async function runlistPlant(): Promise<void> {
       await addJobs(db.pool, ['10_1', '10_2', '20_1']);
       await addImposition(db.pool, 'IMP-1', [fileId('10_1', 1), fileId('10_2', 1)]);

@@ -4,7 +4,7 @@ import type { Pool, PoolClient } from 'pg';
 
 type Queryable = Pick<Pool | PoolClient, 'query'>;
 
-/** `FILE_1_Labex_<job>_<n>`, the seed's file-id pattern. */
+/** `FILE_1_Labex_<job>_<n>`, the print OS's file-id pattern. */
 export function fileId(jobId: string, n: number, version = '1'): string {
   return `FILE_${version}_Labex_${jobId}_${n}`;
 }

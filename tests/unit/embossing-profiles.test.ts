@@ -88,7 +88,7 @@ describe('embosser profiles', () => {
     assert.throws(() => commandFor(broken, context), /job\.nothing/);
   });
 
-  it('reads the machine events of CONTRACT.md §3', () => {
+  it('reads the machine events of docs/machines.md', () => {
     assert.deepEqual(
       readAnswer(MQTT_JSON_PROFILE, { job_id: 42, status: 'completed', response: { ok: 1 } }),
       {

@@ -19,7 +19,7 @@ import {
 
 describe('job-status rules (core)', () => {
   describe('job id from file id', () => {
-    it('reads the job id of a seed file id', () => {
+    it('reads the job id of a print OS file id', () => {
       assert.deepEqual(jobIdOfFile('FILE_1_Labex_4604_5889_80'), { ok: true, job_id: '4604_5889' });
     });
     it('says why a file id names no job', () => {
@@ -46,7 +46,7 @@ describe('job-status rules (core)', () => {
     });
   });
 
-  describe('completion (seed §2.1, §3.3, §8)', () => {
+  describe('completion', () => {
     it('all files printed → print = true', () => {
       assert.deepEqual(judgeJobPrint(3, 3, 0), {
         status: 'completed',
@@ -145,7 +145,7 @@ describe('job-status rules (core)', () => {
     });
   });
 
-  describe('scan plans (seed §2.2)', () => {
+  describe('scan plans', () => {
     const facts: ScanFacts = {
       runlistImpositions: new Map([['RL-1', ['I1', 'I2']]]),
       runlistJobs: new Map([['RL-1', ['10_1', '10_2']]]),

@@ -145,7 +145,7 @@ describe('processing rules', () => {
   });
 });
 
-describe('engraving rules (seed 003)', () => {
+describe('engraving rules', () => {
   it('rush jobs get priority 1 and others 5', () => {
     assert.equal(priorityOf(true), 1);
     assert.equal(priorityOf(false), 5);
