@@ -553,6 +553,17 @@ const SPLIT_TYPES: Readonly<Record<string, { doc: string; byAction: Readonly<Rec
       gaps: 'floorflow-job-status-gaps',
     },
   },
+  'floorflow-products': {
+    doc: 'docs/lifecycle.md',
+    byAction: {
+      dispatchable: 'floorflow-products-dispatchable',
+      lifecycle: 'floorflow-product-lifecycle',
+      history: 'floorflow-product-history',
+      dashboard: 'floorflow-dashboard-status',
+      request: 'floorflow-product-move-request',
+      reply: 'floorflow-product-move-answer',
+    },
+  },
   'floorflow-engraving': { doc: 'docs/engraving.md', byAction: {} },
 };
 

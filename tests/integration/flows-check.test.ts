@@ -74,6 +74,23 @@ describe('floorflow flows check', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('names the product route node that replaces an old products node by its action', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ff-check-'));
+    fs.cpSync(path.join(FIXTURES, 'unknown-type', 'flows'), path.join(dir, 'flows'), { recursive: true });
+    const flowsDir = path.join(dir, 'flows');
+    const file = path.join(flowsDir, 'line.json');
+    const nodes = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    Object.assign(nodes[1], { type: 'floorflow-products', action: 'request' });
+    fs.writeFileSync(file, JSON.stringify(nodes, null, 2) + '\n');
+    await run(['manifest', '--dir', flowsDir]);
+    const result = await run(['check', '--dir', flowsDir]);
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.errors, [
+      'error flows/line.json node line-gizmo: floorflow-products "gizmo": floorflow-products was split into one node type per step; replace this node with floorflow-product-move-request (docs/lifecycle.md) [unknown-type]',
+    ]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
   it('reports a wire to a node that does not exist', async () => {
     const result = await checkFixture('missing-wire');
     assert.equal(result.code, 1);
