@@ -32,10 +32,15 @@ function catalog(): NodeCatalog {
   return result;
 }
 
+/** The findings of the rules these tests are about; the layout rules have tests of their own. */
 function check(nodes: FlowNode[]) {
   const file = 'flows/line.json';
   const manifest = JSON.stringify({ flows: { [file]: { version: '1.0.0', hash: contentHash(nodes) } } });
-  return checkFlows({ files: [{ file, text: stringifyFlowFile(nodes) }], manifest, catalog: catalog() });
+  return checkFlows({
+    files: [{ file, text: stringifyFlowFile(nodes) }],
+    manifest,
+    catalog: catalog(),
+  }).filter((f) => !f.rule.startsWith('layout-'));
 }
 
 describe('flow check rules', () => {
