@@ -38,6 +38,16 @@ describe('machine presence', function () {
       client.once('connect', () => resolve());
       client.once('error', reject);
     });
+    // The broker records the connection just after its CONNACK; the tests speak of connections
+    // both the broker and the database know (a disconnect recorded in between was read once as
+    // the machine offline, in a fresh-clone run, before the newer connection's row was in).
+    await waitFor(async () => {
+      const r = await db.pool.query(
+        'SELECT 1 FROM floorflow.machine_sessions WHERE client_id = $1 AND disconnected_at IS NULL',
+        [clientId],
+      );
+      return (r.rowCount ?? 0) > 0;
+    }, `the session of ${clientId} recorded`);
     return client;
   }
 
