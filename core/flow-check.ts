@@ -73,8 +73,6 @@ export interface CheckInput {
   /** The text of flows/manifest.json; undefined when there is none. */
   manifest?: string;
   catalog: NodeCatalog;
-  /** Report every layout finding as a warning (a plant's own flows, before they are laid out). */
-  layoutWarningsOnly?: boolean;
 }
 
 /** Types the editor itself provides, with no package behind them. */
@@ -299,20 +297,13 @@ function checkFormat(files: ParsedFile[], catalog: NodeCatalog, findings: Findin
   }
 }
 
-/**
- * Files whose layout findings stay warnings while their tabs are being laid out; every other
- * file fails the check on a layout finding. Remove a file from here once its tab passes.
- */
-export const LAYOUT_WARNINGS_ONLY = new Set<string>([]);
-
 export function checkFlows(input: CheckInput): Finding[] {
   const findings: Finding[] = [];
   const { catalog } = input;
   const files = parseFiles(input.files, findings);
   checkFormat(files, catalog, findings);
   for (const { file, nodes } of files) {
-    const level = LAYOUT_WARNINGS_ONLY.has(file) || (input.layoutWarningsOnly ?? false) ? 'warning' : 'error';
-    for (const f of checkLayout(nodes)) findings.push({ level, file, ...f });
+    for (const f of checkLayout(nodes)) findings.push({ level: 'error', file, ...f });
   }
   // The manifest is checked against the files that parse; one that does not already failed.
   checkManifest(input.manifest, files, new Set(input.files.map((f) => f.file)), findings);

@@ -50,7 +50,7 @@ export class LifecycleRelay {
     this.schedule();
   }
 
-  /** Announces what committed so far (also what a caller that just committed needs out before it answers). */
+  /** Announces what committed so far; a call while one runs asks for one more round after it. */
   flush(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (this.running) {
