@@ -18,6 +18,7 @@ import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
 import { createPool } from '../store/db';
 import { BACKLOG_BATCH_FACTOR, catchUp } from '../store/job-status';
 import { createTestDatabase, testServerUrl } from '../tests/support/db';
+import { loadPrintBacklog } from './support/print-backlog-data';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, cpuSecondsOf, ratio } from './support/stats';
 
@@ -30,69 +31,6 @@ const backlogBatch = argValue('--backlog-batch', batchSize * BACKLOG_BATCH_FACTO
 const naiveSeconds = argValue('--naive-seconds', quick ? 5 : 20);
 const profile = process.argv.includes('--profile');
 const oursOnly = process.argv.includes('--ours-only');
-
-function rng(seed: number): () => number {
-  let s = seed;
-  return () => {
-    s = (s * 1103515245 + 12345) & 0x7fffffff;
-    return s / 0x7fffffff;
-  };
-}
-
-async function load(pool: Pool): Promise<{ jobs: number; files: number }> {
-  const random = rng(42);
-  const jobCount = Math.round(impositionCount * 2);
-  const jobIds = Array.from({ length: jobCount }, (_, i) => `${4000 + Math.floor(i / 1000)}_${i % 1000}`);
-  const mapping: Array<[string, string]> = [];
-  const fileCounter = new Map<string, number>();
-  for (let i = 0; i < impositionCount; i += 1) {
-    const files = 3 + Math.floor(random() * 6);
-    for (let f = 0; f < files; f += 1) {
-      const job = jobIds[Math.floor(random() * jobCount)];
-      const n = (fileCounter.get(job) ?? 0) + 1;
-      fileCounter.set(job, n);
-      mapping.push([`IMP-${i}`, `FILE_1_Labex_${job}_${n}`]);
-    }
-  }
-  const chunk = 20000;
-  for (let i = 0; i < jobIds.length; i += chunk) {
-    const ids = jobIds.slice(i, i + chunk);
-    await pool.query(`INSERT INTO jobmanager.jobs (job_id, version_tag) SELECT unnest($1::text[]), '1'`, [
-      ids,
-    ]);
-    await pool.query(
-      `INSERT INTO logs.job_operations (job_operation_id, job_id, version_tag, operation_id)
-       SELECT j || ':print', j, '1', 'print' FROM unnest($1::text[]) AS j`,
-      [ids],
-    );
-  }
-  for (let i = 0; i < mapping.length; i += chunk) {
-    const part = mapping.slice(i, i + chunk);
-    await pool.query(
-      `INSERT INTO logs.imposition_file_mapping (imposition_id, file_id) SELECT * FROM unnest($1::text[], $2::text[])`,
-      [part.map((m) => m[0]), part.map((m) => m[1])],
-    );
-  }
-  const imps = Array.from({ length: impositionCount }, (_, i) => `IMP-${i}`);
-  await pool.query(
-    `INSERT INTO logs.imposition_operations (imposition_operation_id, imposition_id, operation_id)
-     SELECT i || ':print', i, 'print' FROM unnest($1::text[]) AS i`,
-    [imps],
-  );
-  for (let i = 0; i < rowCount; i += chunk) {
-    const n = Math.min(chunk, rowCount - i);
-    const names = Array.from({ length: n }, () => imps[Math.floor(random() * impositionCount)]);
-    const statuses = Array.from({ length: n }, () => (random() < 0.9 ? 'PRINTED' : 'ABORTED'));
-    const markers = Array.from({ length: n }, (_, k) => i + k + 1);
-    await pool.query(
-      `INSERT INTO jobmanager."print OS" (name, status, marker, job_complete_time)
-       SELECT u.name, u.status, u.marker, now() FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(name, status, marker)`,
-      [names, statuses, markers],
-    );
-  }
-  await pool.query('ANALYZE');
-  return { jobs: jobCount, files: mapping.length };
-}
 
 /**
  * CPU seconds the server's backends connected to `pool`'s database have used, NaN when the server
@@ -279,7 +217,7 @@ async function main(): Promise<void> {
   );
   const template = await createTestDatabase({ poolSize: 4 });
   const started = Date.now();
-  const shape = await load(template.pool);
+  const shape = await loadPrintBacklog(template.pool, rowCount, impositionCount);
   console.log(
     `loaded ${shape.files} files of ${shape.jobs} jobs in ${((Date.now() - started) / 1000).toFixed(1)} s`,
   );

@@ -181,6 +181,19 @@ async function run(template: string, setup: string | null, now: Date): Promise<M
     console.log(
       `  ${result.processed} records (${result.applied} applied, ${result.skipped} skipped) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
+    // What the backlog exercised, so a sameness that never met a rule says so.
+    const cases = await db.pool.query<{ what: string; n: string }>(
+      `SELECT what, count(*)::text AS n FROM (
+         SELECT CASE WHEN notes LIKE '%not applied%' THEN 'claims not applied'
+                     WHEN status = 'partial' THEN 'partial' WHEN status = 'aborted' THEN 'aborted'
+                     ELSE 'completed' END
+                || CASE WHEN notes LIKE '%skipped%' OR notes LIKE '%no planned print%' THEN ', with notes of parts left out' ELSE '' END AS what
+         FROM jobmanager.job_status_updates
+         UNION ALL
+         SELECT 'skipped: ' || regexp_replace(reason, '^(\\D+?)[ :].*$', '\\1') FROM jobmanager.processed_source_records
+         WHERE outcome = 'skipped') c GROUP BY what ORDER BY what`,
+    );
+    console.log(`  ${cases.rows.map((r) => `${r.what} ${r.n}`).join('; ')}`);
     return await checksums(db.pool);
   } finally {
     await db.drop();

@@ -28,6 +28,7 @@ RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_
 LANGUAGE plpgsql SET work_mem = '64MB' AS $$
 DECLARE
     v_touched int;
+    v_unplanned boolean;
     v_print_id text := coalesce((SELECT operation_id FROM logs.operation_catalog WHERE operation_name = 'print'), 'print');
 BEGIN
     PERFORM jobmanager.ff_files_parsed(p_check_files);
@@ -53,6 +54,7 @@ BEGIN
         SELECT 1 FROM logs.job_operations t
         WHERE t.job_id = f.job_id AND t.operation_id = v_print_id
           AND (t.version_tag IS NULL OR f.version_tag IS NULL OR t.version_tag = f.version_tag));
+    v_unplanned := EXISTS (SELECT 1 FROM pg_temp.ff_unplanned);
     -- Why a record is skipped, or the notes of an applied one (files and jobs left out).
     UPDATE pg_temp.ff_print_batch b
     SET outcome = CASE WHEN v.verdict IS NULL THEN 'applied' ELSE 'skipped' END,
@@ -114,63 +116,64 @@ BEGIN
     WITH
     -- Where in the batch each file is first printed and first aborted (every record with parsed
     -- files changes them, also one skipped for unknown jobs, as one record at a time would), with
-    -- the file's state before the batch.
+    -- the file's state before the batch. A file printed before changes only by its first abort, one
+    -- printed and aborted before not at all: their other rows are left out before grouping.
     changes AS MATERIALIZED (
-      SELECT c.file_id, c.printed_at, c.aborted_at, st.printed AS was_printed, st.aborted AS was_aborted
-      FROM (SELECT f.file_id, min(f.pos) FILTER (WHERE b.printed) AS printed_at,
-                   min(f.pos) FILTER (WHERE NOT b.printed) AS aborted_at
-            FROM pg_temp.ff_print_files f JOIN pg_temp.ff_print_batch b ON b.pos = f.pos
-            WHERE f.job_id IS NOT NULL GROUP BY f.file_id) c
-      LEFT JOIN jobmanager.print_file_states st ON st.file_id = c.file_id),
+      SELECT f.file_id, min(f.pos) FILTER (WHERE b.printed) AS printed_at, min(f.pos) FILTER (WHERE NOT b.printed) AS aborted_at,
+             st.printed AS was_printed, st.aborted AS was_aborted
+      FROM pg_temp.ff_print_files f
+      JOIN pg_temp.ff_print_batch b ON b.pos = f.pos
+      LEFT JOIN jobmanager.print_file_states st ON st.file_id = f.file_id
+      WHERE f.job_id IS NOT NULL AND NOT (coalesce(st.printed, false) AND (st.aborted OR b.printed))
+      GROUP BY f.file_id, st.printed, st.aborted),
     -- The batch's changes to its known jobs' counts: their files that were not printed before it.
     delta AS MATERIALIZED (
-      SELECT k.job_id, c.printed_at, c.aborted_at, coalesce(c.was_aborted, false) AS was_aborted
-      FROM (SELECT DISTINCT f.job_id, f.file_id FROM pg_temp.ff_print_files f WHERE f.known) k
-      JOIN changes c ON c.file_id = k.file_id
-      WHERE NOT coalesce(c.was_printed, false)),
-    -- Each (applied record, known job with a planned print row), with what its row and claim need.
-    pairs AS (
-      SELECT DISTINCT f.job_id, f.pos, f.version_tag, b.source_id, b.effective_at, b.notes
+      SELECT DISTINCT f.job_id, f.file_id, c.printed_at, c.aborted_at, coalesce(c.was_aborted, false) AS was_aborted
       FROM pg_temp.ff_print_files f
-      JOIN pg_temp.ff_print_batch b ON b.pos = f.pos AND b.outcome = 'applied'
-      WHERE f.known
-        AND NOT EXISTS (SELECT 1 FROM pg_temp.ff_unplanned u WHERE u.pos = f.pos AND u.job_id = f.job_id)),
+      JOIN changes c ON c.file_id = f.file_id AND NOT coalesce(c.was_printed, false)
+      WHERE f.known),
     -- Per job, in record order: its stored counts and claim (position 0), the changes of its files
     -- (a file printed: one more printed, and one fewer aborted when it was counted aborted; a file
-    -- aborted and not printed before: one more aborted), and its pairs. Changes at a pair's own
-    -- position count for it (a file printed by a record up to it, aborted by one up to it and not
-    -- printed by any up to it: 015's rule).
+    -- aborted and not printed before: one more aborted), and its pairs (applied record, known job
+    -- with a planned print row; one row per file of the job in the record's imposition, the first
+    -- kept below). Changes at a pair's own position count for it (a file printed by a record up to
+    -- it, aborted by one up to it and not printed by any up to it: 015's rule): kind orders them first.
     stream AS (
-      SELECT n.job_id, 0 AS pos, n.files AS d_files, n.printed AS d_printed, n.aborted AS d_aborted,
+      SELECT n.job_id, 0 AS pos, 0 AS kind, n.files AS d_files, n.printed AS d_printed, n.aborted AS d_aborted,
              cur.source_type AS cur_type, cur.source_id AS cur_id,
              CASE WHEN cur.source_type = 'print_os' THEN cur.effective_at END AS cur_auth_at,
-             false AS pair, NULL::text AS version_tag, NULL::bigint AS source_id,
-             NULL::timestamptz AS effective_at, NULL::text AS notes
+             NULL::text AS version_tag, NULL::bigint AS source_id, NULL::timestamptz AS effective_at, NULL::text AS notes
       FROM jobmanager.print_job_counts n
       LEFT JOIN jobmanager.job_operation_claims cur ON cur.job_id = n.job_id AND cur.operation_name = 'print'
-      WHERE n.job_id IN (SELECT p.job_id FROM pairs p)
+      WHERE n.job_id IN (SELECT f.job_id FROM pg_temp.ff_print_files f WHERE f.known)
       UNION ALL
-      SELECT d.job_id, d.printed_at, 0, 1, CASE WHEN d.was_aborted OR d.aborted_at < d.printed_at THEN -1 ELSE 0 END,
-             NULL, NULL, NULL, false, NULL, NULL, NULL, NULL
+      SELECT d.job_id, d.printed_at, 0, 0, 1, CASE WHEN d.was_aborted OR d.aborted_at < d.printed_at THEN -1 ELSE 0 END,
+             NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM delta d WHERE d.printed_at IS NOT NULL
       UNION ALL
-      SELECT d.job_id, d.aborted_at, 0, 0, 1, NULL, NULL, NULL, false, NULL, NULL, NULL, NULL
+      SELECT d.job_id, d.aborted_at, 0, 0, 0, 1, NULL, NULL, NULL, NULL, NULL, NULL, NULL
       FROM delta d
       WHERE NOT d.was_aborted AND d.aborted_at IS NOT NULL AND (d.printed_at IS NULL OR d.aborted_at < d.printed_at)
       UNION ALL
-      SELECT p.job_id, p.pos, 0, 0, 0, NULL, NULL, NULL, true, p.version_tag, p.source_id, p.effective_at, p.notes
-      FROM pairs p),
+      SELECT f.job_id, f.pos, 1, 0, 0, 0, NULL, NULL, NULL, f.version_tag, b.source_id, b.effective_at, b.notes
+      FROM pg_temp.ff_print_files f
+      JOIN pg_temp.ff_print_batch b ON b.pos = f.pos AND b.outcome = 'applied'
+      WHERE f.known
+        -- (a probe per pair only when some job of the batch has no planned row)
+        AND (NOT v_unplanned
+             OR NOT EXISTS (SELECT 1 FROM pg_temp.ff_unplanned u WHERE u.pos = f.pos AND u.job_id = f.job_id))),
     counted AS (
-      SELECT s.job_id, s.pos, s.pair, s.version_tag, s.source_id, s.effective_at, s.notes,
+      SELECT s.job_id, s.pos, s.version_tag, s.source_id, s.effective_at, s.notes,
+             s.kind = 1 AND NOT coalesce(lag(s.kind) OVER upto = 1 AND lag(s.pos) OVER upto = s.pos, false) AS pair,
              sum(s.d_files) OVER upto AS total, sum(s.d_printed) OVER upto AS printed,
              sum(s.d_aborted) OVER upto AS aborted,
-             max(s.cur_type) OVER upto AS cur_type, max(s.cur_id) OVER upto AS cur_id,
+             max(s.cur_type COLLATE "C") OVER upto AS cur_type, max(s.cur_id) OVER upto AS cur_id,
              max(s.cur_auth_at) OVER upto AS cur_auth_at
       FROM stream s
-      WINDOW upto AS (PARTITION BY s.job_id ORDER BY s.pos)),
+      WINDOW upto AS (PARTITION BY s.job_id COLLATE "C" ORDER BY s.pos, s.kind)),
     -- The job's print verdict after the record (core/job-status judgeJobPrint).
     verdicts AS (
-      SELECT c.*,
+      SELECT c.job_id, c.pos, c.version_tag, c.source_id, c.effective_at, c.cur_type, c.cur_id, c.cur_auth_at,
              CASE WHEN c.total > 0 AND c.printed >= c.total THEN 'completed'
                   WHEN c.printed > 0 THEN 'partial' ELSE 'aborted' END AS status,
              CASE WHEN c.total > 0 AND c.printed >= c.total THEN true
@@ -184,7 +187,8 @@ BEGIN
       FROM counted c
       WHERE c.pair),
     -- Each claim (a verdict that sets print) applies when it is at least as late as the stored
-    -- claim, when print OS made that one, and every claim of the job before it (migration 100).
+    -- claim, when print OS made that one, and every claim of the job before it (migration 100); it
+    -- is judged against the last claim before it that applied, or the stored one when none did.
     decided AS (
       SELECT w.*,
              CASE WHEN w.print IS NOT NULL
@@ -192,21 +196,34 @@ BEGIN
                     AND (w.before_max IS NULL OR w.effective_at >= w.before_max) END AS applies
       FROM (SELECT v.*, max(v.effective_at) FILTER (WHERE v.print IS NOT NULL) OVER before AS before_max
             FROM verdicts v
-            WINDOW before AS (PARTITION BY v.job_id ORDER BY v.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) w),
-    judged AS MATERIALIZED (
-      SELECT d.*,
-             -- judged against the last claim before it that applied, or the stored one.
-             max(ARRAY[d.pos::bigint, d.source_id]) FILTER (WHERE d.applies) OVER before AS last_win,
-             -- the job's last pair that applied or claims nothing, and its last claim that applied.
-             max(d.pos) FILTER (WHERE coalesce(d.applies, true)) OVER job AS last_ok_pos,
-             max(d.pos) FILTER (WHERE d.applies) OVER job AS last_win_pos
+            WINDOW before AS (PARTITION BY v.job_id COLLATE "C" ORDER BY v.pos
+                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) w),
+    placed AS (
+      SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER before AS win_before
       FROM decided d
-      WINDOW before AS (PARTITION BY d.job_id ORDER BY d.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-             job AS (PARTITION BY d.job_id)),
+      WINDOW before AS (PARTITION BY d.job_id COLLATE "C" ORDER BY d.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+    judged AS MATERIALIZED (
+      SELECT p.job_id, p.pos, p.version_tag, p.source_id, p.effective_at, p.status, p.print, p.applies,
+             p.note || CASE WHEN p.applies = false
+               THEN '; not applied: ' || CASE WHEN p.win_before IS NULL THEN p.cur_type ELSE 'print_os' END || ' record '
+                    || coalesce(CASE WHEN p.win_before IS NULL THEN p.cur_id
+                                     ELSE (SELECT b.source_id FROM pg_temp.ff_print_batch b WHERE b.pos = p.win_before)
+                                END::text, 'null') || ' is newer'
+               ELSE '' END AS note,
+             -- the job's last pair that applied or claims nothing, and its last claim that applied.
+             max(p.pos) FILTER (WHERE coalesce(p.applies, true)) OVER job AS last_ok_pos,
+             max(p.pos) FILTER (WHERE p.applies) OVER job AS last_win_pos,
+             max(p.pos) OVER job AS last_pos
+      FROM placed p
+      WINDOW job AS (PARTITION BY p.job_id COLLATE "C")),
     -- The file states the batch leaves (printed and aborted only ever become true).
     file_states AS (
       INSERT INTO jobmanager.print_file_states (file_id, printed, aborted, updated_at)
-      SELECT c.file_id, c.printed_at IS NOT NULL, c.aborted_at IS NOT NULL, p_now FROM changes c ORDER BY c.file_id
+      SELECT c.file_id, c.printed_at IS NOT NULL, c.aborted_at IS NOT NULL, p_now FROM changes c
+      -- only the files whose state changes (most of a backlog batch's were printed before it).
+      WHERE c.was_printed IS NULL OR (NOT c.was_printed AND c.printed_at IS NOT NULL)
+         OR (NOT c.was_aborted AND c.aborted_at IS NOT NULL)
+      ORDER BY c.file_id
       ON CONFLICT (file_id) DO UPDATE
       SET printed = print_file_states.printed OR excluded.printed,
           aborted = print_file_states.aborted OR excluded.aborted,
@@ -254,23 +271,20 @@ BEGIN
     status_rows AS (
       INSERT INTO jobmanager.job_status_updates
         (job_id, operation_type, status, source_type, source_id, notes, flow_version, created_at, updated_at)
-      SELECT j.job_id, 'print', j.status, 'print_os', j.source_id, j.note || CASE WHEN j.applies = false
-      THEN '; not applied: ' || CASE WHEN j.last_win IS NULL THEN j.cur_type ELSE 'print_os' END || ' record '
-           || coalesce((CASE WHEN j.last_win IS NULL THEN j.cur_id ELSE j.last_win[2] END)::text, 'null') || ' is newer'
-      ELSE '' END, p_flow_version, p_now, p_now
+      SELECT j.job_id, 'print', j.status, 'print_os', j.source_id, j.note, p_flow_version, p_now, p_now
       FROM judged j
       ORDER BY j.pos, j.job_id
       ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING)
-    SELECT count(DISTINCT j.job_id) INTO v_touched FROM judged j;
+    SELECT count(*) FILTER (WHERE j.pos = j.last_pos) INTO v_touched FROM judged j;
 
     -- logs.imposition_operations of print, the last record per imposition (seed §2.1 step 5).
     UPDATE logs.imposition_operations t
     SET status = l.status, completed_at = p_now, completed_by = 'print_os', source_id = l.source_id,
         notes = l.notes, flow_version = p_flow_version, updated_at = p_now
     FROM (
-      SELECT DISTINCT ON (b.imposition_id) b.imposition_id, b.source_id, b.notes,
+      SELECT DISTINCT ON (b.imposition_id COLLATE "C") b.imposition_id, b.source_id, b.notes,
              CASE WHEN b.printed THEN 'completed' ELSE 'aborted' END AS status
-      FROM pg_temp.ff_print_batch b WHERE b.outcome = 'applied' ORDER BY b.imposition_id, b.pos DESC) l
+      FROM pg_temp.ff_print_batch b WHERE b.outcome = 'applied' ORDER BY b.imposition_id COLLATE "C", b.pos DESC) l
     WHERE t.imposition_id = l.imposition_id
       AND t.operation_id = v_print_id;
 
