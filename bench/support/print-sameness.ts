@@ -7,6 +7,7 @@
 // every table the apply writes by checksum (job_status_updates with and without its ids).
 // Usage: node dist/bench/support/print-sameness.js [--rows N] [--impositions N] [--batch N]
 //        [--backlog-batch N] [--old-sql path: the migration that defines the applier before]
+//        [--bench-data: the bench's own backlog (bench/support/print-backlog-data.ts) instead]
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -14,12 +15,14 @@ import { Client, Pool } from 'pg';
 import { createPool } from '../../store/db';
 import { catchUp } from '../../store/job-status';
 import { createTestDatabase, testServerUrl } from '../../tests/support/db';
+import { loadPrintBacklog } from './print-backlog-data';
 import { argValue } from './stats';
 
 const rowCount = argValue('--rows', 20000);
 const impositionCount = argValue('--impositions', 4000);
 const batchSize = argValue('--batch', 1000);
 const backlogBatch = argValue('--backlog-batch', batchSize * 10);
+const benchData = process.argv.includes('--bench-data');
 const oldSqlIndex = process.argv.indexOf('--old-sql');
 const oldSql =
   oldSqlIndex === -1
@@ -202,10 +205,11 @@ async function run(template: string, setup: string | null, now: Date): Promise<M
 
 async function main(): Promise<void> {
   console.log(
-    `print sameness: ${rowCount} rows over ${impositionCount} impositions, batches of ${batchSize} growing to ${backlogBatch}`,
+    `print sameness: ${rowCount} rows over ${impositionCount} impositions${benchData ? " (the bench's data)" : ''}, batches of ${batchSize} growing to ${backlogBatch}`,
   );
   const template = await createTestDatabase({ poolSize: 2 });
-  await load(template.pool);
+  if (benchData) await loadPrintBacklog(template.pool, rowCount, impositionCount);
+  else await load(template.pool);
   await template.pool.end();
   const now = new Date('2026-06-01T12:00:00Z');
   try {
