@@ -50,12 +50,15 @@ BEGIN
                            WHERE j.job_id IN (SELECT f.job_id FROM pg_temp.ff_print_files f WHERE f.known)
                            ORDER BY j.job_id FOR UPDATE) AS locked;
     -- The known jobs of each record without a planned print row, matched as the write below matches.
+    -- Probed once per job (a job's version tag is its row's), not once per record and file.
     INSERT INTO pg_temp.ff_unplanned (pos, job_id, operation)
     SELECT DISTINCT f.pos, f.job_id, 'print' FROM pg_temp.ff_print_files f
-    WHERE f.known AND NOT EXISTS (
-        SELECT 1 FROM logs.job_operations t
-        WHERE t.job_id = f.job_id AND t.operation_id = v_print_id
-          AND (t.version_tag IS NULL OR f.version_tag IS NULL OR t.version_tag = f.version_tag));
+    WHERE f.known AND f.job_id IN (
+        SELECT k.job_id FROM (SELECT DISTINCT f.job_id, f.version_tag FROM pg_temp.ff_print_files f WHERE f.known) k
+        WHERE NOT EXISTS (
+            SELECT 1 FROM logs.job_operations t
+            WHERE t.job_id = k.job_id AND t.operation_id = v_print_id
+              AND (t.version_tag IS NULL OR k.version_tag IS NULL OR t.version_tag = k.version_tag)));
     v_unplanned := EXISTS (SELECT 1 FROM pg_temp.ff_unplanned);
     -- Why a record is skipped, or the notes of an applied one (files and jobs left out).
     UPDATE pg_temp.ff_print_batch b
