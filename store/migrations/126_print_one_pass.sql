@@ -78,28 +78,34 @@ BEGIN
       SELECT b.pos,
         CASE
           WHEN f.pos IS NULL THEN 'unknown imposition ' || to_json(b.imposition_id)::text || ': no files in imposition_file_mapping'
-          WHEN f.parsed = 0 THEN 'no parseable file id in imposition ' || b.imposition_id || ': ' || f.file_notes
-          WHEN f.known = 0 THEN 'unknown job' || CASE WHEN cardinality(f.unknown) > 1 THEN 's' ELSE '' END || ' '
-                                || array_to_string(f.unknown, ', ') || ': not in jobmanager.jobs'
+          WHEN f.parsed = 0 THEN 'no parseable file id in imposition ' || b.imposition_id || ': ' || x.file_notes
+          WHEN f.known = 0 THEN 'unknown job' || CASE WHEN cardinality(x.unknown) > 1 THEN 's' ELSE '' END || ' '
+                                || array_to_string(x.unknown, ', ') || ': not in jobmanager.jobs'
           WHEN cardinality(u.unplanned) >= f.known
             THEN 'no planned print operation (operation_id ' || v_print_id || ') in logs.job_operations for job'
                  || CASE WHEN cardinality(u.unplanned) > 1 THEN 's' ELSE '' END || ' ' || array_to_string(u.unplanned, ', ')
         END AS verdict,
-        b.imposition_id, f.file_notes, coalesce(f.unknown, '{}') AS unknown, coalesce(f.known, 0) AS known,
+        b.imposition_id, x.file_notes, coalesce(x.unknown, '{}') AS unknown, coalesce(f.known, 0) AS known,
         coalesce(u.unplanned, '{}') AS unplanned
       FROM pg_temp.ff_print_batch b
       LEFT JOIN (
         SELECT u.pos, array_agg(u.job_id ORDER BY u.job_id) AS unplanned
         FROM pg_temp.ff_unplanned u GROUP BY u.pos) u ON u.pos = b.pos
+      -- (The notes of files and jobs left out aggregated over those rows only: an ordered
+      -- aggregate sets up a sort for every record it groups, even when its filter keeps nothing.)
       LEFT JOIN (
-        SELECT f.pos, count(f.job_id) AS parsed,
+        SELECT f.pos, count(f.job_id) AS parsed, count(DISTINCT f.job_id) FILTER (WHERE f.known)::int AS known
+        FROM pg_temp.ff_print_files f
+        GROUP BY f.pos) f ON f.pos = b.pos
+      LEFT JOIN (
+        SELECT f.pos,
                string_agg('file ' || f.file_id || ' skipped: ' || coalesce(f.parse_error, 'not parsed'), '; '
                           ORDER BY f.file_id) FILTER (WHERE f.job_id IS NULL) AS file_notes,
                coalesce(array_agg(DISTINCT f.job_id ORDER BY f.job_id)
-                          FILTER (WHERE f.job_id IS NOT NULL AND NOT f.known), '{}') AS unknown,
-               count(DISTINCT f.job_id) FILTER (WHERE f.known)::int AS known
+                          FILTER (WHERE f.job_id IS NOT NULL AND NOT f.known), '{}') AS unknown
         FROM pg_temp.ff_print_files f
-        GROUP BY f.pos) f ON f.pos = b.pos) v
+        WHERE f.job_id IS NULL OR NOT f.known
+        GROUP BY f.pos) x ON x.pos = b.pos) v
     WHERE b.pos = v.pos;
 
     -- The ledger rows with each record's final outcome, before any effect (FFR01 when another
