@@ -1,7 +1,7 @@
 -- 126: a print batch's verdicts, claims and status rows in one pass (issue 14's backlog aim:
 -- within 1.5x of the hand-written single SQL pass). 015 held each (record, job) pair in four
 -- working tables (the files' changes, the jobs' deltas, the verdicts, the claims) and joined them
--- again for every step: a quarter of a backlog's time went to writing and re-reading those tables.
+-- again for every step (wave 3's profile of the backlog: 18 s of 139 s writing them, more joining).
 -- Now, once the records' outcomes are in the ledger, one statement goes from the batch's file
 -- changes to every effect:
 --   * each job's stored counts (jobmanager.print_job_counts, migration 015) and the batch's changes
