@@ -93,7 +93,8 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
     });
 
     it('a duplicate msg_id within one batch and across batches is stored once and reported as duplicate', async () => {
-      const writer = new InboxWriter(db.pool);
+      // One flush at a time, so everything written behind the first flush forms one batch.
+      const writer = new InboxWriter(db.pool, { maxInFlight: 1 });
       // The first scan is flushed at once; the second queues behind it.
       await Promise.all([
         writer.write(scanMessage('a', scan('x1'))),
@@ -253,7 +254,8 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
       const machines = new MachineStore(db.pool, 'seal');
       await machines.add('EMB-1', 'embosser');
       await machines.add('ENG-1', 'engraver');
-      const writer = new InboxWriter(db.pool);
+      // One flush at a time, so everything written behind the first flush forms one batch.
+      const writer = new InboxWriter(db.pool, { maxInFlight: 1 });
       const event = (machineId: string, body: unknown): InboxMessage => ({
         machineId,
         kind: 'event',
