@@ -195,8 +195,9 @@ function withScannerDefaults(row: ScanToStore, settings: ScannerSettings | undef
   };
 }
 
+/** Machine and msg_id: neither can hold a NUL (machine ids are checked, a msg_id with one is rejected). */
 function scanKey(row: ScanToStore): string {
-  return JSON.stringify([row.machineId, row.scan.msg_id ?? null]);
+  return `${row.machineId}\u0000${row.scan.msg_id ?? ''}`;
 }
 
 export class InboxWriter {
