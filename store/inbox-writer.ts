@@ -6,17 +6,17 @@
 //
 // Group commit: messages arriving while flushes are in flight queue, and the next flush stores up
 // to `maxBatch` of them, of every kind, in one transaction of one set-based statement per table.
-// Nothing waits on a timer: a lone message is flushed at once, batches form only while the
-// database is busy. Up to `maxInFlight` flushes run at once (a PUBACK waits for one round trip,
-// not for the flush before it), with one rule that keeps order: a machine's messages are never in
-// two flushes in flight at once. A message whose machine has a flush in flight waits for the next
-// flush after that one commits, so a machine's messages commit, and are told to listeners, in the
-// order they arrived, and the repeat check of scans without a msg_id sees the machine's earlier
-// flushes committed. A flush that fails because of one message's content (a data error) does not
-// fail the others: its messages are stored one at a time, and the one the database refuses is kept
-// raw with the reason and acknowledged, so no machine is blocked by one bad message. Any other
-// failure (the database down, a connection lost) rejects every message of the flush: none is
-// acknowledged, and the machines resend them.
+// Nothing waits on a timer: a lone message is flushed at once, batches form only while the database
+// is busy. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
+// round trip, not for the flush before it), with one rule that keeps order: a machine's messages
+// are never in two flushes in flight at once. A message whose machine has a flush in flight waits
+// for the next flush after that one commits, so a machine's messages commit, and are told to
+// listeners, in the order they arrived, and the repeat check of scans without a msg_id sees the
+// machine's earlier flushes committed. A flush that fails because of one message's content (a data
+// error) does not fail the others: its messages are stored one at a time, and the one the database
+// refuses is kept raw with the reason and acknowledged, so no machine is blocked by one bad
+// message. Any other failure (the database down, a connection lost) rejects every message of the
+// flush: none is acknowledged, and the machines resend them.
 import type { Pool } from 'pg';
 import { type InboxKind, rawExcerpt, readMachineEvent, readMachineStatus } from '../core/inbox';
 import { isDoubleSend, readIncomingScan } from '../core/job-status';
@@ -78,7 +78,11 @@ export interface InboxWriterOptions {
   groupCommit?: boolean;
   /** Most messages per flush (default 500). */
   maxBatch?: number;
-  /** Most flushes in flight at once, each of other machines' messages (default 3; 1 with groupCommit false). */
+  /**
+   * Most flushes in flight at once, each of other machines' messages (default 1). More than one
+   * makes flushes smaller: on a machine whose cores are busy that cost more CPU a scan than the
+   * wait it saved (docs/benchmarks.md, scan ingest, wave 4), so the runtime keeps one.
+   */
   maxInFlight?: number;
   /** Without a msg_id, the same code from the same machine within this window is one scan sent twice (ms, default 2000). */
   repeatWindowMs?: number;
@@ -227,7 +231,7 @@ export class InboxWriter {
     options: InboxWriterOptions = {},
   ) {
     this.maxBatch = options.groupCommit === false ? 1 : Math.max(1, options.maxBatch ?? 500);
-    this.maxInFlight = options.groupCommit === false ? 1 : Math.max(1, options.maxInFlight ?? 3);
+    this.maxInFlight = options.groupCommit === false ? 1 : Math.max(1, options.maxInFlight ?? 1);
     this.repeatWindowMs = options.repeatWindowMs ?? 2000;
     this.scanners = options.scannerSettings ?? new ScannerSettingsCache(pool);
   }

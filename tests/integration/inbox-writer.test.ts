@@ -93,8 +93,7 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
     });
 
     it('a duplicate msg_id within one batch and across batches is stored once and reported as duplicate', async () => {
-      // One flush at a time, so everything written behind the first flush forms one batch.
-      const writer = new InboxWriter(db.pool, { maxInFlight: 1 });
+      const writer = new InboxWriter(db.pool);
       // The first scan is flushed at once; the second queues behind it.
       await Promise.all([
         writer.write(scanMessage('a', scan('x1'))),
@@ -254,8 +253,7 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
       const machines = new MachineStore(db.pool, 'seal');
       await machines.add('EMB-1', 'embosser');
       await machines.add('ENG-1', 'engraver');
-      // One flush at a time, so everything written behind the first flush forms one batch.
-      const writer = new InboxWriter(db.pool, { maxInFlight: 1 });
+      const writer = new InboxWriter(db.pool);
       const event = (machineId: string, body: unknown): InboxMessage => ({
         machineId,
         kind: 'event',
