@@ -3,7 +3,7 @@
 // process ~210 µs of CPU a scan (their stream and packet machinery), which on 2 cores is taken
 // from whichever side is measured; these write packets encoded before the clock starts and read
 // back four-byte PUBACKs, so the load costs both sides the same and little. Nothing here retries
-// or reconnects: a bench run that loses its connection fails.
+// or reconnects: a bench run that loses a connection fails.
 import net from 'node:net';
 
 /** MQTT's remaining length: 7 bits a byte, high bit set while more follow. */
@@ -63,16 +63,19 @@ export interface ScannerLogin {
  */
 export class RawScanner {
   private buffered: Buffer = Buffer.alloc(0);
-  private readonly waiting = new Map<number, () => void>();
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (err: Error) => void }>();
   private connack?: { resolve: () => void; reject: (err: Error) => void };
   private failure?: Error;
 
   private constructor(private readonly socket: net.Socket) {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.read(chunk));
+    // A lost connection fails every publish waiting for its PUBACK: the run stops instead of hanging.
     const fail = (err: Error) => {
       this.failure ??= err;
       this.connack?.reject(err);
+      for (const waiter of this.waiting.values()) waiter.reject(err);
+      this.waiting.clear();
     };
     socket.on('error', fail);
     socket.on('close', () => fail(new Error('the broker closed the connection')));
@@ -96,13 +99,14 @@ export class RawScanner {
   /** Writes one PUBLISH (from publishPacket, with `packetId`) and resolves on its PUBACK. */
   publish(encoded: Buffer, packetId: number): Promise<void> {
     if (this.failure) return Promise.reject(this.failure);
-    return new Promise<void>((resolve) => {
-      this.waiting.set(packetId, resolve);
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.set(packetId, { resolve, reject });
       this.socket.write(encoded);
     });
   }
 
   end(): void {
+    this.failure ??= new Error('the scanner was closed');
     this.socket.destroy();
   }
 
@@ -129,10 +133,10 @@ export class RawScanner {
       const type = data[at] >> 4;
       if (type === 4 && length >= 2) {
         const id = data.readUInt16BE(i);
-        const resolve = this.waiting.get(id);
-        if (resolve) {
+        const waiter = this.waiting.get(id);
+        if (waiter) {
           this.waiting.delete(id);
-          resolve();
+          waiter.resolve();
         }
       } else if (type === 2 && this.connack) {
         const code = length >= 2 ? data[i + 1] : 255;
