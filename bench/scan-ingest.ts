@@ -18,7 +18,7 @@ import path from 'node:path';
 import type { Pool } from 'pg';
 import { loadSecrets } from '../runtime/secrets';
 import { MachineStore } from '../store/machines';
-import { createTestDatabase } from '../tests/support/db';
+import { createTestDatabase, stopTestServer } from '../tests/support/db';
 import { addJobs } from '../tests/support/job-status-fixtures';
 import { REPO_ROOT, startRuntimeProcess, tempDir } from '../tests/support/runtime-process';
 import { createBaselineTables, startNodeRedBaseline, SYSTEM_MOSQUITTO } from './support/node-red-baseline';
@@ -382,7 +382,10 @@ async function main(): Promise<void> {
   );
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err: unknown) => {
+    console.error(err);
+    void stopTestServer().finally(() => process.exit(1));
+  });
