@@ -1,0 +1,227 @@
+-- 130: a batch of plain scans applied without working tables (wave 4, "the apply function").
+-- Almost every scan on a floor is a job code naming operations of the scanner's own (coating,
+-- kiss_cut, ...): its job is known and not on a runlist, its operations are in the catalog and
+-- planned for the job, and every claim it makes is the scanner's, which has precedence for them.
+-- For such a batch most of migration 012/014's steps decide nothing (no runlists, no unknown jobs
+-- or operations, no unplanned rows, one job per scan), yet each wrote and re-read a working table,
+-- and the working tables cost the most: they are emptied at every COMMIT, and emptying a temporary
+-- table with an index rebuilds that index, which invalidates every cached plan that reads it, so
+-- each batch planned its dozen statements again (about 20 ms of a backend's CPU a batch, whatever
+-- its size: 540 µs a scan in batches of 50).
+--
+-- ff_apply_scan_records now first reads, in one statement, whether the whole batch is plain and,
+-- if so, its claims (one per scan and operation) into arrays, and then does only what such a batch
+-- needs, each step one statement over those arrays: lock the jobs (in job order, as before), write
+-- the ledger rows (all applied, one job each; FFR01 when another transaction processed some
+-- meanwhile, as before), judge the claims (migration 100's rule for authoritative claims), write
+-- logs.job_operations, the claims and jobs.operations, and the status rows, in the same order and
+-- with the same values as the general path. A batch with anything else (an invalid code, a
+-- runlist, a job on a runlist, an unknown job or operation, a print claim, an unplanned operation,
+-- the same scan or operation twice) goes the general path, unchanged (ff_scan_apply_general,
+-- migration 012's ff_apply_scan_records under a new name). The plan rows are read before the jobs
+-- are locked, as the general path reads the jobs and runlists.
+-- tests/integration/job-status-scan-paths.test.ts drives random batches through both paths and
+-- compares every table they write.
+
+-- Migration 012's ff_apply_scan_records: the general path (working tables, every case).
+CREATE OR REPLACE FUNCTION jobmanager.ff_scan_apply_general(
+    p_ids bigint[], p_effective timestamptz[], p_kinds text[], p_runlists text[], p_jobs text[], p_tags text[],
+    p_ops text[], p_invalid text[], p_now timestamptz, p_flow_version text, p_check_files boolean)
+RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_touched int)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM jobmanager.ff_prepare_batch();
+    INSERT INTO pg_temp.ff_scan_batch
+        (pos, source_id, effective_at, target_kind, runlist_id, job_id, version_tag, operations, invalid_reason)
+    SELECT u.pos, u.id, u.at, u.kind, u.runlist, u.job, u.tag,
+           CASE WHEN u.ops IS NOT NULL THEN ARRAY(SELECT jsonb_array_elements_text(u.ops::jsonb)) END, u.invalid
+    FROM unnest(p_ids, p_effective, p_kinds, p_runlists, p_jobs, p_tags, p_ops, p_invalid)
+         WITH ORDINALITY AS u(id, at, kind, runlist, job, tag, ops, invalid, pos);
+    RETURN QUERY SELECT * FROM jobmanager.ff_apply_scans(p_now, p_flow_version, p_check_files);
+END $$;
+
+-- Scans given as values, their codes and operations already read with the configured patterns
+-- (p_ops: each scan's operation names as a JSON array, NULL when invalid; p_invalid: why a scan
+-- can never apply), in scan order: a plain batch by the short path below, any other by the general.
+CREATE OR REPLACE FUNCTION jobmanager.ff_apply_scan_records(
+    p_ids bigint[], p_effective timestamptz[], p_kinds text[], p_runlists text[], p_jobs text[], p_tags text[],
+    p_ops text[], p_invalid text[], p_now timestamptz, p_flow_version text, p_check_files boolean)
+RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_touched int)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_plain boolean;
+    v_seen bigint[];         -- the batch's scans in the ledger already
+    v_scans bigint[];        -- the others, in scan order
+    -- The claims, one per (scan, operation): position in the batch, scan, its time, job, the
+    -- version tag its planned rows are matched by, operation name and catalog id.
+    v_pos int[];
+    v_id bigint[];
+    v_at timestamptz[];
+    v_job text[];
+    v_tag text[];
+    v_op text[];
+    v_opid text[];
+    -- How each was judged (in the same order).
+    v_applies boolean[];
+    v_against_type text[];
+    v_against_id bigint[];
+    v_inserted int;
+    v_touched int;
+    v_seqscan text := current_setting('enable_seqscan');
+BEGIN
+    PERFORM jobmanager.ff_files_parsed(p_check_files);
+    -- Every read below is a probe by key (the ledger, jobs, plans, runlists, claims), whatever the
+    -- statistics say: the plans are made at a session's first batches and kept, and a plan made
+    -- while the ledger was small scanned all of it for every scan once it had grown (0.4 ms a scan
+    -- at 2,000 rows). The setting is only in force while these plans are made and run.
+    PERFORM set_config('enable_seqscan', 'off', true);
+    -- The scans another transaction has processed already (one scan of the ledger's key for the
+    -- whole batch: a probe per scan may take the marker index, which has the source type too).
+    SELECT coalesce(array_agg(r.source_id), '{}') INTO v_seen FROM jobmanager.processed_source_records r
+    WHERE r.source_type = 'scanner' AND r.source_id = ANY (p_ids);
+    -- Is every scan not in the ledger plain? A scan is when its code is a job (not a runlist) that
+    -- exists and has no file on a runlist, and each of its operations (named once) is in the catalog, is not print
+    -- (print OS has precedence there) and has its planned row, matched as the write below matches.
+    WITH scans AS MATERIALIZED (
+        SELECT u.pos::int AS pos, u.id, u.at, u.job, u.invalid, u.jt IS NOT NULL AS known,
+               -- A code that fits both the runlist and the job pattern is the job when no such
+               -- runlist exists (as most job codes do, with the default runlist pattern).
+               u.kind = 'job' OR (u.kind = 'runlist' AND u.job IS NOT NULL AND NOT EXISTS (
+                   SELECT 1 FROM logs.production_planner_paths p WHERE p.runlist_id = u.runlist)) AS job_code,
+               CASE WHEN u.tag IS NOT NULL THEN u.tag ELSE u.jt[1] END AS tag,
+               CASE WHEN u.invalid IS NULL AND u.ops IS NOT NULL
+                    THEN ARRAY(SELECT jsonb_array_elements_text(u.ops::jsonb)) END AS ops
+        FROM (
+          -- The scanned job, probed per scan ({version tag}, NULL when unknown): a join may scan
+          -- every job when the planner thinks the batch large.
+          SELECT u.*, (SELECT ARRAY[j.version_tag] FROM jobmanager.jobs j WHERE j.job_id = u.job) AS jt
+          FROM unnest(p_ids, p_effective, p_kinds, p_runlists, p_jobs, p_tags, p_ops, p_invalid)
+               WITH ORDINALITY AS u(id, at, kind, runlist, job, tag, ops, invalid, pos)
+          WHERE u.id <> ALL (v_seen)) u),
+    claims AS (
+        SELECT s.pos, s.id, s.at, s.job, s.tag, o.name, c.operation_id,
+               coalesce(s.id IS NOT NULL AND s.at IS NOT NULL AND s.invalid IS NULL AND s.job_code AND s.known
+                 AND o.name <> 'print' AND c.operation_id IS NOT NULL
+                 AND (cardinality(s.ops) = 1 OR (SELECT count(DISTINCT x) FROM unnest(s.ops) AS x) = cardinality(s.ops))
+                 AND EXISTS (SELECT 1 FROM logs.job_operations t
+                             WHERE t.job_id = s.job AND t.operation_id = c.operation_id
+                               AND (t.version_tag IS NULL OR s.tag IS NULL OR t.version_tag = s.tag))
+                 AND NOT EXISTS (SELECT 1 FROM jobmanager.job_files jf
+                                 WHERE jf.job_id = s.job
+                                   AND EXISTS (SELECT 1 FROM logs.production_planner_paths p
+                                               WHERE p.imposition_id = jf.imposition_id)), false) AS plain
+        FROM scans s
+        LEFT JOIN LATERAL unnest(s.ops) AS o(name) ON true
+        LEFT JOIN logs.operation_catalog c ON c.operation_name = o.name)
+    SELECT coalesce(bool_and(c.plain), true)
+             AND (SELECT count(*) = count(DISTINCT s.id) FROM scans s),
+           (SELECT coalesce(array_agg(s.id ORDER BY s.pos), '{}') FROM scans s),
+           array_agg(c.pos), array_agg(c.id), array_agg(c.at), array_agg(c.job), array_agg(c.tag),
+           array_agg(c.name), array_agg(c.operation_id)
+    INTO v_plain, v_scans, v_pos, v_id, v_at, v_job, v_tag, v_op, v_opid
+    FROM claims c;
+
+    IF NOT v_plain THEN
+        PERFORM set_config('enable_seqscan', v_seqscan, true);
+        RETURN QUERY SELECT * FROM jobmanager.ff_scan_apply_general(p_ids, p_effective, p_kinds, p_runlists,
+            p_jobs, p_tags, p_ops, p_invalid, p_now, p_flow_version, p_check_files);
+        RETURN;
+    END IF;
+    IF cardinality(v_scans) = 0 THEN
+        PERFORM set_config('enable_seqscan', v_seqscan, true);
+        RETURN;
+    END IF;
+
+    -- The jobs the batch writes, locked in job order so concurrent writers queue, not deadlock.
+    PERFORM count(*) FROM (SELECT 1 FROM jobmanager.jobs j WHERE j.job_id = ANY (v_job)
+                           ORDER BY j.job_id FOR UPDATE) AS locked;
+    -- The ledger rows before any effect; another transaction that processed some of these scans
+    -- meanwhile makes the insert come up short, and nothing of the batch may be written.
+    WITH inserted AS (
+        INSERT INTO jobmanager.processed_source_records
+            (source_type, source_id, marker, outcome, reason, jobs_updated, flow_version, processed_at)
+        SELECT 'scanner', u.id, u.id, 'applied', NULL, 1, p_flow_version, p_now
+        FROM unnest(v_scans) WITH ORDINALITY AS u(id, n) ORDER BY u.n
+        ON CONFLICT (source_type, source_id) DO NOTHING RETURNING 1)
+    SELECT count(*) INTO v_inserted FROM inserted;
+    IF v_inserted <> cardinality(v_scans) THEN
+        RAISE EXCEPTION 'another transaction processed records of this batch meanwhile; the batch is tried again'
+            USING ERRCODE = 'FFR01';
+    END IF;
+
+    -- Each claim judged as migration 100 judges a batch of authoritative claims: it applies when it
+    -- is at least as late as the stored claim (when that one is the scanner's) and as every claim of
+    -- its job and operation before it in the batch; it is judged against the last of those that
+    -- applied, or the stored claim when none did.
+    WITH judged AS (
+        SELECT c.*, cur.source_type AS cur_type, cur.source_id AS cur_id,
+               CASE WHEN cur.source_type = 'scanner' THEN cur.effective_at END AS cur_auth_at,
+               max(c.at) OVER preceding AS before_max
+        FROM unnest(v_pos, v_id, v_at, v_job, v_tag, v_op, v_opid) AS c(pos, id, at, job, tag, op, opid)
+        -- The stored claim, probed per claim (OFFSET 0 keeps it a probe, not a join).
+        LEFT JOIN LATERAL (SELECT s.source_type, s.source_id, s.effective_at FROM jobmanager.job_operation_claims s
+                           WHERE s.job_id = c.job AND s.operation_name = c.op OFFSET 0) cur ON true
+        WINDOW preceding AS (PARTITION BY c.job, c.op ORDER BY c.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)),
+    decided AS (
+        SELECT d.*, (d.cur_auth_at IS NULL OR d.at >= d.cur_auth_at)
+                    AND (d.before_max IS NULL OR d.at >= d.before_max) AS applies
+        FROM judged d),
+    placed AS (
+        -- The position of the last claim before this one that applied; the rows arrive sorted for
+        -- the window above, so this one sorts nothing.
+        SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER preceding AS last_win
+        FROM decided d
+        WINDOW preceding AS (PARTITION BY d.job, d.op ORDER BY d.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
+    SELECT array_agg(p.pos), array_agg(p.id), array_agg(p.at), array_agg(p.job), array_agg(p.tag), array_agg(p.op),
+           array_agg(p.opid), array_agg(p.applies),
+           array_agg(CASE WHEN p.last_win IS NULL THEN p.cur_type ELSE 'scanner' END),
+           array_agg(CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE p_ids[p.last_win] END)
+    INTO v_pos, v_id, v_at, v_job, v_tag, v_op, v_opid, v_applies, v_against_type, v_against_id
+    FROM placed p;
+
+    -- logs.job_operations, the last applied claim per job and operation.
+    UPDATE logs.job_operations t
+    SET status = 'completed', completed_at = p_now, completed_by = 'scanner', source_id = l.id,
+        notes = 'scanned job', flow_version = p_flow_version, updated_at = p_now
+    FROM (
+      SELECT DISTINCT ON (c.job, c.opid) c.job, c.opid, c.tag, c.id
+      FROM unnest(v_pos, v_id, v_job, v_tag, v_opid, v_applies) AS c(pos, id, job, tag, opid, applies)
+      WHERE c.applies
+      ORDER BY c.job, c.opid, c.pos DESC) l
+    WHERE t.job_id = l.job AND t.operation_id = l.opid
+      AND (t.version_tag IS NULL OR l.tag IS NULL OR t.version_tag = l.tag);
+
+    -- The claim left standing per job and operation, and the jobs.operations flags they set (a job
+    -- whose flags would not change is not written), as ff_write_claims writes them.
+    WITH standing AS (
+        SELECT DISTINCT ON (c.job, c.op) c.job, c.op, c.id, c.at
+        FROM unnest(v_pos, v_id, v_at, v_job, v_op, v_applies) AS c(pos, id, at, job, op, applies)
+        WHERE c.applies
+        ORDER BY c.job, c.op, c.pos DESC),
+    claims AS (
+        INSERT INTO jobmanager.job_operation_claims
+            (job_id, operation_name, value, source_type, source_id, effective_at, updated_at)
+        SELECT s.job, s.op, true, 'scanner', s.id, s.at, p_now FROM standing s
+        ORDER BY s.job, s.op
+        ON CONFLICT (job_id, operation_name) DO UPDATE
+        SET value = excluded.value, source_type = excluded.source_type, source_id = excluded.source_id,
+            effective_at = excluded.effective_at, updated_at = excluded.updated_at)
+    UPDATE jobmanager.jobs j SET operations = j.operations || p.patch, updated_at = p_now
+    FROM (SELECT s.job, jsonb_object_agg(s.op, true) AS patch FROM standing s GROUP BY s.job) p
+    WHERE j.job_id = p.job AND NOT j.operations @> p.patch;
+
+    -- A job_status_updates row per claim, applied or not (with the reason when not).
+    INSERT INTO jobmanager.job_status_updates
+      (job_id, operation_type, status, source_type, source_id, notes, flow_version, created_at, updated_at)
+    SELECT c.job, c.op, 'completed', 'scanner', c.id,
+           'scanned job' || CASE WHEN c.applies THEN ''
+                                 ELSE '; not applied: ' || c.against_type || ' has precedence for ' || c.op END,
+           p_flow_version, p_now, p_now
+    FROM unnest(v_pos, v_id, v_job, v_op, v_applies, v_against_type) AS c(pos, id, job, op, applies, against_type)
+    ORDER BY c.pos, c.job, c.op
+    ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING;
+
+    PERFORM set_config('enable_seqscan', v_seqscan, true);
+    SELECT count(DISTINCT j) INTO v_touched FROM unnest(v_job) AS j;
+    RETURN QUERY SELECT u.id, 'applied'::text, NULL::text, 1, v_touched FROM unnest(v_scans) AS u(id);
+END $$;
