@@ -96,7 +96,12 @@ async function plant(pool: Pool, jobIds: string[]): Promise<void> {
     `UPDATE jobmanager.job_files SET job_id = substring(file_id from '^FILE_[^_]+_Labex_(.*)_[^_]+$')
      WHERE job_id IS NULL`,
   );
-  await pool.query('ANALYZE');
+  // The plant's tables, not the ledger and status rows: a plant's are large and analyzed as they
+  // grow, and statistics taken while they were empty would have every plan think them empty.
+  await pool.query(
+    `ANALYZE jobmanager.jobs, logs.job_operations, jobmanager.job_files, logs.imposition_file_mapping,
+             logs.production_planner_paths, logs.imposition_operations, logs.operation_catalog`,
+  );
 }
 
 async function main(): Promise<void> {

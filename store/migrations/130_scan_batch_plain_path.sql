@@ -50,8 +50,7 @@ RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_
 LANGUAGE plpgsql AS $$
 DECLARE
     v_plain boolean;
-    v_seen bigint[];         -- the batch's scans in the ledger already
-    v_scans bigint[];        -- the others, in scan order
+    v_scans bigint[];        -- the scans not in the ledger yet, in scan order
     -- The claims, one per (scan, operation): position in the batch, scan, its time, job, the
     -- version tag its planned rows are matched by, operation name and catalog id.
     v_pos int[];
@@ -68,51 +67,82 @@ DECLARE
     v_inserted int;
     v_touched int;
     v_seqscan text := current_setting('enable_seqscan');
+    v_plans text := current_setting('plan_cache_mode');
 BEGIN
     PERFORM jobmanager.ff_files_parsed(p_check_files);
     -- Every read below is a probe by key (the ledger, jobs, plans, runlists, claims), whatever the
-    -- statistics say: the plans are made at a session's first batches and kept, and a plan made
-    -- while the ledger was small scanned all of it for every scan once it had grown (0.4 ms a scan
-    -- at 2,000 rows). The setting is only in force while these plans are made and run.
+    -- statistics say, and each statement is planned once a session, not for each batch: a plan
+    -- made for a batch's arrays costs more than the statement (the estimates of a generic plan,
+    -- ten rows an array, lead to the same probes). A plan made while a table was small, and kept,
+    -- scanned all of it for every scan once it had grown (0.4 ms a scan at 2,000 ledger rows).
+    -- The settings are only in force while these statements are planned and run.
     PERFORM set_config('enable_seqscan', 'off', true);
-    -- The scans another transaction has processed already (one scan of the ledger's key for the
-    -- whole batch: a probe per scan may take the marker index, which has the source type too).
-    SELECT coalesce(array_agg(r.source_id), '{}') INTO v_seen FROM jobmanager.processed_source_records r
-    WHERE r.source_type = 'scanner' AND r.source_id = ANY (p_ids);
+    PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
     -- Is every scan not in the ledger plain? A scan is when its code is a job (not a runlist) that
-    -- exists and has no file on a runlist, and each of its operations (named once) is in the catalog, is not print
-    -- (print OS has precedence there) and has its planned row, matched as the write below matches.
+    -- exists and has no file on a runlist, and each of its operations (named once) is in the
+    -- catalog, is not print (print OS has precedence there) and has its planned row, matched as the
+    -- write below matches.
+    -- Scans of one job come in bursts (a job scanned at several stations at once), so each fact is
+    -- read once a batch per job, code, operations list and planned row, not once per scan.
     WITH scans AS MATERIALIZED (
-        SELECT u.pos::int AS pos, u.id, u.at, u.job, u.invalid, u.jt IS NOT NULL AS known,
-               -- A code that fits both the runlist and the job pattern is the job when no such
-               -- runlist exists (as most job codes do, with the default runlist pattern).
-               u.kind = 'job' OR (u.kind = 'runlist' AND u.job IS NOT NULL AND NOT EXISTS (
-                   SELECT 1 FROM logs.production_planner_paths p WHERE p.runlist_id = u.runlist)) AS job_code,
-               CASE WHEN u.tag IS NOT NULL THEN u.tag ELSE u.jt[1] END AS tag,
-               CASE WHEN u.invalid IS NULL AND u.ops IS NOT NULL
-                    THEN ARRAY(SELECT jsonb_array_elements_text(u.ops::jsonb)) END AS ops
-        FROM (
-          -- The scanned job, probed per scan ({version tag}, NULL when unknown): a join may scan
-          -- every job when the planner thinks the batch large.
-          SELECT u.*, (SELECT ARRAY[j.version_tag] FROM jobmanager.jobs j WHERE j.job_id = u.job) AS jt
-          FROM unnest(p_ids, p_effective, p_kinds, p_runlists, p_jobs, p_tags, p_ops, p_invalid)
-               WITH ORDINALITY AS u(id, at, kind, runlist, job, tag, ops, invalid, pos)
-          WHERE u.id <> ALL (v_seen)) u),
-    claims AS (
-        SELECT s.pos, s.id, s.at, s.job, s.tag, o.name, c.operation_id,
-               coalesce(s.id IS NOT NULL AND s.at IS NOT NULL AND s.invalid IS NULL AND s.job_code AND s.known
-                 AND o.name <> 'print' AND c.operation_id IS NOT NULL
-                 AND (cardinality(s.ops) = 1 OR (SELECT count(DISTINCT x) FROM unnest(s.ops) AS x) = cardinality(s.ops))
-                 AND EXISTS (SELECT 1 FROM logs.job_operations t
-                             WHERE t.job_id = s.job AND t.operation_id = c.operation_id
-                               AND (t.version_tag IS NULL OR s.tag IS NULL OR t.version_tag = s.tag))
-                 AND NOT EXISTS (SELECT 1 FROM jobmanager.job_files jf
-                                 WHERE jf.job_id = s.job
-                                   AND EXISTS (SELECT 1 FROM logs.production_planner_paths p
-                                               WHERE p.imposition_id = jf.imposition_id)), false) AS plain
+        SELECT u.pos::int AS pos, u.id, u.at, u.kind, u.runlist, u.job, u.tag, u.ops, u.invalid
+        FROM unnest(p_ids, p_effective, p_kinds, p_runlists, p_jobs, p_tags, p_ops, p_invalid)
+             WITH ORDINALITY AS u(id, at, kind, runlist, job, tag, ops, invalid, pos)
+        -- Scans another transaction has processed already are left out (the ledger probed per
+        -- scan: with ledger statistics never taken, one scan for all the batch's ids takes the
+        -- marker index and reads every scanner row).
+        WHERE NOT EXISTS (SELECT 1 FROM jobmanager.processed_source_records r
+                          WHERE r.source_type = 'scanner' AND r.source_id = u.id OFFSET 0)),
+    jobs AS MATERIALIZED (
+        -- Each job: its version tag ({tag}, NULL when the job is unknown), and whether a file of it
+        -- is on a runlist (then the scan stands for the runlist's jobs).
+        SELECT g.job, (SELECT ARRAY[j.version_tag] FROM jobmanager.jobs j WHERE j.job_id = g.job) AS jt,
+               EXISTS (SELECT 1 FROM jobmanager.job_files jf
+                       WHERE jf.job_id = g.job
+                         AND EXISTS (SELECT 1 FROM logs.production_planner_paths p
+                                     WHERE p.imposition_id = jf.imposition_id OFFSET 0)) AS on_runlist
+        FROM (SELECT DISTINCT s.job FROM scans s WHERE s.job IS NOT NULL) g),
+    codes AS MATERIALIZED (
+        -- Each code that may be a runlist: a code that fits both the runlist and the job pattern
+        -- (as most job codes do, with the default runlist pattern) is the job when no such runlist exists.
+        SELECT g.runlist, EXISTS (SELECT 1 FROM logs.production_planner_paths p WHERE p.runlist_id = g.runlist) AS found
+        FROM (SELECT DISTINCT s.runlist FROM scans s WHERE s.kind = 'runlist') g),
+    opsets AS MATERIALIZED (
+        -- Each operations list, read once: its names, and whether one is named twice.
+        SELECT g.ops, n.names, cardinality(n.names) = (SELECT count(DISTINCT x) FROM unnest(n.names) AS x) AS once
+        FROM (SELECT DISTINCT s.ops FROM scans s WHERE s.invalid IS NULL AND s.ops IS NOT NULL) g
+        CROSS JOIN LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(g.ops::jsonb)) AS names) n),
+    scanned AS (
+        SELECT s.pos, s.id, s.at, s.job, s.invalid, j.jt IS NOT NULL AS known, j.on_runlist, o.names, o.once,
+               s.kind = 'job' OR (s.kind = 'runlist' AND s.job IS NOT NULL AND NOT c.found) AS job_code,
+               CASE WHEN s.tag IS NOT NULL THEN s.tag ELSE j.jt[1] END AS tag
         FROM scans s
-        LEFT JOIN LATERAL unnest(s.ops) AS o(name) ON true
-        LEFT JOIN logs.operation_catalog c ON c.operation_name = o.name)
+        LEFT JOIN jobs j ON j.job = s.job
+        LEFT JOIN codes c ON c.runlist = s.runlist
+        LEFT JOIN opsets o ON o.ops = s.ops AND s.invalid IS NULL),
+    pairs AS MATERIALIZED (
+        SELECT s.*, n.name, k.operation_id
+        FROM scanned s
+        LEFT JOIN LATERAL unnest(s.names) AS n(name) ON true
+        LEFT JOIN logs.operation_catalog k ON k.operation_name = n.name),
+    planned AS MATERIALIZED (
+        -- Each (job, version tag, operation) claimed: whether its planned row is there, matched as
+        -- the write below matches it.
+        SELECT g.job, ARRAY[g.tag] AS tag_key, g.operation_id,
+               EXISTS (SELECT 1 FROM logs.job_operations t
+                       WHERE t.job_id = g.job AND t.operation_id = g.operation_id
+                         AND (t.version_tag IS NULL OR g.tag IS NULL OR t.version_tag = g.tag)) AS found
+        FROM (SELECT DISTINCT p.job, p.tag, p.operation_id FROM pairs p
+              WHERE p.job IS NOT NULL AND p.operation_id IS NOT NULL) g),
+    claims AS (
+        SELECT p.pos, p.id, p.at, p.job, p.tag, p.name, p.operation_id,
+               coalesce(p.id IS NOT NULL AND p.at IS NOT NULL AND p.invalid IS NULL AND p.job_code AND p.known
+                 AND NOT p.on_runlist AND p.once AND p.name <> 'print' AND p.operation_id IS NOT NULL
+                 AND pl.found, false) AS plain
+        FROM pairs p
+        -- (An array's NULL equals NULL, and it can be hashed: a job without a version tag.)
+        LEFT JOIN planned pl ON pl.job = p.job AND pl.operation_id = p.operation_id
+                            AND pl.tag_key = ARRAY[p.tag])
     SELECT coalesce(bool_and(c.plain), true)
              AND (SELECT count(*) = count(DISTINCT s.id) FROM scans s),
            (SELECT coalesce(array_agg(s.id ORDER BY s.pos), '{}') FROM scans s),
@@ -123,12 +153,14 @@ BEGIN
 
     IF NOT v_plain THEN
         PERFORM set_config('enable_seqscan', v_seqscan, true);
+        PERFORM set_config('plan_cache_mode', v_plans, true);
         RETURN QUERY SELECT * FROM jobmanager.ff_scan_apply_general(p_ids, p_effective, p_kinds, p_runlists,
             p_jobs, p_tags, p_ops, p_invalid, p_now, p_flow_version, p_check_files);
         RETURN;
     END IF;
     IF cardinality(v_scans) = 0 THEN
         PERFORM set_config('enable_seqscan', v_seqscan, true);
+        PERFORM set_config('plan_cache_mode', v_plans, true);
         RETURN;
     END IF;
 
@@ -222,6 +254,7 @@ BEGIN
     ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING;
 
     PERFORM set_config('enable_seqscan', v_seqscan, true);
+    PERFORM set_config('plan_cache_mode', v_plans, true);
     SELECT count(DISTINCT j) INTO v_touched FROM unnest(v_job) AS j;
     RETURN QUERY SELECT u.id, 'applied'::text, NULL::text, 1, v_touched FROM unnest(v_scans) AS u(id);
 END $$;

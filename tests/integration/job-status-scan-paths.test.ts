@@ -93,7 +93,11 @@ describe('scan batches: the short path for plain batches writes what the general
   const scanArb = (plain: boolean) =>
     plain
       ? fc.record({
-          code: fc.constantFrom(...jobIds).map((j) => `${j}_1`),
+          // A job code, or a file id of the job (no version tag: the job's own is matched).
+          code: fc.oneof(
+            { weight: 3, arbitrary: fc.constantFrom(...jobIds).map((j) => `${j}_1`) },
+            { weight: 1, arbitrary: fc.constantFrom(...jobIds).map((j) => fileId(j, 3)) },
+          ),
           operations: fc.subarray(ownOps, { minLength: 1 }),
           m: fc.integer({ min: 0, max: 5 }),
         })
@@ -118,6 +122,9 @@ describe('scan batches: the short path for plain batches writes what the general
     ),
     // Jobs with files in an imposition of runlist RL-0, and jobs with files off any runlist.
     onRunlist: fc.subarray(jobIds, { maxLength: 2 }),
+    // Jobs without a version tag, and jobs whose planned rows have none.
+    untagged: fc.subarray(jobIds, { maxLength: 2 }),
+    untaggedPlans: fc.subarray(jobIds, { maxLength: 2 }),
     withFiles: fc.subarray(jobIds),
     stored: fc.array(
       fc.record({
@@ -150,6 +157,10 @@ describe('scan batches: the short path for plain batches writes what the general
       const [job, op] = key.split('/');
       await pool.query('DELETE FROM logs.job_operations WHERE job_id = $1 AND operation_id = $2', [job, op]);
     }
+    await pool.query('UPDATE jobmanager.jobs SET version_tag = NULL WHERE job_id = ANY ($1)', [p.untagged]);
+    await pool.query('UPDATE logs.job_operations SET version_tag = NULL WHERE job_id = ANY ($1)', [
+      p.untaggedPlans,
+    ]);
     if (p.withFiles.length > 0)
       await addImposition(
         pool,
