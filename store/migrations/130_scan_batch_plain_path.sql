@@ -69,7 +69,6 @@ DECLARE
     v_seqscan text := current_setting('enable_seqscan');
     v_plans text := current_setting('plan_cache_mode');
 BEGIN
-    PERFORM jobmanager.ff_files_parsed(p_check_files);
     -- Every read below is a probe by key (the ledger, jobs, plans, runlists, claims), whatever the
     -- statistics say, and each statement is planned once a session, not for each batch: a plan
     -- made for a batch's arrays costs more than the statement (the estimates of a generic plan,
@@ -78,6 +77,7 @@ BEGIN
     -- The settings are only in force while these statements are planned and run.
     PERFORM set_config('enable_seqscan', 'off', true);
     PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
+    PERFORM jobmanager.ff_files_parsed(p_check_files);
     -- Is every scan not in the ledger plain? A scan is when its code is a job (not a runlist) that
     -- exists and has no file on a runlist, and each of its operations (named once) is in the
     -- catalog, is not print (print OS has precedence there) and has its planned row, matched as the
@@ -253,8 +253,8 @@ BEGIN
     ORDER BY c.pos, c.job, c.op
     ON CONFLICT ON CONSTRAINT job_status_updates_source_key DO NOTHING;
 
-    PERFORM set_config('enable_seqscan', v_seqscan, true);
-    PERFORM set_config('plan_cache_mode', v_plans, true);
     SELECT count(DISTINCT j) INTO v_touched FROM unnest(v_job) AS j;
     RETURN QUERY SELECT u.id, 'applied'::text, NULL::text, 1, v_touched FROM unnest(v_scans) AS u(id);
+    PERFORM set_config('enable_seqscan', v_seqscan, true);
+    PERFORM set_config('plan_cache_mode', v_plans, true);
 END $$;
