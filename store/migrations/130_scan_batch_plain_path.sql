@@ -4,10 +4,10 @@
 -- planned for the job, and every claim it makes is the scanner's, which has precedence for them.
 -- For such a batch most of migration 012/014's steps decide nothing (no runlists, no unknown jobs
 -- or operations, no unplanned rows, one job per scan), yet each wrote and re-read a working table,
--- and the working tables cost the most: they are emptied at every COMMIT, and emptying a temporary
--- table with an index rebuilds that index, which invalidates every cached plan that reads it, so
--- each batch planned its dozen statements again (about 20 ms of a backend's CPU a batch, whatever
--- its size: 540 µs a scan in batches of 50).
+-- and the working tables cost the most: they are emptied at every COMMIT, which invalidates the
+-- cached plans that read them (a statement over such a table, with a primary key, is planned again
+-- at its first execution after each COMMIT), so each batch planned its dozen statements again:
+-- about 20 ms of a backend's CPU a batch, whatever its size (570 µs a scan in batches of 50).
 --
 -- ff_apply_scan_records now first reads, in one statement, whether the whole batch is plain and,
 -- if so, its claims (one per scan and operation) into arrays, and then does only what such a batch
