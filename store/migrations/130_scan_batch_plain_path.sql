@@ -199,15 +199,15 @@ BEGIN
                     AND (d.before_max IS NULL OR d.at >= d.before_max) AS applies
         FROM judged d),
     placed AS (
-        -- The position of the last claim before this one that applied; the rows arrive sorted for
-        -- the window above, so this one sorts nothing.
+        -- The position of the last claim before this one that applied (its scan is that position
+        -- of p_ids); the rows arrive sorted for the window above, so this one sorts nothing.
         SELECT d.*, max(d.pos) FILTER (WHERE d.applies) OVER preceding AS last_win
         FROM decided d
         WINDOW preceding AS (PARTITION BY d.job, d.op ORDER BY d.pos ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING))
     SELECT array_agg(p.pos), array_agg(p.id), array_agg(p.at), array_agg(p.job), array_agg(p.tag), array_agg(p.op),
            array_agg(p.opid), array_agg(p.applies),
            array_agg(CASE WHEN p.last_win IS NULL THEN p.cur_type ELSE 'scanner' END),
-           array_agg(CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE p_ids[p.last_win] END)
+           array_agg(CASE WHEN p.last_win IS NULL THEN p.cur_id ELSE p_ids[array_lower(p_ids, 1) + p.last_win - 1] END)
     INTO v_pos, v_id, v_at, v_job, v_tag, v_op, v_opid, v_applies, v_against_type, v_against_id
     FROM placed p;
 
