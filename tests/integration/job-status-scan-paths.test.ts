@@ -233,4 +233,46 @@ describe('scan batches: the short path for plain batches writes what the general
     assert.ok(count.ff_scan_apply_general > 0, 'the general path was taken');
     assert.ok(count.ff_apply_scan_records > count.ff_scan_apply_general, 'the short path was taken');
   });
+  it('plain scans applied at once from two connections take effect once each', async () => {
+    await clear(shippedPool);
+    const jobs = Array.from({ length: 12 }, (_, i) => `${50 + i}_1`);
+    await addJobs(shippedPool, jobs);
+    // A second runtime: its own pool on the same database.
+    const secondPool = createPool(shipped.url, { max: 1 });
+    let applied = 0;
+    try {
+      for (let round = 0; round < 10; round += 1) {
+        const scans: ScanRecordInput[] = Array.from({ length: 20 }, (_, k) => ({
+          scan_id: round * 20 + k + 1,
+          code_text: `${jobs[(round + k) % jobs.length]}_1`,
+          operations: ['coating'],
+          scanned_at: at(6, k),
+        }));
+        const ctx = { now: at(8, round), flowVersion: 'test' };
+        const [a, b] = await Promise.all([
+          applyScanRecords(shippedPool, scans, ctx),
+          applyScanRecords(secondPool, [...scans].reverse(), ctx),
+        ]);
+        for (const scan of scans) {
+          const outcomes = [a, b].map((r) => r.records.find((x) => x.source_id === scan.scan_id)?.outcome);
+          assert.deepEqual(
+            outcomes.filter((o) => o === 'applied').length,
+            1,
+            `scan ${scan.scan_id}: ${outcomes.join()}`,
+          );
+          assert.ok(outcomes.includes('seen'), `scan ${scan.scan_id}: ${outcomes.join()}`);
+        }
+        applied += a.applied + b.applied;
+      }
+    } finally {
+      await secondPool.end();
+    }
+    assert.equal(applied, 200);
+    const counts = await shippedPool.query<{ ledger: number; rows: number; distinct: number }>(
+      `SELECT (SELECT count(*)::int FROM jobmanager.processed_source_records) AS ledger,
+              (SELECT count(*)::int FROM jobmanager.job_status_updates) AS rows,
+              (SELECT count(DISTINCT source_id)::int FROM jobmanager.job_status_updates) AS distinct`,
+    );
+    assert.deepEqual(counts.rows[0], { ledger: 200, rows: 200, distinct: 200 });
+  });
 });
