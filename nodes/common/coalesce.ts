@@ -19,15 +19,23 @@ export function coalesced(work: () => Promise<void>, stopped: () => boolean = ()
         again = true;
         return running;
       }
-      running = (async () => {
-        do {
-          again = false;
-          await work();
-        } while (again && !stopped());
-      })().finally(() => {
-        running = undefined;
-      });
-      return running;
+      // The run is forgotten in the same step that finds nothing more asked for: forgotten in a
+      // later step (a .finally), a run asked for in between joined the finished run and was lost.
+      let finished = false;
+      const current = (async () => {
+        try {
+          do {
+            again = false;
+            await work();
+          } while (again && !stopped());
+        } finally {
+          finished = true;
+          running = undefined;
+        }
+      })();
+      // Work that throws at once has finished before this line: nothing is left running.
+      if (!finished) running = current;
+      return current;
     },
     async idle() {
       await running;
