@@ -13,7 +13,7 @@ import { EmbosserSimulator } from '../cli/embosser-simulator';
 import { INTERNAL_MQTT_USER } from '../runtime/broker';
 import { loadSecrets } from '../runtime/secrets';
 import { MachineStore } from '../store/machines';
-import { createTestDatabase } from '../tests/support/db';
+import { createTestDatabase, stopTestServer } from '../tests/support/db';
 import { REPO_ROOT, startRuntimeProcess, tempDir } from '../tests/support/runtime-process';
 import { argValue, percentile, ratio } from './support/stats';
 
@@ -162,7 +162,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: Error) => {
-  console.error(`bench failed: ${err.stack ?? err.message}`);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err: Error) => {
+    console.error(`bench failed: ${err.stack ?? err.message}`);
+    void stopTestServer().finally(() => process.exit(1));
+  });

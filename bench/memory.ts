@@ -5,7 +5,7 @@
 // Usage: node dist/bench/memory.js [--quick] [--rate scans/s] [--seconds N] [--scanners N]
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { createTestDatabase } from '../tests/support/db';
+import { createTestDatabase, stopTestServer } from '../tests/support/db';
 import { registerMachines } from '../tests/support/machines';
 import { REPO_ROOT, freePort, startRuntimeProcess, tempDir } from '../tests/support/runtime-process';
 import { startScanStream } from '../tests/support/scan-stream';
@@ -109,7 +109,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err) => {
+    console.error(err);
+    void stopTestServer().finally(() => process.exit(1));
+  });

@@ -5,8 +5,13 @@
 /** The machine topics the inbox stores before it acknowledges a publish. */
 export type InboxKind = 'scan' | 'event' | 'status';
 
+/** NUL or any UTF-16 surrogate (paired ones too): only text holding one needs the closer look. */
+// eslint-disable-next-line no-control-regex -- NUL is what this looks for
+const MAYBE_UNSTORABLE = /[\u0000\ud800-\udfff]/;
+
 /** Why a string cannot be stored in PostgreSQL text or jsonb, or undefined when it can. */
 export function unstorableInText(text: string): string | undefined {
+  if (!MAYBE_UNSTORABLE.test(text)) return undefined;
   for (let i = 0; i < text.length; i += 1) {
     const unit = text.charCodeAt(i);
     if (unit === 0) return 'a NUL character';
@@ -23,15 +28,32 @@ export function unstorableInText(text: string): string | undefined {
   return undefined;
 }
 
+/** Whether any string or key in the value holds what cannot be stored (no paths built: the common case). */
+function holdsUnstorable(value: unknown): boolean {
+  if (typeof value === 'string') return MAYBE_UNSTORABLE.test(value);
+  if (Array.isArray(value)) return value.some(holdsUnstorable);
+  if (typeof value === 'object' && value !== null) {
+    for (const [key, item] of Object.entries(value)) {
+      if (MAYBE_UNSTORABLE.test(key) || holdsUnstorable(item)) return true;
+    }
+  }
+  return false;
+}
+
 /** The first string or key in a parsed JSON value that cannot be stored, as "<where> holds <what>". */
 export function unstorableInValue(value: unknown, where = 'the message'): string | undefined {
+  if (!holdsUnstorable(value)) return undefined;
+  return unstorableAt(value, where);
+}
+
+function unstorableAt(value: unknown, where: string): string | undefined {
   if (typeof value === 'string') {
     const problem = unstorableInText(value);
     return problem && `${where} holds ${problem}`;
   }
   if (Array.isArray(value)) {
     for (const [i, item] of value.entries()) {
-      const problem = unstorableInValue(item, `${where}[${i}]`);
+      const problem = unstorableAt(item, `${where}[${i}]`);
       if (problem) return problem;
     }
     return undefined;
@@ -40,7 +62,7 @@ export function unstorableInValue(value: unknown, where = 'the message'): string
     for (const [key, item] of Object.entries(value)) {
       const keyProblem = unstorableInText(key);
       if (keyProblem) return `a field name in ${where} holds ${keyProblem}`;
-      const problem = unstorableInValue(item, `${where}.${key}`);
+      const problem = unstorableAt(item, `${where}.${key}`);
       if (problem) return problem;
     }
   }

@@ -181,12 +181,30 @@ interface CompiledPatterns {
 
 const ROLES: readonly Role[] = ['runlist', 'job', 'file'];
 
-function compilePatterns(
-  patterns: ScanPatterns,
-): { kind: 'compiled'; patterns: CompiledPatterns } | Unparseable {
+type PatternsResult = { kind: 'compiled'; patterns: CompiledPatterns } | Unparseable;
+
+// A node passes the same patterns object with every scan: its result is kept with the object, and
+// used while the object still holds the same three sources (a caller may change them).
+const compiledByObject = new WeakMap<object, { sources: unknown[]; result: PatternsResult }>();
+
+function compilePatterns(patterns: ScanPatterns): PatternsResult {
   if (typeof patterns !== 'object' || patterns === null) {
     return unparseable('the scan patterns are not configured');
   }
+  const kept = compiledByObject.get(patterns);
+  if (
+    kept &&
+    kept.sources[0] === patterns.runlist &&
+    kept.sources[1] === patterns.job &&
+    kept.sources[2] === patterns.file
+  )
+    return kept.result;
+  const result = compilePatternsUncached(patterns);
+  compiledByObject.set(patterns, { sources: [patterns.runlist, patterns.job, patterns.file], result });
+  return result;
+}
+
+function compilePatternsUncached(patterns: ScanPatterns): PatternsResult {
   const compiled: CompiledPatterns = { runlist: null, job: null, file: null };
   const problems: string[] = [];
   for (const role of ROLES) {

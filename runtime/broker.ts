@@ -11,6 +11,7 @@ import { lineExcerpt } from '../core/excerpt';
 import { SourceLimiter } from '../core/rate-limit';
 import { safeEqual } from '../core/secrets';
 import {
+  MachineTopic,
   MachineTopicKind,
   clientIdAllowed,
   machineTopic,
@@ -68,7 +69,12 @@ interface Session {
   endReason?: string;
   /** A newer connection of the same machine with the same client id replaced this one. */
   takenOver?: boolean;
+  /** Topics this machine was allowed to publish to, read once (a scanner uses one or two). */
+  allowedTopics?: Map<string, MachineTopic>;
 }
+
+/** Most topics a session remembers as allowed; others are checked at each publish. */
+const MAX_REMEMBERED_TOPICS = 16;
 
 const mqttConnections = () =>
   gauge('floorflow_mqtt_connections', 'MQTT clients connected to the embedded broker');
@@ -384,7 +390,8 @@ export class EmbeddedBroker {
       mqttRefused().inc({ reason: 'draining' });
       return done(new Error('runtime is stopping'));
     }
-    if (!mayPublish(this.options.topicPrefix, session.machineId, packet.topic)) {
+    const topic = this.allowedTopic(session, packet.topic);
+    if (!topic) {
       mqttRefused().inc({ reason: 'acl' });
       this.logRefusal(
         session.machineId,
@@ -400,7 +407,6 @@ export class EmbeddedBroker {
     if (packet.retain && !this.keepRetained(session.machineId, packet.topic, payload.length)) {
       return done(new Error('retained message limit reached'));
     }
-    const topic = parseMachineTopic(this.options.topicPrefix, packet.topic)!;
     mqttIn().inc({ kind: topic.kind });
     const handler = this.durable.get(topic.kind);
     if (!handler) {
@@ -423,6 +429,17 @@ export class EmbeddedBroker {
         done(err);
       },
     );
+  }
+
+  /** The topic read, when the session's machine may publish to it (machine topics, docs/machines.md). */
+  private allowedTopic(session: Session, name: string): MachineTopic | undefined {
+    const known = session.allowedTopics?.get(name);
+    if (known) return known;
+    if (!mayPublish(this.options.topicPrefix, session.machineId, name)) return undefined;
+    const topic = parseMachineTopic(this.options.topicPrefix, name)!;
+    session.allowedTopics ??= new Map();
+    if (session.allowedTopics.size < MAX_REMEMBERED_TOPICS) session.allowedTopics.set(name, topic);
+    return topic;
   }
 
   /**

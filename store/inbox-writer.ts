@@ -4,14 +4,19 @@
 // and an MQTT client on an external broker can call it before its manual acknowledgement; the
 // promise of write() settles after COMMIT.
 //
-// Group commit: messages arriving while a flush is in flight queue, and the next flush stores up
+// Group commit: messages arriving while flushes are in flight queue, and the next flush stores up
 // to `maxBatch` of them, of every kind, in one transaction of one set-based statement per table.
-// Nothing waits on a timer: a lone message is flushed at once, batches form only while the
-// database is busy. A flush that fails because of one message's content (a data error) does not
-// fail the others: its messages are stored one at a time, and the one the database refuses is kept
-// raw with the reason and acknowledged, so no machine is blocked by one bad message. Any other
-// failure (the database down, a connection lost) rejects every message of the flush: none is
-// acknowledged, and the machines resend them.
+// Nothing waits on a timer: a lone message is flushed at once, batches form only while the database
+// is busy. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
+// round trip, not for the flush before it), with one rule that keeps order: a machine's messages
+// are never in two flushes in flight at once. A message whose machine has a flush in flight waits
+// for the next flush after that one commits, so a machine's messages commit, and are told to
+// listeners, in the order they arrived, and the repeat check of scans without a msg_id sees the
+// machine's earlier flushes committed. A flush that fails because of one message's content (a data
+// error) does not fail the others: its messages are stored one at a time, and the one the database
+// refuses is kept raw with the reason and acknowledged, so no machine is blocked by one bad
+// message. Any other failure (the database down, a connection lost) rejects every message of the
+// flush: none is acknowledged, and the machines resend them.
 import type { Pool } from 'pg';
 import { type InboxKind, rawExcerpt, readMachineEvent, readMachineStatus } from '../core/inbox';
 import { isDoubleSend, readIncomingScan } from '../core/job-status';
@@ -73,6 +78,12 @@ export interface InboxWriterOptions {
   groupCommit?: boolean;
   /** Most messages per flush (default 500). */
   maxBatch?: number;
+  /**
+   * Most flushes in flight at once, each of other machines' messages (default 1). More than one
+   * makes flushes smaller: on a machine whose cores are busy that cost more CPU a scan than the
+   * wait it saved (docs/benchmarks.md, scan ingest, wave 4), so the runtime keeps one.
+   */
+  maxInFlight?: number;
   /** Without a msg_id, the same code from the same machine within this window is one scan sent twice (ms, default 2000). */
   repeatWindowMs?: number;
   /** Per-scanner settings (default operations, double-send window); the registry's by default. */
@@ -188,8 +199,9 @@ function withScannerDefaults(row: ScanToStore, settings: ScannerSettings | undef
   };
 }
 
+/** Machine and msg_id: neither can hold a NUL (machine ids are checked, a msg_id with one is rejected). */
 function scanKey(row: ScanToStore): string {
-  return JSON.stringify([row.machineId, row.scan.msg_id ?? null]);
+  return `${row.machineId}\u0000${row.scan.msg_id ?? ''}`;
 }
 
 export class InboxWriter {
@@ -205,14 +217,21 @@ export class InboxWriter {
   private readonly scanners: ScannerSettingsSource;
   private readonly listeners = new Set<InboxListener>();
   private readonly refusalListeners = new Set<RefusalListener>();
+  private readonly maxInFlight: number;
   private queue: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
+  private startScheduled = false;
+  /** Most flushes that were in flight at once. */
+  private mostInFlightSeen = 0;
+  /** Machines with messages in a flush in flight: their next messages wait for it to settle. */
+  private readonly busyMachines = new Set<string>();
 
   constructor(
     private readonly pool: Pool,
     options: InboxWriterOptions = {},
   ) {
     this.maxBatch = options.groupCommit === false ? 1 : Math.max(1, options.maxBatch ?? 500);
+    this.maxInFlight = options.groupCommit === false ? 1 : Math.max(1, options.maxInFlight ?? 1);
     this.repeatWindowMs = options.repeatWindowMs ?? 2000;
     this.scanners = options.scannerSettings ?? new ScannerSettingsCache(pool);
   }
@@ -220,6 +239,11 @@ export class InboxWriter {
   /** Messages waiting for the next flush. */
   get queued(): number {
     return this.queue.length;
+  }
+
+  /** Most flushes that have been in flight at once. */
+  get mostInFlight(): number {
+    return this.mostInFlightSeen;
   }
 
   /** The repeat window for scans without a msg_id (the scan ingest node's setting). */
@@ -254,28 +278,75 @@ export class InboxWriter {
         return;
       }
       this.queue.push({ message, prepared, resolve, reject });
-      if (!this.flushing) void this.drain();
+      if (this.inFlight === 0) this.startFlushes();
+      else if (!this.startScheduled && this.inFlight < this.maxInFlight) {
+        // Another flush beside the one in flight starts once this turn of the event loop has
+        // read what the sockets hold, so the publishes that arrived together share it.
+        this.startScheduled = true;
+        setImmediate(() => {
+          this.startScheduled = false;
+          this.startFlushes();
+        });
+      }
     });
   }
 
-  private async drain(): Promise<void> {
-    this.flushing = true;
+  /** Starts flushes while a slot is free and the queue holds messages of machines not in flight. */
+  private startFlushes(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.takeBatch();
+      if (batch.length === 0) return;
+      const machines = new Set(batch.map((p) => p.message.machineId));
+      for (const machineId of machines) this.busyMachines.add(machineId);
+      this.inFlight += 1;
+      this.mostInFlightSeen = Math.max(this.mostInFlightSeen, this.inFlight);
+      void this.flush(batch, () => {
+        this.inFlight -= 1;
+        for (const machineId of machines) this.busyMachines.delete(machineId);
+        this.startFlushes();
+      });
+    }
+  }
+
+  /**
+   * The next flush: up to maxBatch queued messages, in arrival order, of machines with nothing in
+   * flight. A machine cut off by maxBatch is in flight from then on (the caller marks every machine
+   * of the batch), so the rest of its messages wait behind the part taken, as do those of machines
+   * already in flight.
+   */
+  private takeBatch(): Pending[] {
+    if (this.busyMachines.size === 0 && this.queue.length <= this.maxBatch) {
+      const all = this.queue;
+      this.queue = [];
+      return all;
+    }
+    const batch: Pending[] = [];
+    const left: Pending[] = [];
+    for (const pending of this.queue) {
+      if (batch.length < this.maxBatch && !this.busyMachines.has(pending.message.machineId))
+        batch.push(pending);
+      else left.push(pending);
+    }
+    this.queue = left;
+    return batch;
+  }
+
+  /**
+   * Stores one flush, settles its callers and tells the listeners, then calls `release` in the
+   * same step: a caller resumed by its receipt finds the slot and its machine free again.
+   */
+  private async flush(batch: Pending[], release: () => void): Promise<void> {
+    this.stats.flushes += 1;
+    this.stats.messages += batch.length;
+    this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.maxBatch);
-        this.stats.flushes += 1;
-        this.stats.messages += batch.length;
-        this.stats.largestBatch = Math.max(this.stats.largestBatch, batch.length);
-        try {
-          this.settle(batch, await this.store(batch));
-        } catch (err) {
-          this.stats.failedFlushes += 1;
-          if (isDataError(err)) await this.oneByOne(batch);
-          else this.refuse(batch, err);
-        }
-      }
+      this.settle(batch, await this.store(batch));
+    } catch (err) {
+      this.stats.failedFlushes += 1;
+      if (isDataError(err)) await this.oneByOne(batch);
+      else this.refuse(batch, err);
     } finally {
-      this.flushing = false;
+      release();
     }
   }
 

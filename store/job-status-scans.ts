@@ -2,8 +2,9 @@
 // against the configured patterns and its operations list stays here (core/scan-code); which jobs
 // each code stands for (a runlist: every job of its impositions; a job on a runlist: its runlist's
 // jobs; otherwise the job alone), the operations it completes, the precedence of claims, the logs,
-// status rows and ledger are jobmanager.ff_apply_scan_records (migration 012), inside PostgreSQL:
-// the rules of core/job-status planScan, which the property tests hold it to.
+// status rows and ledger are jobmanager.ff_apply_scan_records (migrations 012, 130: a batch of
+// plain job-code scans by a short path, any other by the general one), inside PostgreSQL: the rules
+// of core/job-status planScan, which the property tests hold it to.
 import type { Pool } from 'pg';
 import { scanTarget, type ScanTarget } from '../core/job-status';
 import { normaliseOperations } from '../core/scan-code';

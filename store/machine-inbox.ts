@@ -102,13 +102,14 @@ export function storedScan(row: ScanToStore, scanId: string | number, scannedAt:
 export function scanArrays(rows: ScanToStore[]): unknown[] {
   return [
     rows.map((r) => r.scan.code_text),
-    rows.map((r) => r.scan.scanned_at ?? r.receivedAt),
+    // Times as ISO text: pg would write each Date out in the local zone, digit by digit.
+    rows.map((r) => r.scan.scanned_at ?? r.receivedAt.toISOString()),
     rows.map((r) => r.machineId),
     rows.map((r) => r.scan.user_id ?? null),
     rows.map((r) => JSON.stringify(r.scan.operations)),
     rows.map((r) => (r.metadata ? JSON.stringify(r.metadata) : null)),
     rows.map((r) => r.scan.msg_id ?? null),
-    rows.map((r) => r.receivedAt),
+    rows.map((r) => r.receivedAt.toISOString()),
   ];
 }
 

@@ -177,6 +177,22 @@ describe('scan-parser node', () => {
     });
   });
 
+  it('shows its counts once for a burst of scans that arrive together, before they are sent on', async () => {
+    await helper.load(scanParser, flowWith());
+    const parser = helper.getNode('parser');
+    const parsed = helper.getNode('parsed');
+    let arrived = 0;
+    const all = new Promise<void>((resolve) =>
+      parsed.on('input', () => {
+        arrived += 1;
+        if (arrived === 20) resolve();
+      }),
+    );
+    for (let i = 0; i < 20; i += 1) parser.receive({ payload: `RL-${i}` } as NodeMessage);
+    await all;
+    assert.deepEqual(statusesOf(parser), [{ fill: 'green', shape: 'dot', text: '20 parsed, 0 rejected' }]);
+  });
+
   it('shows a red status and logs one error for an invalid pattern, without crashing', async () => {
     await helper.load(scanParser, flowWith({ jobPattern: '(?<job_id>\\d+' }));
     const parser = helper.getNode('parser');

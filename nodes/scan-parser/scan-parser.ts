@@ -52,6 +52,18 @@ export = function register(RED: NodeAPI): void {
       }
       let parsed = 0;
       let rejected = 0;
+      // The status shows the counts once per turn of the event loop, not once per scan: a burst of
+      // scans arrives together, and each status is an event to every editor connected.
+      let statusDue = false;
+      let lastRejected = false;
+      const showCounts = (): void => {
+        statusDue = false;
+        node.status({
+          fill: lastRejected ? 'yellow' : 'green',
+          shape: 'dot',
+          text: `${parsed} parsed, ${rejected} rejected`,
+        });
+      };
 
       // Synchronous on purpose: Node-RED catches a throw here and reports it with the message,
       // which an async handler would lose.
@@ -61,20 +73,21 @@ export = function register(RED: NodeAPI): void {
           return;
         }
         const result = parseScan(msg.payload, patterns);
+        lastRejected = result.kind === 'unparseable';
+        if (lastRejected) rejected += 1;
+        else parsed += 1;
+        // Scheduled before the message is sent on, so the status is shown before it arrives.
+        if (!statusDue) {
+          statusDue = true;
+          setImmediate(showCounts);
+        }
         if (result.kind === 'unparseable') {
-          rejected += 1;
           send([null, Object.assign(msg, { reason: result.reason })]);
         } else {
-          parsed += 1;
           // msg.scan keeps the payload as received (for storing the code text verbatim); it is the
           // same reference, not a copy.
           send([Object.assign(msg, { scan: msg.payload, payload: result }), null]);
         }
-        node.status({
-          fill: result.kind === 'unparseable' ? 'yellow' : 'green',
-          shape: 'dot',
-          text: `${parsed} parsed, ${rejected} rejected`,
-        });
         done();
       });
     },

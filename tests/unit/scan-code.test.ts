@@ -231,6 +231,19 @@ describe('normaliseOperations', () => {
 });
 
 describe('parseScan', () => {
+  it('reads a patterns object again when a caller changes a pattern in it between scans', () => {
+    const patterns: ScanPatterns = { ...DEFAULT_SCAN_PATTERNS, runlist: 'RL-\\d+' };
+    assert.equal(parseScan('RL-7', patterns).kind, 'runlist');
+    patterns.runlist = 'LOT-\\d+';
+    assert.equal(parseScan('RL-7', patterns).kind, 'unparseable');
+    assert.equal(parseScan('LOT-7', patterns).kind, 'runlist');
+    patterns.runlist = '(';
+    assert.match(
+      (parseScan('LOT-7', patterns) as { reason: string }).reason,
+      /not a valid regular expression/,
+    );
+  });
+
   it('parses a code sent as text, with no operations', () => {
     assert.deepEqual(parseScan(']C14604_5889_3\r\n', NARROW), {
       kind: 'job',

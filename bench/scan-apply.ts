@@ -1,0 +1,256 @@
+// The database's cost of applying a batch of scans (docs/benchmarks.md, "Scan ingest", wave 4):
+// batches of job-code scans of the scanner's own operation (every job known and planned, every
+// claim the scanner's), as the scan-ingest bench sends them, through store/job-status-scans
+// applyScanRecords, on two databases built alike: "before" runs the apply function as migrations
+// 012 and 014 left it (their text, re-run over the current one), "after" the current one. Both get
+// the same scans at the same clock, round after round in turn, so the machine's load falls on both;
+// reported are the CPU of each database's backend per scan (/proc, as print-os-backlog does) and
+// the time per batch. At the end every table the appliers write is compared between the two.
+// Usage: node dist/bench/scan-apply.js [--quick] [--batches 50,150,500] [--scans N (per side and
+//        size)] [--rounds N] [--repeat N (scans of one job in a row, 10 as in scan-ingest)]
+//        [--jobs N] [--profile: time per statement of each side (auto_explain), nested included]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Pool } from 'pg';
+import { createPool } from '../store/db';
+import { applyScanRecords, type ScanRecordInput } from '../store/job-status-scans';
+import { createTestDatabase, type TestDatabase } from '../tests/support/db';
+import { addImposition, addJobs, addRunlist, fileId } from '../tests/support/job-status-fixtures';
+import { profileStatements, type StatementProfile } from './support/statement-profile';
+import { argValue, cpuSecondsOf } from './support/stats';
+
+const quick = process.argv.includes('--quick');
+const profile = process.argv.includes('--profile');
+const batchIndex = process.argv.indexOf('--batches');
+const batchSizes =
+  batchIndex === -1 ? [50, 150, 500] : process.argv[batchIndex + 1].split(',').map((s) => Number(s));
+const scansPerSize = argValue('--scans', quick ? 1500 : 6000);
+const rounds = argValue('--rounds', quick ? 2 : 4);
+const repeat = argValue('--repeat', 10);
+const jobCount = argValue('--jobs', 500);
+
+const MIGRATIONS = path.join(__dirname, '..', 'store', 'migrations');
+
+/** The apply functions as migrations 012 (ff_apply_scan_records) and 014 (ff_apply_scans) defined them. */
+function functionsBefore(): string[] {
+  const read = (file: string, name: string): string => {
+    const text = fs.readFileSync(path.join(MIGRATIONS, file), 'utf8');
+    const match = new RegExp(
+      `CREATE OR REPLACE FUNCTION jobmanager\\.${name}\\([\\s\\S]*?\\nEND \\$\\$;`,
+    ).exec(text);
+    if (!match) throw new Error(`no ${name} in ${file}`);
+    return match[0];
+  };
+  return [
+    read('014_missing_operation_rows.sql', 'ff_apply_scans'),
+    read('012_job_status_apply.sql', 'ff_apply_scan_records'),
+  ];
+}
+
+interface Side {
+  name: string;
+  db: TestDatabase;
+  /** The one connection the batches use (made after the plant, so a profile sees only them). */
+  pool?: Pool;
+  cpu: number;
+  ms: number[];
+  scans: number;
+  statements?: StatementProfile;
+}
+
+async function backendCpu(pool: Pool): Promise<number> {
+  const pids = await pool.query<{ pid: number }>(
+    'SELECT pid FROM pg_stat_activity WHERE datname = current_database()',
+  );
+  return pids.rows.reduce((sum, r) => sum + cpuSecondsOf(r.pid), 0);
+}
+
+/** A plant: jobs with planned operations, their files in impositions, and runlists of other jobs. */
+async function plant(pool: Pool, jobIds: string[]): Promise<void> {
+  await addJobs(pool, jobIds);
+  for (let i = 0; i < jobIds.length; i += 5)
+    await addImposition(
+      pool,
+      `IMP-${i}`,
+      jobIds.slice(i, i + 5).map((j) => fileId(j, 1)),
+    );
+  // Jobs on runlists, never scanned here: the lookup of a scanned job's runlists finds none.
+  const others = Array.from({ length: 200 }, (_, i) => `7000_${i}`);
+  await addJobs(pool, others);
+  for (let r = 0; r < 20; r += 1) {
+    const imps: string[] = [];
+    for (let k = 0; k < 2; k += 1) {
+      const imp = `IMP-RL-${r}-${k}`;
+      await addImposition(
+        pool,
+        imp,
+        others.slice(r * 10 + k * 5, r * 10 + k * 5 + 5).map((j) => fileId(j, 1)),
+      );
+      imps.push(imp);
+    }
+    await addRunlist(pool, `RL-${r}`, imps);
+  }
+  // The mapping's file ids are parsed as a running plant's are.
+  await pool.query(
+    `UPDATE jobmanager.job_files SET job_id = substring(file_id from '^FILE_[^_]+_Labex_(.*)_[^_]+$')
+     WHERE job_id IS NULL`,
+  );
+  // The plant's tables, not the ledger and status rows: a plant's are large and analyzed as they
+  // grow, and statistics taken while they were empty would have every plan think them empty.
+  await pool.query(
+    `ANALYZE jobmanager.jobs, logs.job_operations, jobmanager.job_files, logs.imposition_file_mapping,
+             logs.production_planner_paths, logs.imposition_operations, logs.operation_catalog`,
+  );
+}
+
+async function main(): Promise<void> {
+  const jobIds = Array.from({ length: jobCount }, (_, i) => `${9000 + Math.floor(i / 100)}_${i % 100}`);
+  const before: Side = {
+    name: 'before',
+    db: await createTestDatabase({ poolSize: 1 }),
+    cpu: 0,
+    ms: [],
+    scans: 0,
+  };
+  const after: Side = {
+    name: 'after',
+    db: await createTestDatabase({ poolSize: 1 }),
+    cpu: 0,
+    ms: [],
+    scans: 0,
+  };
+  try {
+    for (const sql of functionsBefore()) await before.db.pool.query(sql);
+    for (const side of [before, after]) {
+      await plant(side.db.pool, jobIds);
+      side.pool = createPool(side.db.url, { max: 1 });
+      if (profile) side.statements = profileStatements(side.pool);
+    }
+    let nextId = 1;
+    let clock = Date.UTC(2026, 11, 2, 6);
+    const batch = (size: number): { scans: ScanRecordInput[]; now: Date } => {
+      const scans: ScanRecordInput[] = [];
+      for (let k = 0; k < size; k += 1) {
+        const n = nextId;
+        nextId += 1;
+        clock += 3;
+        scans.push({
+          scan_id: n,
+          code_text: `${jobIds[Math.floor(n / repeat) % jobIds.length]}_1`,
+          operations: ['coating'],
+          scanned_at: new Date(clock),
+        });
+      }
+      return { scans, now: new Date(clock + 50) };
+    };
+    const run = async (side: Side, scans: ScanRecordInput[], now: Date): Promise<void> => {
+      const started = performance.now();
+      const result = await applyScanRecords(side.pool!, scans, { now, flowVersion: 'bench' });
+      side.ms.push(performance.now() - started);
+      if (result.applied !== scans.length) throw new Error(`${side.name}: ${result.skipped} skipped`);
+    };
+    // Warm-up: the plans of a session are made at its first batches.
+    for (let i = 0; i < 3; i += 1) {
+      const b = batch(50);
+      await run(before, b.scans, b.now);
+      await run(after, b.scans, b.now);
+    }
+
+    console.log(
+      `scan-apply: ${jobCount} jobs, scans of one job ${repeat} in a row, ${scansPerSize} scans per side and batch size in ${rounds} rounds; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    for (const size of batchSizes) {
+      for (const side of [before, after]) {
+        side.cpu = 0;
+        side.ms = [];
+        side.scans = 0;
+      }
+      const perRound = Math.max(1, Math.round(scansPerSize / rounds / size));
+      for (let r = 0; r < rounds; r += 1) {
+        const batches = Array.from({ length: perRound }, () => batch(size));
+        // Alternate which side goes first, so a change of load falls on both alike.
+        for (const side of r % 2 === 0 ? [before, after] : [after, before]) {
+          const cpu0 = await backendCpu(side.pool!);
+          for (const b of batches) await run(side, b.scans, b.now);
+          side.cpu += (await backendCpu(side.pool!)) - cpu0;
+          side.scans += perRound * size;
+        }
+      }
+      const line = (side: Side): string => {
+        const sorted = [...side.ms].sort((a, b) => a - b);
+        const p50 = sorted[Math.floor(sorted.length / 2)];
+        return `${side.name.padEnd(6)} ${((side.cpu * 1e6) / side.scans).toFixed(0).padStart(5)} µs CPU a scan  batch p50 ${p50.toFixed(1).padStart(6)} ms  (${side.scans} scans, backend CPU ${side.cpu.toFixed(2)} s)`;
+      };
+      console.log(`batches of ${size}:`);
+      console.log(`  ${line(before)}`);
+      console.log(`  ${line(after)}`);
+      console.log(
+        `  after / before: CPU a scan ${(after.cpu / after.scans / (before.cpu / before.scans)).toFixed(2)}x; load average ${os.loadavg()[0].toFixed(2)}`,
+      );
+    }
+
+    // Sameness: every table the scan appliers write, row for row.
+    const tables: Array<[string, string]> = [
+      [
+        'job_status_updates',
+        `SELECT update_id, job_id, operation_type, status, source_type, source_id, notes, flow_version, created_at, updated_at
+         FROM jobmanager.job_status_updates ORDER BY update_id`,
+      ],
+      [
+        'processed_source_records',
+        'SELECT * FROM jobmanager.processed_source_records ORDER BY source_type, source_id',
+      ],
+      [
+        'job_operations',
+        `SELECT job_operation_id, job_id, version_tag, operation_id, status, completed_at, completed_by, source_id,
+                notes, flow_version, CASE WHEN completed_at IS NOT NULL THEN updated_at END AS updated_at
+         FROM logs.job_operations ORDER BY job_operation_id`,
+      ],
+      [
+        'imposition_operations',
+        `SELECT imposition_operation_id, status, completed_at, completed_by, source_id, notes, flow_version,
+                CASE WHEN completed_at IS NOT NULL THEN updated_at END AS updated_at
+         FROM logs.imposition_operations ORDER BY imposition_operation_id`,
+      ],
+      [
+        'job_operation_claims',
+        'SELECT * FROM jobmanager.job_operation_claims ORDER BY job_id, operation_name',
+      ],
+      [
+        'jobs',
+        `SELECT job_id, version_tag, operations, CASE WHEN operations <> '{}' THEN updated_at END AS updated_at
+         FROM jobmanager.jobs ORDER BY job_id`,
+      ],
+    ];
+    let same = true;
+    for (const [name, sql] of tables) {
+      const a = JSON.stringify((await before.db.pool.query(sql)).rows);
+      const b = JSON.stringify((await after.db.pool.query(sql)).rows);
+      if (a !== b) {
+        same = false;
+        console.log(`DIFFERENT: ${name}`);
+      }
+    }
+    console.log(same ? 'every table written is the same on both sides' : 'the sides differ');
+    if (!same) process.exitCode = 1;
+    if (profile)
+      for (const side of [before, after]) {
+        console.log(`\nstatements, ${side.name}:`);
+        console.log(side.statements!.report(25));
+      }
+  } finally {
+    await before.pool?.end();
+    await after.pool?.end();
+    await before.db.drop();
+    await after.db.drop();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
