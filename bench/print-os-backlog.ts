@@ -17,7 +17,7 @@ import { Client, Pool } from 'pg';
 import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
 import { createPool } from '../store/db';
 import { BACKLOG_BATCH_FACTOR, catchUp } from '../store/job-status';
-import { createTestDatabase, testServerUrl } from '../tests/support/db';
+import { createTestDatabase, stopTestServer, testServerUrl } from '../tests/support/db';
 import { loadPrintBacklog } from './support/print-backlog-data';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, cpuSecondsOf, ratio } from './support/stats';
@@ -280,7 +280,10 @@ async function main(): Promise<void> {
   if (!agree) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err: unknown) => {
+    console.error(err);
+    void stopTestServer().finally(() => process.exit(1));
+  });

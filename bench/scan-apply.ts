@@ -15,7 +15,7 @@ import path from 'node:path';
 import type { Pool } from 'pg';
 import { createPool } from '../store/db';
 import { applyScanRecords, type ScanRecordInput } from '../store/job-status-scans';
-import { createTestDatabase, type TestDatabase } from '../tests/support/db';
+import { createTestDatabase, stopTestServer, type TestDatabase } from '../tests/support/db';
 import { addImposition, addJobs, addRunlist, fileId } from '../tests/support/job-status-fixtures';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, cpuSecondsOf } from './support/stats';
@@ -250,7 +250,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err) => {
+    console.error(err);
+    void stopTestServer().finally(() => process.exit(1));
+  });

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { Client, Pool } from 'pg';
 import { createPool } from '../../store/db';
 import { catchUp } from '../../store/job-status';
-import { createTestDatabase, testServerUrl } from '../../tests/support/db';
+import { createTestDatabase, stopTestServer, testServerUrl } from '../../tests/support/db';
 import { loadPrintBacklog } from './print-backlog-data';
 import { argValue } from './stats';
 
@@ -232,7 +232,10 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
+main()
+  .then(() => stopTestServer())
+  .catch((err: unknown) => {
+    console.error(err);
+    void stopTestServer().finally(() => process.exit(1));
+  });
