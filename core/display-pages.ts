@@ -37,3 +37,28 @@ export function limitUiConfig(config: unknown, pages: string[]): { config: unkno
     widgets: new Set(Object.keys(keptWidgets)),
   };
 }
+
+/**
+ * Where the dashboard's own reload should land. Dashboard 2.0 reloads a page it cannot reach (its
+ * setup request failed while the runtime restarted) by sending the browser to the dashboard's root
+ * with a `reloadTime` parameter, which opens the first page: a floor display showing Dispatch came
+ * back showing Machines. The page it left is in the Referer (same origin, Referrer-Policy
+ * same-origin), so the root sends it back there. Only a reload of the root from a page of this
+ * dashboard on this host is sent back; anything else is left as it is (undefined).
+ */
+export function dashboardReloadTarget(
+  referer: string | undefined,
+  host: string | undefined,
+  query: string,
+): string | undefined {
+  if (!referer || !host || !/(^|&)reloadTime=/.test(query)) return undefined;
+  let from: URL;
+  try {
+    from = new URL(referer);
+  } catch {
+    return undefined;
+  }
+  if (from.host !== host || (from.protocol !== 'http:' && from.protocol !== 'https:')) return undefined;
+  const page = /^\/dashboard\/([A-Za-z0-9_-]+)\/?$/.exec(from.pathname)?.[1];
+  return page ? `/dashboard/${page}?${query}` : undefined;
+}

@@ -10,6 +10,7 @@ import path from 'node:path';
 import RED from 'node-red';
 import mqtt from 'mqtt';
 import { FloorflowConfig, nodeRedSettings } from '../settings';
+import { dashboardReloadTarget } from '../core/display-pages';
 import { BrokerAccess, FloorflowServices, systemClock } from '../nodes/common/services';
 import { collectProcessMetrics } from './metrics';
 import { registerFloorMetrics, unregisterFloorMetricsSource } from './floor-metrics';
@@ -318,6 +319,15 @@ export async function startRuntime(
     app.use('/editor', access.editor());
     app.use('/editor', RED.httpAdmin);
     app.use('/dashboard', access.dashboard());
+    // The dashboard's own reload after a restart lands on its root: back to the page it left.
+    app.get(['/dashboard', '/dashboard/'], (req, res, next) => {
+      const query = req.originalUrl.includes('?')
+        ? req.originalUrl.slice(req.originalUrl.indexOf('?') + 1)
+        : '';
+      const target = dashboardReloadTarget(req.get('referer'), req.get('host'), query);
+      if (target) res.redirect(302, target);
+      else next();
+    });
     mountTraceRoute(app, database.pool);
     // Before the POST routes (the import route, the flows' routes): a replayed POST with an
     // Idempotency-Key never reaches them.

@@ -265,6 +265,17 @@ describe('floor displays in a browser (Dashboard 2.0 pages against the runtime)'
     await screenshot('processing');
   });
 
+  it('a display the dashboard reloads by itself comes back on its own page, not the first one', async () => {
+    // Dashboard 2.0 reloads a page whose setup request failed (the runtime was restarting) by
+    // sending it to the dashboard's root, which opened the first page (Machines).
+    await open('dispatch', 'dispatch-board');
+    await page.evaluate(() => {
+      window.location.replace(`${window.location.origin}/dashboard?reloadTime=${Date.now()}`);
+    });
+    await page.waitForURL(/\/dashboard\/dispatch\?reloadTime=/, { timeout: 30000 });
+    await page.locator('[data-test="dispatch-board"] h2').first().waitFor({ timeout: 30000 });
+  });
+
   it('after a runtime restart an open page comes back by itself with its board read from the database', async () => {
     await open('dispatch', 'dispatch-board');
     const heading = page.locator('[data-test="dispatch-board"] h2').first();
