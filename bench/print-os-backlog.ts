@@ -12,13 +12,11 @@
 // time follows the load, the CPU far less.
 // Usage: node dist/bench/print-os-backlog.js [--quick] [--rows N] [--impositions N] [--batch N] [--backlog-batch N]
 //        [--profile: time per statement of (c), nested ones included (auto_explain)] [--ours-only]
-import crypto from 'node:crypto';
-import { Client, Pool } from 'pg';
+import type { Pool } from 'pg';
 import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
-import { createPool } from '../store/db';
 import { BACKLOG_BATCH_FACTOR, catchUp } from '../store/job-status';
-import { createTestDatabase, stopTestServer, testServerUrl } from '../tests/support/db';
-import { loadPrintBacklog } from './support/print-backlog-data';
+import { createTestDatabase, stopTestServer } from '../tests/support/db';
+import { cloneDatabase, loadPrintBacklog } from './support/print-backlog-data';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, cpuSecondsOf, ratio } from './support/stats';
 
@@ -46,31 +44,6 @@ async function databaseCpuSeconds(pool: Pool): Promise<number> {
   } catch {
     return NaN;
   }
-}
-
-async function cloneDatabase(
-  template: string,
-): Promise<{ url: string; pool: Pool; drop: () => Promise<void> }> {
-  const name = `ff_bench_${crypto.randomBytes(4).toString('hex')}`;
-  const adminUrl = await testServerUrl();
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const pool = createPool(u.toString(), { max: 4 });
-  return {
-    url: u.toString(),
-    pool,
-    drop: async () => {
-      await pool.end();
-      const c = new Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
 }
 
 /** (a) The documented algorithm as written: per row, per file, per job. Returns rows processed. */

@@ -1,6 +1,9 @@
 // The print OS backlog of bench/print-os-backlog.ts (and of the benches and checks that compare
 // appliers on it).
-import type { Pool } from 'pg';
+import crypto from 'node:crypto';
+import { Client, type Pool } from 'pg';
+import { createPool } from '../../store/db';
+import { testServerUrl } from '../../tests/support/db';
 
 function rng(seed: number): () => number {
   let s = seed;
@@ -72,4 +75,31 @@ export async function loadPrintBacklog(
   }
   await pool.query('ANALYZE');
   return { jobs: jobCount, files: mapping.length };
+}
+
+/** A copy of `template` on the test server (CREATE DATABASE … TEMPLATE), dropped by `drop`. */
+export async function cloneDatabase(
+  template: string,
+  poolSize = 4,
+): Promise<{ url: string; pool: Pool; drop: () => Promise<void> }> {
+  const name = `ff_bench_${crypto.randomBytes(4).toString('hex')}`;
+  const adminUrl = await testServerUrl();
+  const admin = new Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+  await admin.end();
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  const pool = createPool(u.toString(), { max: poolSize });
+  return {
+    url: u.toString(),
+    pool,
+    drop: async () => {
+      await pool.end();
+      const c = new Client({ connectionString: adminUrl });
+      await c.connect();
+      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await c.end();
+    },
+  };
 }

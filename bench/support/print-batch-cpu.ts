@@ -6,14 +6,13 @@
 // other work, alternating calls on one state compare better than two runs of the whole bench.
 // Usage: node dist/bench/support/print-batch-cpu.js [--rows N] [--impositions N] [--done N]
 //        [--batch N] [--rounds N] [--old-sql path]
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Client } from 'pg';
 import { catchUp } from '../../store/job-status';
 import { applyPrintRows } from '../../store/job-status-print';
 import { createTestDatabase, stopTestServer, testServerUrl } from '../../tests/support/db';
-import { loadPrintBacklog } from './print-backlog-data';
+import { cloneDatabase, loadPrintBacklog } from './print-backlog-data';
 import { argValue, cpuSecondsOf, median } from './stats';
 
 const rowCount = argValue('--rows', 100000);
@@ -35,26 +34,6 @@ const newSql = fs
   .map((f) => path.join(migrations, f))
   .filter((f) => fs.readFileSync(f, 'utf8').includes('FUNCTION jobmanager.ff_apply_print('))
   .pop()!;
-
-async function clone(template: string): Promise<{ client: Client; drop: () => Promise<void> }> {
-  const name = `ff_cpu_${crypto.randomBytes(4).toString('hex')}`;
-  const adminUrl = await testServerUrl();
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const client = new Client({ connectionString: u.toString() });
-  await client.connect();
-  return {
-    client,
-    drop: async () => {
-      await client.end();
-      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.end();
-    },
-  };
-}
 
 async function statements(what: 'reset' | 'report'): Promise<void> {
   const client = new Client({ connectionString: await testServerUrl() });
@@ -102,7 +81,8 @@ async function main(): Promise<void> {
       ] as const) {
         if (profile && name === 'before') continue;
         // A copy of the state per call: rolled-back rows would slow the next call.
-        const db = await clone(template.name);
+        const copy = await cloneDatabase(template.name, 1);
+        const db = { client: await copy.pool.connect() };
         try {
           await db.client.query(fs.readFileSync(sql, 'utf8'));
           const pid = (await db.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0].pid;
@@ -115,7 +95,8 @@ async function main(): Promise<void> {
             console.log(`${name}: ${applied.result.processed} records, ${applied.result.jobs_updated} jobs`);
           }
         } finally {
-          await db.drop();
+          db.client.release();
+          await copy.drop();
         }
       }
     }

@@ -8,14 +8,12 @@
 // Usage: node dist/bench/support/print-sameness.js [--rows N] [--impositions N] [--batch N]
 //        [--backlog-batch N] [--old-sql path: the migration that defines the applier before]
 //        [--bench-data: the bench's own backlog (bench/support/print-backlog-data.ts) instead]
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { Client, Pool } from 'pg';
-import { createPool } from '../../store/db';
+import type { Pool } from 'pg';
 import { catchUp } from '../../store/job-status';
-import { createTestDatabase, stopTestServer, testServerUrl } from '../../tests/support/db';
-import { loadPrintBacklog } from './print-backlog-data';
+import { createTestDatabase, stopTestServer } from '../../tests/support/db';
+import { cloneDatabase, loadPrintBacklog } from './print-backlog-data';
 import { argValue } from './stats';
 
 const rowCount = argValue('--rows', 20000);
@@ -118,28 +116,6 @@ async function load(pool: Pool): Promise<void> {
   await pool.query('ANALYZE');
 }
 
-async function clone(template: string): Promise<{ pool: Pool; drop: () => Promise<void> }> {
-  const name = `ff_same_${crypto.randomBytes(4).toString('hex')}`;
-  const adminUrl = await testServerUrl();
-  const admin = new Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
-  await admin.end();
-  const u = new URL(adminUrl);
-  u.pathname = `/${name}`;
-  const pool = createPool(u.toString(), { max: 2 });
-  return {
-    pool,
-    drop: async () => {
-      await pool.end();
-      const c = new Client({ connectionString: adminUrl });
-      await c.connect();
-      await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await c.end();
-    },
-  };
-}
-
 /** Every table the print applier writes, as rows of text in a fixed order. */
 const TABLES: Record<string, string> = {
   'job_status_updates (with ids)': `SELECT update_id, job_id, operation_type, status, source_type, source_id, notes,
@@ -169,7 +145,7 @@ async function checksums(pool: Pool): Promise<Map<string, string>> {
 }
 
 async function run(template: string, setup: string | null, now: Date): Promise<Map<string, string>> {
-  const db = await clone(template);
+  const db = await cloneDatabase(template, 2);
   try {
     if (setup !== null) await db.pool.query(setup);
     const started = Date.now();
