@@ -58,6 +58,11 @@ interface Result {
   driverCpuSeconds?: number;
   /** CPU seconds the PostgreSQL backends serving the run's database used during the run. */
   databaseCpuSeconds?: number;
+  /**
+   * CPU seconds of the system under test from the commit of half the scans to the last commit, and
+   * the scans committed in that time: the process warmed up (its first second is mostly the JIT).
+   */
+  secondHalf?: { cpuSeconds: number; scans: number };
 }
 
 function flowsDir(dataDir: string): { flows: string; dashboards: string } {
@@ -113,6 +118,9 @@ async function drive(
   // Every id up to `complete` has been seen; ids above it that were seen wait in `above`.
   let complete = 0;
   const above = new Set<number>();
+  const total = connections.length * scansPerClient;
+  let half: { cpu: number; scans: number } | undefined;
+  let secondHalf: Result['secondHalf'];
   const watcher = (async () => {
     while (!stopWatching) {
       // Prepared once per connection: each poll is then only a bind and an index range scan.
@@ -133,6 +141,9 @@ async function drive(
           lastCommitAt = now;
         }
       }
+      if (!half && committed.length >= total / 2) half = { cpu: cpuSecondsOf(pid), scans: committed.length };
+      else if (half && !secondHalf && committed.length === total)
+        secondHalf = { cpuSeconds: cpuSecondsOf(pid) - half.cpu, scans: total - half.scans };
       await new Promise((r) => setTimeout(r, WATCH_MS));
     }
   })();
@@ -164,7 +175,6 @@ async function drive(
     // Fixed rate: the n-th scan (scanner n % clients) leaves at n / rate seconds, whether or not
     // earlier ones are acknowledged yet.
     const inFlight: Array<Promise<void>> = [];
-    const total = connections.length * scansPerClient;
     let n = 0;
     while (n < total) {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
@@ -191,13 +201,14 @@ async function drive(
   for (const [backend, seconds] of await backendCpu(pool))
     databaseCpuSeconds += seconds - (backendsBefore.get(backend) ?? 0);
   return {
-    total: connections.length * scansPerClient,
+    total,
     committed,
     acked,
     seconds,
     cpuSeconds: cpuSecondsOf(pid) - cpuBefore,
     driverCpuSeconds: (driver.user + driver.system) / 1e6,
     databaseCpuSeconds,
+    secondHalf,
   };
 }
 
@@ -214,6 +225,10 @@ function report(name: string, r: Result, ackMeaning: string, commitMeaning: stri
   if (r.cpuSeconds !== undefined)
     console.log(
       `  CPU: ${name} process ${r.cpuSeconds.toFixed(1)} s (${((r.cpuSeconds / r.seconds) * 100).toFixed(0)} % of a core, ${((r.cpuSeconds * 1e6) / Math.max(1, r.committed.length)).toFixed(0)} µs per scan); scanners and watcher ${r.driverCpuSeconds?.toFixed(1)} s; load average ${os.loadavg()[0].toFixed(2)}`,
+    );
+  if (r.secondHalf && r.secondHalf.scans > 0)
+    console.log(
+      `  CPU: ${name} process in the second half (warmed up) ${((r.secondHalf.cpuSeconds * 1e6) / r.secondHalf.scans).toFixed(0)} µs per scan`,
     );
   if (r.databaseCpuSeconds !== undefined)
     console.log(
