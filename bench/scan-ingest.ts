@@ -11,7 +11,9 @@
 // With --rate N the scanners together publish N scans/s for --seconds S (default 30) without waiting
 // for PUBACKs: the latency to the applied scan at a steady load.
 // Usage: node dist/bench/scan-ingest.js [--quick] [--clients N] [--scans N per client] [--rate N --seconds S]
-//        [--no-baseline]
+//        [--no-baseline] [--flush-spacing MS] [--batch-spacing MS]
+// --flush-spacing: the runtime's FLOORFLOW_INBOX_FLUSH_SPACING_MS; --batch-spacing: the job mapper's
+// batchSpacingMs in the bench's copy of the job-status flow (both 0 by default, as shipped).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +36,8 @@ const scansPerClient =
   rate === undefined
     ? argValue('--scans', quick ? 20 : 200)
     : Math.ceil((rate * argValue('--seconds', quick ? 5 : 30)) / clients);
+const flushSpacingMs = argValue('--flush-spacing', 0);
+const batchSpacingMs = argValue('--batch-spacing', 0);
 const POOL_SIZE = 20; // the runtime's pool; the baseline's pg pool gets the same
 // A scan's packet id is its index + 1 on its scanner's connection.
 if (scansPerClient > 65535) throw new Error('at most 65535 scans per scanner');
@@ -72,6 +76,12 @@ function flowsDir(dataDir: string): { flows: string; dashboards: string } {
   fs.mkdirSync(dashboards, { recursive: true });
   for (const file of ['config.json', 'job-status.json'])
     fs.copyFileSync(path.join(REPO_ROOT, 'flows', file), path.join(flows, file));
+  if (batchSpacingMs > 0) {
+    const file = path.join(flows, 'job-status.json');
+    const nodes = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    for (const node of nodes) if (node.type === 'floorflow-job-mapper') node.batchSpacingMs = batchSpacingMs;
+    fs.writeFileSync(file, JSON.stringify(nodes, null, 2));
+  }
   return { flows, dashboards };
 }
 
@@ -251,6 +261,7 @@ async function runFloorflow(jobIds: string[]): Promise<Result> {
       MQTT_PORT: '0',
       FLOORFLOW_FLOWS_DIR: dirs.flows,
       FLOORFLOW_DASHBOARDS_DIR: dirs.dashboards,
+      FLOORFLOW_INBOX_FLUSH_SPACING_MS: String(flushSpacingMs),
     },
   });
   const machines = new MachineStore(db.pool, loadSecrets(dataDir, {}).secrets.machineSealKey);
@@ -268,7 +279,8 @@ async function runFloorflow(jobIds: string[]): Promise<Result> {
       );
     }
     console.log(
-      `floorflow: ${clients} scanners x ${scansPerClient} QoS 1 scans against the runtime (pid ${runtime.child.pid})`,
+      `floorflow: ${clients} scanners x ${scansPerClient} QoS 1 scans against the runtime (pid ${runtime.child.pid}); ` +
+        `inbox flush spacing ${flushSpacingMs} ms, job mapper batch spacing ${batchSpacingMs} ms`,
     );
     // A scan's processed_source_records row commits with its job_operations update.
     const result = await drive(

@@ -17,7 +17,7 @@ import { registerFloorMetrics, unregisterFloorMetricsSource } from './floor-metr
 import { AccountStore } from '../store/accounts';
 import { watchScanNotices } from '../nodes/common/scan-notices';
 import { startLifecycleRelay } from './lifecycle-relay';
-import { INBOX_FLUSH_SPACING_MS, InboxWriter } from '../store/inbox-writer';
+import { InboxWriter } from '../store/inbox-writer';
 import { MachineStore } from '../store/machines';
 import { migrate } from '../store/migrate';
 import { EmbeddedBroker, INTERNAL_MQTT_USER } from './broker';
@@ -203,12 +203,10 @@ export async function startRuntime(
     });
 
     // The durable inbox: every machine message is committed here before it is acknowledged,
-    // whether or not a flow runs; the flows read what it commits. Flushes start at most every 5 ms:
-    // a steady trickle of scans then takes a round trip per few scans instead of one per scan, for
-    // a PUBACK ~2.5 ms later on average (docs/benchmarks.md, scan ingest, wave 5).
+    // whether or not a flow runs; the flows read what it commits.
     const inbox = new InboxWriter(database.pool, {
       groupCommit: config.scanGroupCommit,
-      minFlushSpacingMs: INBOX_FLUSH_SPACING_MS,
+      minFlushSpacingMs: config.inboxFlushSpacingMs,
     });
     let mqttPort: number | undefined;
     if (!config.mqttUrl) {

@@ -6,10 +6,11 @@
 //
 // Group commit: messages arriving while flushes are in flight queue, and the next flush stores up
 // to `maxBatch` of them, of every kind, in one transaction of one set-based statement per table.
-// A lone message is flushed at once; batches form while the database is busy and, with
-// `minFlushSpacingMs`, while messages keep coming: a flush starts no sooner than that long after the
-// previous one started (a full batch at once), so a steady trickle is stored a few at a time instead
-// of a round trip each. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
+// Nothing waits on a timer by default: a lone message is flushed at once, batches form only while
+// the database is busy. With `minFlushSpacingMs` (FLOORFLOW_INBOX_FLUSH_SPACING_MS) they also form
+// while messages keep coming: a flush starts no sooner than that long after the previous one
+// started (a full batch at once), so a steady trickle is stored a few at a time instead of a round
+// trip each. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
 // round trip, not for the flush before it), with one rule that keeps order: a machine's messages
 // are never in two flushes in flight at once. A message whose machine has a flush in flight waits
 // for the next flush after that one commits, so a machine's messages commit, and are told to
@@ -74,12 +75,6 @@ export type InboxListener = (receipts: readonly InboxReceipt[]) => void;
 
 /** Messages the database did not take (none of them acknowledged), with the error. */
 export type RefusalListener = (err: Error, messages: readonly InboxMessage[]) => void;
-
-/**
- * The runtime's flush spacing (ms). At a steady 1,000 scans/s, flushes started as soon as the last
- * committed held ~1.7 scans each; spaced 5 ms apart they hold ~6, for a third of the round trips.
- */
-export const INBOX_FLUSH_SPACING_MS = 5;
 
 export interface InboxWriterOptions {
   /** false: every message in a transaction of its own, one after another (for comparison). */

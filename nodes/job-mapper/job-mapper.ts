@@ -24,20 +24,18 @@ interface JobMapperConfig {
   name: string;
   db: string;
   filePattern: string;
+  /**
+   * Least time between the starts of two batches (ms, 0: none). An apply call costs the database
+   * ~1.5 ms of CPU whatever its size, and the runtime a round trip: at a steady 1,000 scans/s,
+   * batches applied as soon as the last one committed held ~2 scans each, and those fixed costs
+   * were most of the CPU a scan cost (docs/benchmarks.md, scan ingest, wave 5).
+   */
+  batchSpacingMs: number;
   schemaVersion: 1;
 }
 
 /** Most records applied in one transaction; more waiting form the next batch. */
 const MAX_BATCH = 1000;
-
-/**
- * Least time between the starts of two batches. An apply call costs the database ~1.5 ms of CPU
- * whatever its size, and the runtime a round trip: at a steady 1,000 scans/s, batches applied as
- * soon as the last one committed held ~2 scans, and those fixed costs were most of the CPU a scan
- * cost. Spaced, the same trickle is applied ~10 at a time; a scan after a quiet spell is applied
- * at once, and none waits longer than this (docs/benchmarks.md, scan ingest, wave 5).
- */
-const MIN_BATCH_SPACING_MS = 10;
 
 type Payload = Record<string, unknown>;
 
@@ -171,7 +169,7 @@ export = function register(RED: NodeAPI): void {
 
       const batches = coalescedBatches<Record_, RecordResult>({
         maxBatch: MAX_BATCH,
-        minSpacingMs: MIN_BATCH_SPACING_MS,
+        minSpacingMs: config.batchSpacingMs,
         apply: async (records) => {
           const ctx = { now: clock.now(), flowVersion: flowVersion(), filePattern };
           node.status({ fill: 'blue', shape: 'dot', text: `applying ${records.length}` });
