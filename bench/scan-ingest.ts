@@ -13,7 +13,7 @@
 // Usage: node dist/bench/scan-ingest.js [--quick] [--clients N] [--scans N per client] [--rate N --seconds S]
 //        [--no-baseline] [--flush-spacing MS] [--batch-spacing MS]
 // --flush-spacing: the runtime's FLOORFLOW_INBOX_FLUSH_SPACING_MS; --batch-spacing: the job mapper's
-// batchSpacingMs in the bench's copy of the job-status flow (both 0 by default, as shipped).
+// batchSpacingMs in the bench's copy of the job-status flow (leave them out for 0, as shipped).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
