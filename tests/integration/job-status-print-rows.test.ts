@@ -1,9 +1,12 @@
-// A print batch's status rows (migration 131): inserted without a conflict probe when none of the
-// batch's records has any, and the rows something outside the appliers wrote for a record left as
-// they are, as INSERT ... ON CONFLICT DO NOTHING left them.
+// A print batch's ledger and status rows (migration 131): both inserted without a conflict probe.
+// The rows something outside the appliers wrote for a record are left as they are, as INSERT ...
+// ON CONFLICT DO NOTHING left them, and a record another transaction records meanwhile still makes
+// the batch try again without it.
 import assert from 'node:assert/strict';
+import { Client } from 'pg';
 import { processBatch, type BatchOptions } from '../../store/job-status';
-import { createTestDatabase, type TestDatabase } from '../support/db';
+import { applyPrintOsRecords } from '../../store/job-status-print';
+import { createTestDatabase, waitFor, type TestDatabase } from '../support/db';
 import {
   addImposition,
   addJobs,
@@ -75,6 +78,57 @@ describe('job-status print batches: status rows', function () {
         ['20_2', a, 'completed'],
         ['20_1', b, 'partial'],
       ],
+    );
+  });
+
+  it('a record another transaction records while the batch waits is left to it: the batch is tried again without it', async () => {
+    await addJobs(db.pool, ['30_1', '30_2']);
+    await addImposition(db.pool, 'IMP-X', [fileId('30_1', 1)]);
+    await addImposition(db.pool, 'IMP-Y', [fileId('30_2', 1)]);
+    const [x, y] = await addPrintOs(db.pool, [
+      { name: 'IMP-X', status: 'PRINTED', marker: 1 },
+      { name: 'IMP-Y', status: 'PRINTED', marker: 2 },
+    ]);
+    // The other transaction has recorded x and not committed yet.
+    const other = new Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `INSERT INTO jobmanager.processed_source_records (source_type, source_id, marker, outcome, processed_at)
+         VALUES ('print_os', $1, 1, 'applied', $2)`,
+        [x, NOW],
+      );
+      const applying = applyPrintOsRecords(
+        db.pool,
+        [
+          { id: x, marker: 1, name: 'IMP-X', status: 'PRINTED' },
+          { id: y, marker: 2, name: 'IMP-Y', status: 'PRINTED' },
+        ],
+        { now: NOW },
+      );
+      await waitFor(async () => {
+        const waiting = await db.pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return waiting.rows[0].n > 0;
+      }, 'the batch to wait for the other transaction');
+      await other.query('COMMIT');
+      const result = await applying;
+
+      assert.deepEqual(
+        result.records.map((r) => [r.source_id, r.outcome]),
+        [
+          [x, 'seen'],
+          [y, 'applied'],
+        ],
+      );
+    } finally {
+      await other.end();
+    }
+    assert.deepEqual(
+      (await statusUpdates(db.pool)).map((u) => [u.job_id, Number(u.source_id)]),
+      [['30_2', y]],
     );
   });
 });

@@ -1,16 +1,25 @@
--- 131: a print batch's status rows inserted without the conflict probe when none of its records has
--- any (issue 14's backlog aim: within 1.5x of the hand-written single SQL pass). The status rows are
--- half of a batch's database CPU, and INSERT ... ON CONFLICT DO NOTHING inserts each row
--- speculatively: a probe of the unique key before the heap insert, then a second WAL record to
--- confirm it (one 10,000-record batch of the bench's backlog, 55,000 rows: ~8 % of the call).
--- A record's status rows are written only by the applier that writes its ledger row, in the same
--- transaction, after that row: the ledger's key makes two appliers of one record wait for each other
--- and the second one raise FFR01 before any effect. So a record not in the ledger has status rows
--- only when something outside the appliers wrote them; the batch probes for that once per record
--- (10,000 key probes instead of 55,000 speculative inserts) and, when it finds any, leaves those
--- (record, job) rows out by a probe per row, as DO NOTHING did. The rows written, their order and
--- their ids are the same (a row left out no longer uses up an id of the sequence: ids had gaps
--- before, and still have). Everything else is migration 126's statement.
+-- 131: a print batch's status rows and ledger rows inserted without a conflict probe (issue 14's
+-- backlog aim: within 1.5x of the hand-written single SQL pass). INSERT ... ON CONFLICT inserts each
+-- row speculatively: a probe of the unique key before the heap insert, then a second WAL record to
+-- confirm it. The status rows are half of a batch's database CPU, and that probe was ~8 % of a
+-- 10,000-record batch of the bench's backlog (55,000 rows); the ledger's 10,000 rows cost 45-52 ms
+-- inserted plainly against 64-73 ms with it.
+--
+-- Status rows. A record's status rows are written only by the applier that writes its ledger row,
+-- in the same transaction, after that row: the ledger's key makes two appliers of one record wait
+-- for each other and the second raise FFR01 before any effect. So a record not in the ledger has
+-- status rows only when something outside the appliers wrote them (an import, a repair); the batch
+-- probes for that once per record (10,000 key probes instead of 55,000 speculative inserts) and,
+-- when it finds any, leaves those (record, job) rows out by a probe per row, as DO NOTHING did. The
+-- rows written, their order and their ids are the same (a row left out no longer uses up an id of
+-- the sequence: ids had gaps before, and still have).
+--
+-- Ledger. A plain insert in a block of its own: a record another transaction processed meanwhile
+-- meets its key there (once that transaction commits) and the block raises FFR01, as migration
+-- 012's ff_record_batch did by counting the rows its ON CONFLICT DO NOTHING inserted.
+--
+-- Everything else is migration 126's statement. tests/integration/job-status-print-rows.test.ts
+-- covers both paths; bench/support/print-sameness.ts compares every table with 126's applier.
 
 CREATE OR REPLACE FUNCTION jobmanager.ff_apply_print(p_now timestamptz, p_flow_version text, p_check_files boolean)
 RETURNS TABLE (r_source_id bigint, r_outcome text, r_reason text, r_jobs int, r_touched int)
@@ -99,9 +108,20 @@ BEGIN
         GROUP BY f.pos) x ON x.pos = b.pos) v
     WHERE b.pos = v.pos;
 
-    -- The ledger rows with each record's final outcome, before any effect (FFR01 when another
-    -- transaction processed some of the records meanwhile).
-    PERFORM jobmanager.ff_record_batch('print_os', p_now, p_flow_version);
+    -- The ledger rows with each record's final outcome, before any effect. A record another
+    -- transaction processed meanwhile meets its key (once that transaction commits): FFR01, and the
+    -- caller tries the batch again without it. (Migration 012's ff_record_batch inserted with ON
+    -- CONFLICT DO NOTHING and compared counts, a speculative insert per record: a plain insert in a
+    -- block of its own costs 45-52 against 64-73 ms for 10,000 records.)
+    BEGIN
+        INSERT INTO jobmanager.processed_source_records
+            (source_type, source_id, marker, outcome, reason, jobs_updated, flow_version, processed_at)
+        SELECT 'print_os', b.source_id, b.marker, b.outcome, b.reason, b.jobs, p_flow_version, p_now
+        FROM pg_temp.ff_print_batch b ORDER BY b.pos;
+    EXCEPTION WHEN unique_violation THEN
+        RAISE EXCEPTION 'another transaction processed records of this batch meanwhile; the batch is tried again'
+            USING ERRCODE = 'FFR01';
+    END;
     -- Whether some applied record of the batch has status rows already (written outside the
     -- appliers: see above), probed once per record.
     v_written := EXISTS (SELECT 1 FROM pg_temp.ff_print_batch b
