@@ -37,10 +37,10 @@ export const LOCK_CLASS = 0x666c6a73; // "fljs"
 export interface BatchOptions extends ApplyContext {
   batchSize: number;
   /**
-   * catchUp only: while batches come back full (a backlog), each next one is twice as large, up to
-   * this many rows (default: BACKLOG_BATCH_FACTOR times batchSize). A batch's fixed work per job
-   * (its claims, job_operations and jobs.operations rows, judged and written once per batch) is then
-   * done once for many records; a source that is caught up goes back to batchSize.
+   * catchUp only: once a batch comes back full (a backlog), the next ones take up to this many rows
+   * (default: BACKLOG_BATCH_FACTOR times batchSize). A batch's fixed work per job (its claims,
+   * job_operations and jobs.operations rows, judged and written once per batch) is then done once
+   * for many records; a source that is caught up goes back to batchSize.
    */
   backlogBatchSize?: number;
   /** How far below the stored marker to re-read for rows that committed late (in marker units). */
@@ -235,7 +235,11 @@ export async function catchUp(
   let size = options.batchSize;
   for (let i = 0; i < (options.maxBatches ?? 1000); i += 1) {
     const batch = await processBatch(pool, source, { ...options, batchSize: size });
-    size = batch.more ? Math.min(most, size * 2) : options.batchSize;
+    // Straight to the backlog size, not doubling towards it: a larger limit reads only the rows
+    // that are there (a burst just past batchSize is still one short batch), and the batches
+    // between (2, 4 and 8 times batchSize) each judged and wrote most of the backlog's jobs again
+    // for a fraction of its records (docs/benchmarks.md, "Print OS backlog", wave 5).
+    size = batch.more ? most : options.batchSize;
     if (!batch.locked) return { ...total, locked: i > 0 };
     total.processed += batch.processed;
     total.applied += batch.applied;
