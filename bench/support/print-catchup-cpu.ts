@@ -1,11 +1,12 @@
 // Database CPU of a whole print OS backlog, three ways interleaved in one run: (b) the hand-written
 // pass of bench/print-os-backlog.ts, ours as before (the applier of --old-sql, migration 126's by
-// default, with batches doubling from the batch size to the backlog size as catchUp grew them
-// before wave 5), and ours now (catchUp as the poller runs it). Each run starts from a fresh copy
+// default, with batches doubling from the batch size up to --old-backlog-batch, 10 times the batch
+// size by default, as catchUp grew them before wave 5), and ours now (catchUp as the poller runs it,
+// up to --backlog-batch). Each run starts from a fresh copy
 // of the same backlog; rounds alternate, so load that comes and goes hits all three alike. On a
 // machine shared with other work this compares better than two runs of the whole bench.
 // Usage: node dist/bench/support/print-catchup-cpu.js [--rows N] [--impositions N] [--batch N]
-//        [--backlog-batch N] [--rounds N] [--old-sql path]
+//        [--backlog-batch N] [--old-backlog-batch N] [--rounds N] [--old-sql path]
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from 'pg';
@@ -19,6 +20,7 @@ const rowCount = argValue('--rows', 100000);
 const impositionCount = argValue('--impositions', 20000);
 const batchSize = argValue('--batch', 1000);
 const backlogBatch = argValue('--backlog-batch', batchSize * BACKLOG_BATCH_FACTOR);
+const oldBacklogBatch = argValue('--old-backlog-batch', batchSize * 10);
 const rounds = argValue('--rounds', 3);
 const oldSqlIndex = process.argv.indexOf('--old-sql');
 const oldSql =
@@ -34,7 +36,7 @@ async function catchUpBefore(pool: Pool, options: BatchOptions): Promise<void> {
   for (;;) {
     const batch = await processBatch(pool, 'print_os', { ...options, batchSize: size });
     if (!batch.more) return;
-    size = Math.min(backlogBatch, size * 2);
+    size = Math.min(oldBacklogBatch, size * 2);
   }
 }
 
@@ -64,7 +66,7 @@ async function main(): Promise<void> {
     await loadPrintBacklog(template.pool, rowCount, impositionCount);
     await template.pool.end();
     console.log(
-      `print OS backlog: ${rowCount} rows over ${impositionCount} impositions, batches of ${batchSize} up to ${backlogBatch}; before: ${path.basename(oldSql)}`,
+      `print OS backlog: ${rowCount} rows over ${impositionCount} impositions, batches of ${batchSize}; before: ${path.basename(oldSql)}, doubling up to ${oldBacklogBatch}; now: up to ${backlogBatch}`,
     );
     const cpu: Record<Version, number[]> = { 'hand-written': [], before: [], now: [] };
     const seconds: Record<Version, number[]> = { 'hand-written': [], before: [], now: [] };
