@@ -6,15 +6,23 @@
 // the same scans at the same clock, round after round in turn, so the machine's load falls on both;
 // reported are the CPU of each database's backend per scan (/proc, as print-os-backlog does) and
 // the time per batch. At the end every table the appliers write is compared between the two.
+// `--before 130` runs migration 130's function on the "before" side instead (wave 4's plain path).
+// `--flush`: the inbox's flush statement instead (docs/benchmarks.md, wave 5): flushes of N scans
+// with a msg_id from N of 50 registered scanners, as the inbox writer sends them, through
+// store/machine-inbox; "before" runs the statement for every part (as every flush did before wave
+// 5) with migration 093's "last seen" trigger, "after" the current ones; then the stored scans and
+// the machines' rows are compared.
 // Usage: node dist/bench/scan-apply.js [--quick] [--batches 50,150,500] [--scans N (per side and
 //        size)] [--rounds N] [--repeat N (scans of one job in a row, 10 as in scan-ingest)]
-//        [--jobs N] [--profile: time per statement of each side (auto_explain), nested included]
+//        [--jobs N] [--before 012|130] [--profile: time per statement of each side (auto_explain),
+//        nested included] [--flush (--batches: scans a flush, 1,5,20 by default)]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { createPool } from '../store/db';
 import { applyScanRecords, type ScanRecordInput } from '../store/job-status-scans';
+import { EVERY_PART, flushQuery, storeMessages, type ScanToStore } from '../store/machine-inbox';
 import { createTestDatabase, stopTestServer, type TestDatabase } from '../tests/support/db';
 import { addImposition, addJobs, addRunlist, fileId } from '../tests/support/job-status-fixtures';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
@@ -22,30 +30,46 @@ import { argValue, cpuSecondsOf } from './support/stats';
 
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
+const flush = process.argv.includes('--flush');
 const batchIndex = process.argv.indexOf('--batches');
 const batchSizes =
-  batchIndex === -1 ? [50, 150, 500] : process.argv[batchIndex + 1].split(',').map((s) => Number(s));
+  batchIndex === -1
+    ? flush
+      ? [1, 5, 20]
+      : [50, 150, 500]
+    : process.argv[batchIndex + 1].split(',').map((s) => Number(s));
 const scansPerSize = argValue('--scans', quick ? 1500 : 6000);
 const rounds = argValue('--rounds', quick ? 2 : 4);
 const repeat = argValue('--repeat', 10);
 const jobCount = argValue('--jobs', 500);
+const beforeIndex = process.argv.indexOf('--before');
+const beforeWhich = beforeIndex === -1 ? '012' : process.argv[beforeIndex + 1];
 
 const MIGRATIONS = path.join(__dirname, '..', 'store', 'migrations');
 
-/** The apply functions as migrations 012 (ff_apply_scan_records) and 014 (ff_apply_scans) defined them. */
-function functionsBefore(): string[] {
-  const read = (file: string, name: string): string => {
-    const text = fs.readFileSync(path.join(MIGRATIONS, file), 'utf8');
-    const match = new RegExp(
-      `CREATE OR REPLACE FUNCTION jobmanager\\.${name}\\([\\s\\S]*?\\nEND \\$\\$;`,
-    ).exec(text);
-    if (!match) throw new Error(`no ${name} in ${file}`);
-    return match[0];
-  };
-  return [
-    read('014_missing_operation_rows.sql', 'ff_apply_scans'),
-    read('012_job_status_apply.sql', 'ff_apply_scan_records'),
-  ];
+/**
+ * The apply functions "before": as migrations 012 (ff_apply_scan_records) and 014 (ff_apply_scans)
+ * defined them (the default), or as migration 130 left them (`--before 130`, wave 4's plain path).
+ */
+/** A function's text as a migration defined it. */
+function functionIn(file: string, name: string): string {
+  const text = fs.readFileSync(path.join(MIGRATIONS, file), 'utf8');
+  const match = new RegExp(
+    `CREATE OR REPLACE FUNCTION ${name.replace('.', '\\.')}\\([\\s\\S]*?\\nEND \\$\\$;`,
+  ).exec(text);
+  if (!match) throw new Error(`no ${name} in ${file}`);
+  return match[0];
+}
+
+function functionsBefore(which: string): string[] {
+  const read = (file: string, name: string): string => functionIn(file, `jobmanager.${name}`);
+  if (which === '130') return [read('130_scan_batch_plain_path.sql', 'ff_apply_scan_records')];
+  if (which === '012')
+    return [
+      read('014_missing_operation_rows.sql', 'ff_apply_scans'),
+      read('012_job_status_apply.sql', 'ff_apply_scan_records'),
+    ];
+  throw new Error(`--before ${which}: 130 or 012`);
 }
 
 interface Side {
@@ -121,7 +145,7 @@ async function main(): Promise<void> {
     scans: 0,
   };
   try {
-    for (const sql of functionsBefore()) await before.db.pool.query(sql);
+    for (const sql of functionsBefore(beforeWhich)) await before.db.pool.query(sql);
     for (const side of [before, after]) {
       await plant(side.db.pool, jobIds);
       side.pool = createPool(side.db.url, { max: 1 });
@@ -158,7 +182,7 @@ async function main(): Promise<void> {
     }
 
     console.log(
-      `scan-apply: ${jobCount} jobs, scans of one job ${repeat} in a row, ${scansPerSize} scans per side and batch size in ${rounds} rounds; load average ${os
+      `scan-apply: before = migration ${beforeWhich}'s apply function; ${jobCount} jobs, scans of one job ${repeat} in a row, ${scansPerSize} scans per side and batch size in ${rounds} rounds; load average ${os
         .loadavg()
         .map((l) => l.toFixed(2))
         .join(' ')}`,
@@ -250,8 +274,113 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * The flush statement: flushes of N scans from N scanners (by machine, as the inbox writer sends
+ * them), each its own transaction as the writer's are, on two databases: "before" runs the one
+ * statement for every part and migration 093's "last seen" trigger, "after" the current ones.
+ */
+async function flushMain(): Promise<void> {
+  const scanners = Array.from({ length: 50 }, (_, i) => `scanner-${String(i).padStart(2, '0')}`);
+  const sides = [] as Array<{ name: string; db: TestDatabase; pool?: Pool; cpu: number; ms: number[] }>;
+  try {
+    for (const name of ['before', 'after']) {
+      const db = await createTestDatabase({ poolSize: 1 });
+      sides.push({ name, db, cpu: 0, ms: [] });
+      await db.pool.query(
+        `INSERT INTO floorflow.machines (machine_id, kind, secret_hash, secret_sealed)
+         SELECT m, 'scanner', 'bench', 'bench' FROM unnest($1::text[]) AS m`,
+        [scanners],
+      );
+      if (name === 'before')
+        await db.pool.query(functionIn('093_machine_last_seen.sql', 'floorflow.machines_seen_in_rows'));
+    }
+    const [before, after] = sides;
+    const store: Record<string, (pool: Pool, scans: ScanToStore[]) => Promise<unknown>> = {
+      before: (pool, scans) => pool.query(flushQuery({ scans }, EVERY_PART)),
+      after: (pool, scans) => storeMessages(pool, { scans }),
+    };
+    for (const side of sides) side.pool = createPool(side.db.url, { max: 1 });
+    let msg = 0;
+    let clock = Date.UTC(2026, 11, 2, 6);
+    const flushOf = (size: number): ScanToStore[] => {
+      // 3 ms apart, as scanners at 1,000 scans/s: "last seen" is due about once a second a machine.
+      clock += 3;
+      const scans: ScanToStore[] = [];
+      for (let k = 0; k < size; k += 1) {
+        msg += 1;
+        scans.push({
+          machineId: scanners[msg % scanners.length],
+          scan: { code_text: `9000_${msg % 100}_1`, operations: ['coating'], msg_id: `m${msg}` },
+          receivedAt: new Date(clock),
+        });
+      }
+      return scans.sort((a, b) => (a.machineId < b.machineId ? -1 : a.machineId > b.machineId ? 1 : 0));
+    };
+    for (let i = 0; i < 20; i += 1) {
+      const scans = flushOf(5);
+      for (const side of sides) await store[side.name](side.pool!, scans);
+    }
+    console.log(
+      `scan-apply --flush: before = one statement for every part and migration 093's trigger; 50 scanners, ${scansPerSize} scans per side and flush size in ${rounds} rounds; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    for (const size of batchSizes) {
+      for (const side of sides) {
+        side.cpu = 0;
+        side.ms = [];
+      }
+      const perRound = Math.max(1, Math.round(scansPerSize / rounds / size));
+      for (let r = 0; r < rounds; r += 1) {
+        const flushes = Array.from({ length: perRound }, () => flushOf(size));
+        for (const side of r % 2 === 0 ? [before, after] : [after, before]) {
+          const cpu0 = await backendCpu(side.pool!);
+          for (const scans of flushes) {
+            const started = performance.now();
+            await store[side.name](side.pool!, scans);
+            side.ms.push(performance.now() - started);
+          }
+          side.cpu += (await backendCpu(side.pool!)) - cpu0;
+        }
+      }
+      const flushes = perRound * rounds;
+      const line = (side: (typeof sides)[number]): string => {
+        const sorted = [...side.ms].sort((a, b) => a - b);
+        return `${side.name.padEnd(6)} ${((side.cpu * 1e6) / flushes).toFixed(0).padStart(5)} µs CPU a flush, ${((side.cpu * 1e6) / flushes / size).toFixed(0).padStart(4)} a scan  flush p50 ${sorted[Math.floor(sorted.length / 2)].toFixed(2)} ms  (${flushes} flushes, backend CPU ${side.cpu.toFixed(2)} s)`;
+      };
+      console.log(`flushes of ${size}:`);
+      console.log(`  ${line(before)}`);
+      console.log(`  ${line(after)}`);
+      console.log(
+        `  after / before: CPU a flush ${(after.cpu / before.cpu).toFixed(2)}x; load average ${os.loadavg()[0].toFixed(2)}`,
+      );
+    }
+    let same = true;
+    for (const sql of [
+      `SELECT scan_id, code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at
+       FROM jobmanager.scanned_codes ORDER BY scan_id`,
+      'SELECT machine_id, last_seen_at, last_status, last_status_at FROM floorflow.machines ORDER BY machine_id',
+    ]) {
+      const a = JSON.stringify((await before.db.pool.query(sql)).rows);
+      const b = JSON.stringify((await after.db.pool.query(sql)).rows);
+      if (a !== b) {
+        same = false;
+        console.log(`DIFFERENT: ${sql.slice(0, 60)}`);
+      }
+    }
+    console.log(same ? 'the stored scans and the machines are the same on both sides' : 'the sides differ');
+    if (!same) process.exitCode = 1;
+  } finally {
+    for (const side of sides) {
+      await side.pool?.end();
+      await side.db.drop();
+    }
+  }
+}
+
 // The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
+(flush ? flushMain() : main())
   .then(() => stopTestServer())
   .catch((err) => {
     console.error(err);

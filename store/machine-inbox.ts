@@ -113,85 +113,169 @@ export function scanArrays(rows: ScanToStore[]): unknown[] {
   ];
 }
 
+/** The parts of a flush: which tables its statement writes. */
+export interface FlushShape {
+  scans: boolean;
+  rejected: boolean;
+  events: boolean;
+  statuses: boolean;
+}
+
+/** Every part, as one statement for all flushes was before wave 5 (the bench's "before"). */
+export const EVERY_PART: Readonly<FlushShape> = Object.freeze({
+  scans: true,
+  rejected: true,
+  events: true,
+  statuses: true,
+});
+
 // One statement, so a flush is one round trip and commits atomically on its own. Ids are drawn in
 // the CTEs, in input order, so each stored row is matched to its input and a machine's events keep
-// the order they arrived in. Every data-modifying CTE runs whether or not the result reads it.
-const STORE_MESSAGES = `
-  WITH scan_in AS (
-    SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::jsonb[], $6::jsonb[],
-                         $7::text[], $8::timestamptz[]) WITH ORDINALITY
-           AS u(code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at, ord)),
-  scans AS (
+// the order they arrived in. A data-modifying CTE runs whether or not the result reads it, and an
+// INSERT of no rows still fires its table's statement triggers (the wake-up notification, "last
+// seen"), so a flush's statement holds only the parts it has: one text per shape, each prepared
+// once a connection (almost every flush is scans only).
+function flushStatement(shape: FlushShape): string {
+  const ctes: string[] = [];
+  const results: string[] = [];
+  let n = 0;
+  const params = (types: string[]): string[] => types.map((t) => `$${(n += 1)}::${t}[]`);
+  if (shape.scans) {
+    const p = params(['text', 'timestamptz', 'text', 'text', 'jsonb', 'jsonb', 'text', 'timestamptz']);
+    // The stored rows are matched to their input by (machine, msg_id), read from the two arrays.
+    ctes.push(`scans AS (
     INSERT INTO jobmanager.scanned_codes (code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at)
-    SELECT code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at FROM scan_in ORDER BY ord
+    SELECT code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at
+    FROM unnest(${p.join(', ')}) WITH ORDINALITY
+         AS u(code_text, scanned_at, machine_id, user_id, operations, metadata, msg_id, received_at, ord)
+    ORDER BY ord
     ON CONFLICT (machine_id, msg_id) WHERE msg_id IS NOT NULL DO NOTHING
-    RETURNING scan_id, machine_id, msg_id, scanned_at),
-  rejected_in AS MATERIALIZED (
+    RETURNING scan_id, machine_id, msg_id, scanned_at)`);
+    results.push(`SELECT 's' AS kind, i.ord, s.scan_id AS id, s.scanned_at, NULL AS machine_kind
+  FROM scans s JOIN unnest(${p[2]}, ${p[6]}) WITH ORDINALITY AS i(machine_id, msg_id, ord)
+       ON i.machine_id = s.machine_id AND i.msg_id = s.msg_id`);
+  }
+  if (shape.rejected) {
+    const p = params(['text', 'text', 'text', 'timestamptz']);
+    ctes.push(
+      `rejected_in AS MATERIALIZED (
     SELECT u.*, nextval(pg_get_serial_sequence('jobmanager.rejected_scans', 'id')) AS id
-    FROM unnest($9::text[], $10::text[], $11::text[], $12::timestamptz[]) WITH ORDINALITY
+    FROM unnest(${p.join(', ')}) WITH ORDINALITY
          AS u(machine_id, payload, reason, received_at, ord)
-    ORDER BY u.ord),
-  rejected AS (
+    ORDER BY u.ord)`,
+      `rejected AS (
     INSERT INTO jobmanager.rejected_scans (id, machine_id, payload, reason, received_at)
-    SELECT id, machine_id, payload, reason, received_at FROM rejected_in ORDER BY ord),
-  event_in AS MATERIALIZED (
+    SELECT id, machine_id, payload, reason, received_at FROM rejected_in ORDER BY ord)`,
+    );
+    results.push(`SELECT 'r' AS kind, ord, id, NULL AS scanned_at, NULL AS machine_kind FROM rejected_in`);
+  }
+  if (shape.events) {
+    const p = params(['text', 'text', 'jsonb', 'text', 'text', 'timestamptz']);
+    ctes.push(
+      `event_in AS MATERIALIZED (
     SELECT o.*, nextval(pg_get_serial_sequence('floorflow.machine_events', 'event_id')) AS event_id
     FROM (SELECT u.*, m.kind AS machine_kind
-          FROM unnest($13::text[], $14::text[], $15::jsonb[], $16::text[], $17::text[], $18::timestamptz[])
+          FROM unnest(${p.join(', ')})
                WITH ORDINALITY AS u(machine_id, topic, payload, raw, reason, received_at, ord)
           LEFT JOIN floorflow.machines m ON m.machine_id = u.machine_id
-          ORDER BY u.ord) o),
-  events AS (
+          ORDER BY u.ord) o)`,
+      `events AS (
     INSERT INTO floorflow.machine_events (event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at)
-    SELECT event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at FROM event_in ORDER BY ord),
-  statuses AS (
+    SELECT event_id, machine_id, machine_kind, topic, payload, raw, reason, received_at FROM event_in ORDER BY ord)`,
+    );
+    results.push(`SELECT 'e' AS kind, ord, event_id AS id, NULL AS scanned_at, machine_kind FROM event_in`);
+  }
+  if (shape.statuses) {
+    const [machines, status, at] = params(['text', 'jsonb', 'timestamptz']);
+    ctes.push(`statuses AS (
     UPDATE floorflow.machines m
     SET last_status = u.status, last_status_at = u.received_at,
         last_seen_at = GREATEST(m.last_seen_at, u.received_at)
-    FROM unnest($19::text[], $20::jsonb[], $21::timestamptz[]) AS u(machine_id, status, received_at)
-    WHERE m.machine_id = u.machine_id AND m.machine_id = ANY($19::text[]))
-  SELECT 's' AS kind, i.ord, s.scan_id AS id, s.scanned_at, NULL AS machine_kind
-  FROM scans s JOIN scan_in i ON i.machine_id = s.machine_id AND i.msg_id = s.msg_id
-  UNION ALL SELECT 'r', ord, id, NULL, NULL FROM rejected_in
-  UNION ALL SELECT 'e', ord, event_id, NULL, machine_kind FROM event_in`;
+    FROM unnest(${machines}, ${status}, ${at}) AS u(machine_id, status, received_at)
+    WHERE m.machine_id = u.machine_id AND m.machine_id = ANY(${machines}))`);
+  }
+  if (results.length === 0)
+    results.push(`SELECT NULL::text AS kind, NULL::bigint AS ord, NULL::bigint AS id, NULL::timestamptz AS scanned_at,
+         NULL::text AS machine_kind WHERE false`);
+  return `WITH ${ctes.join(',\n  ')}\n  ${results.join('\n  UNION ALL ')}`;
+}
 
-/**
- * Stores a flush of machine messages in one statement. Scans with a msg_id are given grouped by
- * machine, so two runtimes storing one machine's overlapping scans wait for each other instead of
- * deadlocking; the unique (machine_id, msg_id) index keeps a repeat out. Each event is stored with
- * its machine's kind as registered now.
- */
-export async function storeMessages(db: Queryable, messages: MessagesToStore): Promise<StoredMessages> {
-  const scans = messages.scans ?? [];
-  const rejected = messages.rejected ?? [];
-  const events = messages.events ?? [];
-  const statuses = messages.statuses ?? [];
-  const result = await db.query<{
-    kind: 's' | 'r' | 'e';
-    ord: string;
-    id: string;
-    scanned_at: Date | null;
-    machine_kind: string | null;
-  }>({
-    name: 'ff-inbox-store',
-    text: STORE_MESSAGES,
-    values: [
-      ...scanArrays(scans),
+const flushStatements = new Map<string, { name: string; text: string }>();
+
+/** The flush's statement for its shape (made once a process), and its parameters. */
+export function flushQuery(
+  messages: MessagesToStore,
+  shape: FlushShape = {
+    scans: (messages.scans?.length ?? 0) > 0,
+    rejected: (messages.rejected?.length ?? 0) > 0,
+    events: (messages.events?.length ?? 0) > 0,
+    statuses: (messages.statuses?.length ?? 0) > 0,
+  },
+): { name: string; text: string; values: unknown[] } {
+  const key = `${shape.scans ? 's' : ''}${shape.rejected ? 'r' : ''}${shape.events ? 'e' : ''}${shape.statuses ? 't' : ''}`;
+  let statement = flushStatements.get(key);
+  if (!statement) {
+    // Scans only, the common shape, keeps the one name the flush had before.
+    statement = {
+      name: key === 's' ? 'ff-inbox-store' : `ff-inbox-store-${key}`,
+      text: flushStatement(shape),
+    };
+    flushStatements.set(key, statement);
+  }
+  const values: unknown[] = [];
+  if (shape.scans) values.push(...scanArrays(messages.scans ?? []));
+  if (shape.rejected) {
+    const rejected = messages.rejected ?? [];
+    values.push(
       rejected.map((r) => r.machineId),
       rejected.map((r) => r.payload),
       rejected.map((r) => r.reason),
       rejected.map((r) => r.receivedAt),
+    );
+  }
+  if (shape.events) {
+    const events = messages.events ?? [];
+    values.push(
       events.map((e) => e.machineId),
       events.map((e) => e.topic),
       events.map((e) => (e.payload === undefined ? null : JSON.stringify(e.payload))),
       events.map((e) => e.raw ?? null),
       events.map((e) => e.reason ?? null),
       events.map((e) => e.receivedAt),
+    );
+  }
+  if (shape.statuses) {
+    const statuses = messages.statuses ?? [];
+    values.push(
       statuses.map((s) => s.machineId),
       statuses.map((s) => JSON.stringify(s.status)),
       statuses.map((s) => s.receivedAt),
-    ],
-  });
+    );
+  }
+  return { ...statement, values };
+}
+
+interface FlushRow {
+  kind: 's' | 'r' | 'e';
+  ord: string;
+  id: string;
+  scanned_at: Date | null;
+  machine_kind: string | null;
+}
+
+/**
+ * Stores a flush of machine messages in one statement (none when it holds nothing to write). Scans
+ * with a msg_id are given grouped by machine, so two runtimes storing one machine's overlapping
+ * scans wait for each other instead of deadlocking; the unique (machine_id, msg_id) index keeps a
+ * repeat out. Each event is stored with its machine's kind as registered now.
+ */
+export async function storeMessages(db: Queryable, messages: MessagesToStore): Promise<StoredMessages> {
+  const scans = messages.scans ?? [];
+  const rejected = messages.rejected ?? [];
+  const events = messages.events ?? [];
+  const statuses = messages.statuses ?? [];
+  const empty = scans.length + rejected.length + events.length + statuses.length === 0;
+  const result = empty ? { rows: [] as FlushRow[] } : await db.query<FlushRow>(flushQuery(messages));
   const stored: StoredMessages = {
     scans: new Map(),
     rejected: new Array<RejectedScan>(rejected.length),
