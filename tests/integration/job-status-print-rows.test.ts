@@ -19,7 +19,7 @@ import {
 const NOW = new Date('2026-01-05T08:00:00Z');
 const options: BatchOptions = { batchSize: 100, lookBack: 1000, now: NOW, flowVersion: '1.0.0' };
 
-describe('job-status print batches: status rows', function () {
+describe('job-status print batches: ledger and status rows', function () {
   let db: TestDatabase;
   beforeEach(async () => {
     db = await createTestDatabase();
