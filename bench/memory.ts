@@ -5,11 +5,12 @@
 // Usage: node dist/bench/memory.js [--quick] [--rate scans/s] [--seconds N] [--scanners N]
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
-import { createTestDatabase, stopTestServer } from '../tests/support/db';
+import { createTestDatabase } from '../tests/support/db';
 import { registerMachines } from '../tests/support/machines';
 import { REPO_ROOT, freePort, startRuntimeProcess, tempDir } from '../tests/support/runtime-process';
 import { startScanStream } from '../tests/support/scan-stream';
 import { argValue, median, percentile, ratio } from './support/stats';
+import { runBench } from './support/run-bench';
 
 const quick = process.argv.includes('--quick');
 const rate = argValue('--rate', quick ? 200 : 1000);
@@ -109,10 +110,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);

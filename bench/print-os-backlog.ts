@@ -15,11 +15,12 @@
 import type { Pool } from 'pg';
 import { jobIdOfFile, judgeJobPrint } from '../core/job-status';
 import { BACKLOG_BATCH_FACTOR, catchUp } from '../store/job-status';
-import { createTestDatabase, stopTestServer } from '../tests/support/db';
+import { createTestDatabase } from '../tests/support/db';
 import { cloneDatabase, loadPrintBacklog } from './support/print-backlog-data';
 import { handWritten } from './support/print-hand-written';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
 import { argValue, cpuSecondsOf, ratio } from './support/stats';
+import { runBench } from './support/run-bench';
 
 const quick = process.argv.includes('--quick');
 const rowCount = argValue('--rows', quick ? 10000 : 100000);
@@ -208,10 +209,4 @@ async function main(): Promise<void> {
   if (!agree) process.exitCode = 1;
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err: unknown) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);

@@ -20,12 +20,13 @@ import path from 'node:path';
 import type { Pool } from 'pg';
 import { loadSecrets } from '../runtime/secrets';
 import { MachineStore } from '../store/machines';
-import { createTestDatabase, stopTestServer } from '../tests/support/db';
+import { createTestDatabase } from '../tests/support/db';
 import { addJobs } from '../tests/support/job-status-fixtures';
 import { REPO_ROOT, startRuntimeProcess, tempDir } from '../tests/support/runtime-process';
 import { createBaselineTables, startNodeRedBaseline, SYSTEM_MOSQUITTO } from './support/node-red-baseline';
 import { publishPacket, RawScanner } from './support/raw-scanners';
 import { argValue, cpuSecondsOf, percentile } from './support/stats';
+import { runBench } from './support/run-bench';
 
 const quick = process.argv.includes('--quick');
 const withBaseline = !process.argv.includes('--no-baseline');
@@ -409,10 +410,4 @@ async function main(): Promise<void> {
   );
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err: unknown) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);

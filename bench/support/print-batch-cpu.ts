@@ -11,9 +11,10 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { catchUp } from '../../store/job-status';
 import { applyPrintRows } from '../../store/job-status-print';
-import { createTestDatabase, stopTestServer, testServerUrl } from '../../tests/support/db';
+import { createTestDatabase, testServerUrl } from '../../tests/support/db';
 import { cloneDatabase, loadPrintBacklog } from './print-backlog-data';
 import { argValue, cpuSecondsOf, median } from './stats';
+import { runBench } from './run-bench';
 
 const rowCount = argValue('--rows', 100000);
 const impositionCount = argValue('--impositions', 20000);
@@ -111,10 +112,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err: unknown) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);

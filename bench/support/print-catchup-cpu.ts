@@ -11,10 +11,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { BACKLOG_BATCH_FACTOR, catchUp, processBatch, type BatchOptions } from '../../store/job-status';
-import { createTestDatabase, stopTestServer } from '../../tests/support/db';
+import { createTestDatabase } from '../../tests/support/db';
 import { cloneDatabase, loadPrintBacklog } from './print-backlog-data';
 import { handWritten } from './print-hand-written';
 import { argValue, cpuSecondsOf, median, ratio } from './stats';
+import { runBench } from './run-bench';
 
 const rowCount = argValue('--rows', 100000);
 const impositionCount = argValue('--impositions', 20000);
@@ -99,10 +100,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err: unknown) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);

@@ -12,9 +12,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Pool } from 'pg';
 import { catchUp } from '../../store/job-status';
-import { createTestDatabase, stopTestServer } from '../../tests/support/db';
+import { createTestDatabase } from '../../tests/support/db';
 import { cloneDatabase, loadPrintBacklog } from './print-backlog-data';
 import { argValue } from './stats';
+import { runBench } from './run-bench';
 
 const rowCount = argValue('--rows', 20000);
 const impositionCount = argValue('--impositions', 4000);
@@ -208,10 +209,4 @@ async function main(): Promise<void> {
   }
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-main()
-  .then(() => stopTestServer())
-  .catch((err: unknown) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(main);
