@@ -58,6 +58,12 @@ export interface FloorflowConfig {
    */
   scanGroupCommit: boolean;
   /**
+   * Least time between the starts of two inbox flushes, in ms: a steady trickle of messages is
+   * then stored a few at a time (a PUBACK waits up to this much more). `FLOORFLOW_INBOX_FLUSH_SPACING_MS`,
+   * default 0: each flush as soon as the last committed, nothing waits on a timer.
+   */
+  inboxFlushSpacingMs: number;
+  /**
    * With MQTT_URL: the fixed number of ingest sessions (client ids floorflow-ingest-0..N-1) the
    * runtimes share; the same on every runtime. `FLOORFLOW_INGEST_SESSIONS`, default 6.
    */
@@ -92,6 +98,16 @@ function positiveInt(env: Env, name: string, fallback: number): number {
   const value = Number(raw);
   if (!Number.isInteger(value) || value <= 0) {
     throw new SettingsError(`${name}=${raw} is not valid: use a whole number above 0`);
+  }
+  return value;
+}
+
+function wholeMs(env: Env, name: string, fallback: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 0 || value > max) {
+    throw new SettingsError(`${name}=${raw} is not valid: use a whole number of ms from 0 to ${max}`);
   }
   return value;
 }
@@ -192,6 +208,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     httpMaxBody,
     logLevel,
     scanGroupCommit: onOff(env, 'FLOORFLOW_SCAN_GROUP_COMMIT', true),
+    inboxFlushSpacingMs: wholeMs(env, 'FLOORFLOW_INBOX_FLUSH_SPACING_MS', 0, 1000),
     ingestSessions: positiveInt(env, 'FLOORFLOW_INGEST_SESSIONS', 6),
     leaseTtlMs: positiveInt(env, 'FLOORFLOW_LEASE_TTL_MS', 6000),
   };

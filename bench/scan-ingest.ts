@@ -11,7 +11,9 @@
 // With --rate N the scanners together publish N scans/s for --seconds S (default 30) without waiting
 // for PUBACKs: the latency to the applied scan at a steady load.
 // Usage: node dist/bench/scan-ingest.js [--quick] [--clients N] [--scans N per client] [--rate N --seconds S]
-//        [--no-baseline]
+//        [--no-baseline] [--flush-spacing MS] [--batch-spacing MS]
+// --flush-spacing: the runtime's FLOORFLOW_INBOX_FLUSH_SPACING_MS; --batch-spacing: the job mapper's
+// batchSpacingMs in the bench's copy of the job-status flow (leave them out for 0, as shipped).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +36,8 @@ const scansPerClient =
   rate === undefined
     ? argValue('--scans', quick ? 20 : 200)
     : Math.ceil((rate * argValue('--seconds', quick ? 5 : 30)) / clients);
+const flushSpacingMs = argValue('--flush-spacing', 0);
+const batchSpacingMs = argValue('--batch-spacing', 0);
 const POOL_SIZE = 20; // the runtime's pool; the baseline's pg pool gets the same
 // A scan's packet id is its index + 1 on its scanner's connection.
 if (scansPerClient > 65535) throw new Error('at most 65535 scans per scanner');
@@ -58,6 +62,11 @@ interface Result {
   driverCpuSeconds?: number;
   /** CPU seconds the PostgreSQL backends serving the run's database used during the run. */
   databaseCpuSeconds?: number;
+  /**
+   * CPU seconds of the system under test from the commit of half the scans to the last commit, and
+   * the scans committed in that time: the process warmed up (its first second is mostly the JIT).
+   */
+  secondHalf?: { cpuSeconds: number; scans: number };
 }
 
 function flowsDir(dataDir: string): { flows: string; dashboards: string } {
@@ -67,6 +76,12 @@ function flowsDir(dataDir: string): { flows: string; dashboards: string } {
   fs.mkdirSync(dashboards, { recursive: true });
   for (const file of ['config.json', 'job-status.json'])
     fs.copyFileSync(path.join(REPO_ROOT, 'flows', file), path.join(flows, file));
+  if (batchSpacingMs > 0) {
+    const file = path.join(flows, 'job-status.json');
+    const nodes = JSON.parse(fs.readFileSync(file, 'utf8')) as Array<Record<string, unknown>>;
+    for (const node of nodes) if (node.type === 'floorflow-job-mapper') node.batchSpacingMs = batchSpacingMs;
+    fs.writeFileSync(file, JSON.stringify(nodes, null, 2));
+  }
   return { flows, dashboards };
 }
 
@@ -113,6 +128,9 @@ async function drive(
   // Every id up to `complete` has been seen; ids above it that were seen wait in `above`.
   let complete = 0;
   const above = new Set<number>();
+  const total = connections.length * scansPerClient;
+  let half: { cpu: number; scans: number } | undefined;
+  let secondHalf: Result['secondHalf'];
   const watcher = (async () => {
     while (!stopWatching) {
       // Prepared once per connection: each poll is then only a bind and an index range scan.
@@ -133,6 +151,9 @@ async function drive(
           lastCommitAt = now;
         }
       }
+      if (!half && committed.length >= total / 2) half = { cpu: cpuSecondsOf(pid), scans: committed.length };
+      else if (half && !secondHalf && committed.length === total)
+        secondHalf = { cpuSeconds: cpuSecondsOf(pid) - half.cpu, scans: total - half.scans };
       await new Promise((r) => setTimeout(r, WATCH_MS));
     }
   })();
@@ -164,7 +185,6 @@ async function drive(
     // Fixed rate: the n-th scan (scanner n % clients) leaves at n / rate seconds, whether or not
     // earlier ones are acknowledged yet.
     const inFlight: Array<Promise<void>> = [];
-    const total = connections.length * scansPerClient;
     let n = 0;
     while (n < total) {
       const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
@@ -191,13 +211,14 @@ async function drive(
   for (const [backend, seconds] of await backendCpu(pool))
     databaseCpuSeconds += seconds - (backendsBefore.get(backend) ?? 0);
   return {
-    total: connections.length * scansPerClient,
+    total,
     committed,
     acked,
     seconds,
     cpuSeconds: cpuSecondsOf(pid) - cpuBefore,
     driverCpuSeconds: (driver.user + driver.system) / 1e6,
     databaseCpuSeconds,
+    secondHalf,
   };
 }
 
@@ -214,6 +235,10 @@ function report(name: string, r: Result, ackMeaning: string, commitMeaning: stri
   if (r.cpuSeconds !== undefined)
     console.log(
       `  CPU: ${name} process ${r.cpuSeconds.toFixed(1)} s (${((r.cpuSeconds / r.seconds) * 100).toFixed(0)} % of a core, ${((r.cpuSeconds * 1e6) / Math.max(1, r.committed.length)).toFixed(0)} µs per scan); scanners and watcher ${r.driverCpuSeconds?.toFixed(1)} s; load average ${os.loadavg()[0].toFixed(2)}`,
+    );
+  if (r.secondHalf && r.secondHalf.scans > 0)
+    console.log(
+      `  CPU: ${name} process in the second half (warmed up) ${((r.secondHalf.cpuSeconds * 1e6) / r.secondHalf.scans).toFixed(0)} µs per scan`,
     );
   if (r.databaseCpuSeconds !== undefined)
     console.log(
@@ -236,6 +261,7 @@ async function runFloorflow(jobIds: string[]): Promise<Result> {
       MQTT_PORT: '0',
       FLOORFLOW_FLOWS_DIR: dirs.flows,
       FLOORFLOW_DASHBOARDS_DIR: dirs.dashboards,
+      FLOORFLOW_INBOX_FLUSH_SPACING_MS: String(flushSpacingMs),
     },
   });
   const machines = new MachineStore(db.pool, loadSecrets(dataDir, {}).secrets.machineSealKey);
@@ -253,7 +279,8 @@ async function runFloorflow(jobIds: string[]): Promise<Result> {
       );
     }
     console.log(
-      `floorflow: ${clients} scanners x ${scansPerClient} QoS 1 scans against the runtime (pid ${runtime.child.pid})`,
+      `floorflow: ${clients} scanners x ${scansPerClient} QoS 1 scans against the runtime (pid ${runtime.child.pid}); ` +
+        `inbox flush spacing ${flushSpacingMs} ms, job mapper batch spacing ${batchSpacingMs} ms`,
     );
     // A scan's processed_source_records row commits with its job_operations update.
     const result = await drive(

@@ -204,7 +204,10 @@ export async function startRuntime(
 
     // The durable inbox: every machine message is committed here before it is acknowledged,
     // whether or not a flow runs; the flows read what it commits.
-    const inbox = new InboxWriter(database.pool, { groupCommit: config.scanGroupCommit });
+    const inbox = new InboxWriter(database.pool, {
+      groupCommit: config.scanGroupCommit,
+      minFlushSpacingMs: config.inboxFlushSpacingMs,
+    });
     let mqttPort: number | undefined;
     if (!config.mqttUrl) {
       broker = await EmbeddedBroker.create({

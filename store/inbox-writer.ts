@@ -6,8 +6,11 @@
 //
 // Group commit: messages arriving while flushes are in flight queue, and the next flush stores up
 // to `maxBatch` of them, of every kind, in one transaction of one set-based statement per table.
-// Nothing waits on a timer: a lone message is flushed at once, batches form only while the database
-// is busy. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
+// Nothing waits on a timer by default: a lone message is flushed at once, batches form only while
+// the database is busy. With `minFlushSpacingMs` (FLOORFLOW_INBOX_FLUSH_SPACING_MS) they also form
+// while messages keep coming: a flush starts no sooner than that long after the previous one
+// started (a full batch at once), so a steady trickle is stored a few at a time instead of a round
+// trip each. With `maxInFlight` above 1, that many flushes may run at once (a PUBACK waits for one
 // round trip, not for the flush before it), with one rule that keeps order: a machine's messages
 // are never in two flushes in flight at once. A message whose machine has a flush in flight waits
 // for the next flush after that one commits, so a machine's messages commit, and are told to
@@ -84,6 +87,14 @@ export interface InboxWriterOptions {
    * wait it saved (docs/benchmarks.md, scan ingest, wave 4), so the runtime keeps one.
    */
   maxInFlight?: number;
+  /**
+   * Least time from one flush's start to the next's (ms, default 0: each flush as soon as a slot is
+   * free). A message arriving after a quiet spell this long is still flushed at once; its PUBACK
+   * waits at most this much more otherwise.
+   */
+  minFlushSpacingMs?: number;
+  /** A monotonic clock in ms for the spacing (performance.now by default): process time, not the plant's. */
+  monotonicNow?: () => number;
   /** Without a msg_id, the same code from the same machine within this window is one scan sent twice (ms, default 2000). */
   repeatWindowMs?: number;
   /** Per-scanner settings (default operations, double-send window); the registry's by default. */
@@ -225,6 +236,11 @@ export class InboxWriter {
   private mostInFlightSeen = 0;
   /** Machines with messages in a flush in flight: their next messages wait for it to settle. */
   private readonly busyMachines = new Set<string>();
+  private readonly minFlushSpacingMs: number;
+  private readonly monotonicNow: () => number;
+  private lastFlushStart = -Infinity;
+  /** The timer that starts the next flush once the spacing has passed. */
+  private spacingTimer?: NodeJS.Timeout;
 
   constructor(
     private readonly pool: Pool,
@@ -232,6 +248,8 @@ export class InboxWriter {
   ) {
     this.maxBatch = options.groupCommit === false ? 1 : Math.max(1, options.maxBatch ?? 500);
     this.maxInFlight = options.groupCommit === false ? 1 : Math.max(1, options.maxInFlight ?? 1);
+    this.minFlushSpacingMs = options.groupCommit === false ? 0 : Math.max(0, options.minFlushSpacingMs ?? 0);
+    this.monotonicNow = options.monotonicNow ?? (() => performance.now());
     this.repeatWindowMs = options.repeatWindowMs ?? 2000;
     this.scanners = options.scannerSettings ?? new ScannerSettingsCache(pool);
   }
@@ -278,7 +296,11 @@ export class InboxWriter {
         return;
       }
       this.queue.push({ message, prepared, resolve, reject });
-      if (this.inFlight === 0) this.startFlushes();
+      if (this.spacingTimer && this.queue.length >= this.maxBatch) {
+        clearTimeout(this.spacingTimer);
+        this.spacingTimer = undefined;
+        this.startFlushes();
+      } else if (this.inFlight === 0) this.startFlushes();
       else if (!this.startScheduled && this.inFlight < this.maxInFlight) {
         // Another flush beside the one in flight starts once this turn of the event loop has
         // read what the sockets hold, so the publishes that arrived together share it.
@@ -291,14 +313,29 @@ export class InboxWriter {
     });
   }
 
-  /** Starts flushes while a slot is free and the queue holds messages of machines not in flight. */
-  private startFlushes(): void {
+  /**
+   * Starts flushes while a slot is free and the queue holds messages of machines not in flight;
+   * `spacingServed`: the spacing timer fired, so the first flush starts whatever the clock says.
+   */
+  private startFlushes(spacingServed = false): void {
     while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      if (this.spacingTimer) return;
+      const wait = this.lastFlushStart + this.minFlushSpacingMs - this.monotonicNow();
+      if (!spacingServed && wait > 0 && this.queue.length < this.maxBatch) {
+        // Messages that arrive meanwhile join this flush; a full batch need not wait (write()).
+        this.spacingTimer = setTimeout(() => {
+          this.spacingTimer = undefined;
+          this.startFlushes(true);
+        }, wait);
+        return;
+      }
+      spacingServed = false;
       const batch = this.takeBatch();
       if (batch.length === 0) return;
       const machines = new Set(batch.map((p) => p.message.machineId));
       for (const machineId of machines) this.busyMachines.add(machineId);
       this.inFlight += 1;
+      this.lastFlushStart = this.monotonicNow();
       this.mostInFlightSeen = Math.max(this.mostInFlightSeen, this.inFlight);
       void this.flush(batch, () => {
         this.inFlight -= 1;

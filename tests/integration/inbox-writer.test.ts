@@ -47,6 +47,35 @@ describe('durable inbox writer (store/inbox-writer) against PostgreSQL', functio
   }
 
   describe('group commit of scans', () => {
+    it('with a flush spacing, a lone scan is flushed at once and the scans soon after share one flush', async () => {
+      // The monotonic clock stands still: after the first flush, the spacing is always in force.
+      const writer = new InboxWriter(db.pool, { minFlushSpacingMs: 100, monotonicNow: () => 0 });
+      stored(await writer.write(scanMessage('s1', scan('lone'))));
+      assert.equal(writer.stats.flushes, 1, 'the lone scan did not wait');
+      const soon = await Promise.all(
+        ['a', 'b', 'c', 'd', 'e'].map((id, i) => writer.write(scanMessage(`s${i % 2}`, scan(id)))),
+      );
+      soon.forEach(stored);
+      assert.equal(writer.stats.flushes, 2, 'the five waited for the spacing together');
+      assert.equal(writer.stats.largestBatch, 5);
+      assert.equal((await storedRows()).length, 6);
+    });
+
+    it('with a flush spacing, a full batch is flushed without waiting for it', async () => {
+      const writer = new InboxWriter(db.pool, {
+        minFlushSpacingMs: 600000,
+        monotonicNow: () => 0,
+        maxBatch: 3,
+      });
+      stored(await writer.write(scanMessage('s1', scan('lone'))));
+      // Ten minutes' spacing: only a full batch can flush these within the test's time.
+      (await Promise.all(['a', 'b', 'c'].map((id) => writer.write(scanMessage('s1', scan(id)))))).forEach(
+        stored,
+      );
+      assert.equal(writer.stats.flushes, 2);
+      assert.equal(writer.stats.largestBatch, 3);
+    });
+
     it('200 concurrent scans with msg_ids commit in fewer transactions, each with its own row', async () => {
       // Odd scans carry their own time and a user; even ones take the defaults.
       const EARLIER = '2026-01-05T07:59:00.000Z';

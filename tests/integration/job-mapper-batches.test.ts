@@ -3,6 +3,7 @@
 // fails on its own does not keep the others of its batch from being applied.
 import assert from 'node:assert/strict';
 import type { NodeMessage } from 'node-red';
+import { parseScan } from '../../core/scan-code';
 import { FlowKit, startFlowKit } from '../support/flow-kit';
 import { statusesOf } from '../support/node-status';
 import {
@@ -35,6 +36,19 @@ describe('job mapper batches (job-status flow)', () => {
           wires: [['test-done']],
         },
         { id: 'test-done', type: 'helper', z: 'job-status-tab' },
+        // A second job mapper with a batch spacing, fed directly by the tests that use it.
+        {
+          id: 'test-spaced-mapper',
+          type: 'floorflow-job-mapper',
+          z: 'job-status-tab',
+          name: '',
+          db: '',
+          filePattern: '',
+          batchSpacingMs: 1000,
+          schemaVersion: 1,
+          wires: [['test-spaced-out']],
+        },
+        { id: 'test-spaced-out', type: 'helper', z: 'job-status-tab' },
       ],
     });
     kit.node('test-done').on('input', (msg: NodeMessage & { scan_id?: number }) => completed.push(msg));
@@ -71,6 +85,33 @@ describe('job mapper batches (job-status flow)', () => {
       assert.equal((msg.payload as { applied: number }).applied, 1);
     }
     for (const job of ['1_1', '2_2', '3_3', '4_4', '7_7'])
+      assert.equal((await jobOperations(kit.pool, job)).coating, true);
+  });
+
+  it('with a batch spacing, the scans that follow a batch within it are applied together, the first at once', async () => {
+    const out: NodeMessage[] = [];
+    kit.node('test-spaced-out').on('input', (msg: NodeMessage) => out.push(msg));
+    const send = async (code: string) => {
+      const scanId = await addScanRow(kit.pool, { code, operations: ['coating'] });
+      return () =>
+        kit.receive('test-spaced-mapper', {
+          payload: parseScan({ code, operations: ['coating'] }),
+          scan_id: scanId,
+        });
+    };
+    const first = await send('1_1_1');
+    const rest = await Promise.all(['2_2_1', '3_3_1', '4_4_1'].map(send));
+    first();
+    await kit.waitFor(() => out.length === 1, 'the first scan applied');
+    // Within the spacing of the first batch: without it, the first of these would go alone.
+    for (const next of rest) next();
+    await kit.waitFor(() => out.length === 4, 'the other three applied');
+    const texts = statusesOf(kit.node('test-spaced-mapper')).map((s) => s.text);
+    assert.deepEqual(
+      texts.filter((t) => t?.startsWith('applying')),
+      ['applying 1', 'applying 3'],
+    );
+    for (const job of ['1_1', '2_2', '3_3', '4_4'])
       assert.equal((await jobOperations(kit.pool, job)).coating, true);
   });
 

@@ -21,6 +21,11 @@ describe('settings from the environment', () => {
     assert.equal(loadConfig({ FLOORFLOW_SCAN_GROUP_COMMIT: 'ON' }).scanGroupCommit, true);
   });
 
+  it('spaces inbox flushes only when FLOORFLOW_INBOX_FLUSH_SPACING_MS says so', () => {
+    assert.equal(loadConfig({}).inboxFlushSpacingMs, 0);
+    assert.equal(loadConfig({ FLOORFLOW_INBOX_FLUSH_SPACING_MS: '5' }).inboxFlushSpacingMs, 5);
+  });
+
   it('accepts MQTT_PORT=0 (pick a free port) but not PORT=-1', () => {
     assert.equal(loadConfig({ MQTT_PORT: '0' }).mqttPort, 0);
     assert.throws(() => loadConfig({ PORT: '-1' }), /PORT=-1 is not a port/);
@@ -38,6 +43,10 @@ describe('settings from the environment', () => {
     [{ FLOORFLOW_LOG_LEVEL: 'loud' }, /FLOORFLOW_LOG_LEVEL=loud is not one of/],
     [{ FLOORFLOW_DRAIN_TIMEOUT_MS: '0' }, /FLOORFLOW_DRAIN_TIMEOUT_MS=0 is not valid/],
     [{ FLOORFLOW_HTTP_MAX_BODY: 'lots' }, /FLOORFLOW_HTTP_MAX_BODY=lots is not a size/],
+    [
+      { FLOORFLOW_INBOX_FLUSH_SPACING_MS: '-5' },
+      /FLOORFLOW_INBOX_FLUSH_SPACING_MS=-5 is not valid: use a whole number of ms from 0 to 1000/,
+    ],
     [
       { FLOORFLOW_SCAN_GROUP_COMMIT: 'sometimes' },
       /FLOORFLOW_SCAN_GROUP_COMMIT=sometimes is not valid: use on or off/,
