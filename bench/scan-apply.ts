@@ -12,10 +12,14 @@
 // store/machine-inbox; "before" runs the statement for every part (as every flush did before wave
 // 5) with migration 093's "last seen" trigger, "after" the current ones; then the stored scans and
 // the machines' rows are compared.
+// `--steps`: where a call's time goes, on one database: the backend CPU a call of the apply function
+// with an empty body, cut short after the plain check, after the lock (with the commit), and whole
+// (the cut versions made from the current function's text; they write nothing after the cut).
 // Usage: node dist/bench/scan-apply.js [--quick] [--batches 50,150,500] [--scans N (per side and
 //        size)] [--rounds N] [--repeat N (scans of one job in a row, 10 as in scan-ingest)]
 //        [--jobs N] [--before 012|130] [--profile: time per statement of each side (auto_explain),
 //        nested included] [--flush (--batches: scans a flush, 1,5,20 by default)]
+//        [--steps (--batches: 1,10,150 by default)]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -31,12 +35,15 @@ import { argValue, cpuSecondsOf } from './support/stats';
 const quick = process.argv.includes('--quick');
 const profile = process.argv.includes('--profile');
 const flush = process.argv.includes('--flush');
+const steps = process.argv.includes('--steps');
 const batchIndex = process.argv.indexOf('--batches');
 const batchSizes =
   batchIndex === -1
     ? flush
       ? [1, 5, 20]
-      : [50, 150, 500]
+      : steps
+        ? [1, 10, 150]
+        : [50, 150, 500]
     : process.argv[batchIndex + 1].split(',').map((s) => Number(s));
 const scansPerSize = argValue('--scans', quick ? 1500 : 6000);
 const rounds = argValue('--rounds', quick ? 2 : 4);
@@ -379,8 +386,97 @@ async function flushMain(): Promise<void> {
   }
 }
 
+/**
+ * The apply function's cost a call, step by step: versions of it cut short (a RETURN placed before
+ * a step, found by the comment or statement that starts it) take turns on one database with the
+ * whole function, round by round, so the machine's load falls on all alike.
+ */
+async function stepsMain(): Promise<void> {
+  const jobIds = Array.from({ length: jobCount }, (_, i) => `${9000 + Math.floor(i / 100)}_${i % 100}`);
+  const db = await createTestDatabase({ poolSize: 1 });
+  let pool: Pool | undefined;
+  try {
+    await plant(db.pool, jobIds);
+    const whole = (
+      await db.pool.query<{ def: string }>(
+        `SELECT pg_get_functiondef('jobmanager.ff_apply_scan_records'::regproc) AS def`,
+      )
+    ).rows[0].def;
+    const cutBefore = (marker: string): string | undefined => {
+      const at = whole.indexOf(marker);
+      return at === -1 ? undefined : `${whole.slice(0, at)}RETURN;\n    ${whole.slice(at)}`;
+    };
+    const body = whole.indexOf('BEGIN');
+    const variants: Array<{ name: string; text: string | undefined }> = [
+      { name: 'the call itself (empty body)', text: `${whole.slice(0, body)}BEGIN RETURN; END $function$` },
+      { name: '+ the plain check', text: cutBefore('IF NOT v_plain THEN') },
+      { name: '+ the lock and the commit', text: cutBefore('-- The ledger rows before any effect') },
+      { name: '+ the writes (whole)', text: whole },
+    ];
+    pool = createPool(db.url, { max: 1 });
+    let nextId = 1;
+    let clock = Date.UTC(2026, 11, 2, 6);
+    const batch = (size: number): { scans: ScanRecordInput[]; now: Date } => {
+      const scans: ScanRecordInput[] = [];
+      for (let k = 0; k < size; k += 1) {
+        const n = nextId;
+        nextId += 1;
+        clock += 3;
+        scans.push({
+          scan_id: n,
+          code_text: `${jobIds[Math.floor(n / repeat) % jobIds.length]}_1`,
+          operations: ['coating'],
+          scanned_at: new Date(clock),
+        });
+      }
+      return { scans, now: new Date(clock + 50) };
+    };
+    console.log(
+      `scan-apply --steps: ${jobCount} jobs, scans of one job ${repeat} in a row, ${scansPerSize} scans per step and batch size in ${rounds} rounds; load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
+    for (const size of batchSizes) {
+      const cpu = variants.map(() => 0);
+      const calls = variants.map(() => 0);
+      const perRound = Math.max(1, Math.round(scansPerSize / rounds / size));
+      for (let r = 0; r < rounds; r += 1)
+        for (const [i, variant] of variants.entries()) {
+          if (!variant.text) continue;
+          await pool.query(variant.text);
+          // The first calls after a new text plan its statements again.
+          for (let w = 0; w < 3; w += 1) {
+            const b = batch(size);
+            await applyScanRecords(pool, b.scans, { now: b.now, flowVersion: 'bench' });
+          }
+          const cpu0 = await backendCpu(pool);
+          for (let k = 0; k < perRound; k += 1) {
+            const b = batch(size);
+            await applyScanRecords(pool, b.scans, { now: b.now, flowVersion: 'bench' });
+          }
+          cpu[i] += (await backendCpu(pool)) - cpu0;
+          calls[i] += perRound;
+        }
+      console.log(`batches of ${size}: backend CPU a call (a scan)`);
+      for (const [i, variant] of variants.entries())
+        console.log(
+          `  ${variant.name.padEnd(30)} ${
+            variant.text
+              ? `${((cpu[i] * 1e6) / calls[i]).toFixed(0).padStart(6)} µs (${((cpu[i] * 1e6) / calls[i] / size).toFixed(0)})`
+              : 'not found in the current function'
+          }`,
+        );
+    }
+    await pool.query(whole);
+  } finally {
+    await pool?.end();
+    await db.drop();
+  }
+}
+
 // The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-(flush ? flushMain() : main())
+(flush ? flushMain() : steps ? stepsMain() : main())
   .then(() => stopTestServer())
   .catch((err) => {
     console.error(err);
