@@ -27,9 +27,10 @@ import type { Pool } from 'pg';
 import { createPool } from '../store/db';
 import { applyScanRecords, type ScanRecordInput } from '../store/job-status-scans';
 import { EVERY_PART, flushQuery, storeMessages, type ScanToStore } from '../store/machine-inbox';
-import { createTestDatabase, stopTestServer, type TestDatabase } from '../tests/support/db';
+import { createTestDatabase, type TestDatabase } from '../tests/support/db';
 import { addImposition, addJobs, addRunlist, fileId } from '../tests/support/job-status-fixtures';
 import { profileStatements, type StatementProfile } from './support/statement-profile';
+import { runBench } from './support/run-bench';
 import { argValue, cpuSecondsOf } from './support/stats';
 
 const quick = process.argv.includes('--quick');
@@ -475,10 +476,4 @@ async function stepsMain(): Promise<void> {
   }
 }
 
-// The embedded database a run without FLOORFLOW_TEST_DATABASE_URL started keeps the process alive.
-(flush ? flushMain() : steps ? stepsMain() : main())
-  .then(() => stopTestServer())
-  .catch((err) => {
-    console.error(err);
-    void stopTestServer().finally(() => process.exit(1));
-  });
+runBench(flush ? flushMain : steps ? stepsMain : main);
