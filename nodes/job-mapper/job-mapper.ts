@@ -28,9 +28,10 @@ interface JobMapperConfig {
    * Least time between the starts of two batches (ms, 0: none). An apply call costs the database
    * ~1.5 ms of CPU whatever its size, and the runtime a round trip: at a steady 1,000 scans/s,
    * batches applied as soon as the last one committed held ~2 scans each, and those fixed costs
-   * were most of the CPU a scan cost (docs/benchmarks.md, scan ingest, wave 5).
+   * were most of the CPU a scan cost (docs/benchmarks.md, scan ingest, wave 5). The editor keeps
+   * what is typed as text, and a flow from before the setting has none.
    */
-  batchSpacingMs: number;
+  batchSpacingMs?: number | string;
   schemaVersion: 1;
 }
 
@@ -169,7 +170,7 @@ export = function register(RED: NodeAPI): void {
 
       const batches = coalescedBatches<Record_, RecordResult>({
         maxBatch: MAX_BATCH,
-        minSpacingMs: config.batchSpacingMs,
+        minSpacingMs: Number(config.batchSpacingMs) || 0,
         apply: async (records) => {
           const ctx = { now: clock.now(), flowVersion: flowVersion(), filePattern };
           node.status({ fill: 'blue', shape: 'dot', text: `applying ${records.length}` });
