@@ -168,7 +168,9 @@ describe('floor display nodes (dashboard-feed, dashboard-action, alerts)', funct
         `SELECT status, machine_id, created_by FROM embossing.embossing_jobs`,
       );
       assert.deepEqual(jobs.rows, [{ status: 'queued', machine_id: 'embosser-1', created_by: 'olga' }]);
-      assert.ok(started.lifecycle.length >= 1, 'the plate transition is announced');
+      // Announced by the lifecycle relay once it reads the committed transition (on the commit's
+      // notice), which may come after the action's outcome: wait for it rather than race it.
+      await kit.waitFor(() => started.lifecycle.length >= 1, 'the plate transition announced');
 
       kit.receive('action', {
         _client: OPERATOR,
