@@ -136,6 +136,30 @@ async function plant(pool: Pool, jobIds: string[]): Promise<void> {
   );
 }
 
+/**
+ * Makes batches of job-code scans (`coating`) with increasing ids, 3 ms apart, `repeat` scans of a
+ * job in a row, and the clock each batch is applied at (50 ms after its last scan).
+ */
+function scanBatches(jobIds: string[]): (size: number) => { scans: ScanRecordInput[]; now: Date } {
+  let nextId = 1;
+  let clock = Date.UTC(2026, 11, 2, 6);
+  return (size) => {
+    const scans: ScanRecordInput[] = [];
+    for (let k = 0; k < size; k += 1) {
+      const n = nextId;
+      nextId += 1;
+      clock += 3;
+      scans.push({
+        scan_id: n,
+        code_text: `${jobIds[Math.floor(n / repeat) % jobIds.length]}_1`,
+        operations: ['coating'],
+        scanned_at: new Date(clock),
+      });
+    }
+    return { scans, now: new Date(clock + 50) };
+  };
+}
+
 async function main(): Promise<void> {
   const jobIds = Array.from({ length: jobCount }, (_, i) => `${9000 + Math.floor(i / 100)}_${i % 100}`);
   const before: Side = {
@@ -159,23 +183,7 @@ async function main(): Promise<void> {
       side.pool = createPool(side.db.url, { max: 1 });
       if (profile) side.statements = profileStatements(side.pool);
     }
-    let nextId = 1;
-    let clock = Date.UTC(2026, 11, 2, 6);
-    const batch = (size: number): { scans: ScanRecordInput[]; now: Date } => {
-      const scans: ScanRecordInput[] = [];
-      for (let k = 0; k < size; k += 1) {
-        const n = nextId;
-        nextId += 1;
-        clock += 3;
-        scans.push({
-          scan_id: n,
-          code_text: `${jobIds[Math.floor(n / repeat) % jobIds.length]}_1`,
-          operations: ['coating'],
-          scanned_at: new Date(clock),
-        });
-      }
-      return { scans, now: new Date(clock + 50) };
-    };
+    const batch = scanBatches(jobIds);
     const run = async (side: Side, scans: ScanRecordInput[], now: Date): Promise<void> => {
       const started = performance.now();
       const result = await applyScanRecords(side.pool!, scans, { now, flowVersion: 'bench' });
@@ -415,23 +423,7 @@ async function stepsMain(): Promise<void> {
       { name: '+ the writes (whole)', text: whole },
     ];
     pool = createPool(db.url, { max: 1 });
-    let nextId = 1;
-    let clock = Date.UTC(2026, 11, 2, 6);
-    const batch = (size: number): { scans: ScanRecordInput[]; now: Date } => {
-      const scans: ScanRecordInput[] = [];
-      for (let k = 0; k < size; k += 1) {
-        const n = nextId;
-        nextId += 1;
-        clock += 3;
-        scans.push({
-          scan_id: n,
-          code_text: `${jobIds[Math.floor(n / repeat) % jobIds.length]}_1`,
-          operations: ['coating'],
-          scanned_at: new Date(clock),
-        });
-      }
-      return { scans, now: new Date(clock + 50) };
-    };
+    const batch = scanBatches(jobIds);
     console.log(
       `scan-apply --steps: ${jobCount} jobs, scans of one job ${repeat} in a row, ${scansPerSize} scans per step and batch size in ${rounds} rounds; load average ${os
         .loadavg()
