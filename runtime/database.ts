@@ -11,8 +11,15 @@ export interface Database {
   /** A description safe to print (no password). */
   where: string;
   embedded?: EmbeddedServer;
-  close(options?: { stopEmbedded?: boolean }): Promise<void>;
+  /**
+   * Ends the pool, waiting at most `waitMs` (default 10 s) for connections still in use, then
+   * stops the embedded server (unless told not to).
+   */
+  close(options?: { stopEmbedded?: boolean; waitMs?: number }): Promise<void>;
 }
+
+/** How long closing waits for connections still in use to come back (Database.close). */
+export const POOL_END_WAIT_MS = 10_000;
 
 export function describeUrl(url: string): string {
   try {
@@ -62,8 +69,24 @@ export async function openDatabase(options: {
     url,
     where,
     embedded,
-    async close({ stopEmbedded = true } = {}) {
-      await pool.end().catch(() => undefined);
+    async close({ stopEmbedded = true, waitMs = POOL_END_WAIT_MS } = {}) {
+      // pool.end() waits for every connection in use to be given back. One a node still holds
+      // (a flow that a deploy started while the runtime was stopping runs on) kept it, and the
+      // process, waiting for ever after Ctrl-C: wait a bounded time, then go on; the process ends
+      // after the stop, and with it the connections left.
+      let timer: NodeJS.Timeout | undefined;
+      const ended = await Promise.race([
+        pool.end().then(
+          () => true,
+          () => true,
+        ),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), waitMs))),
+      ]);
+      clearTimeout(timer);
+      if (!ended)
+        options.log?.(
+          `database connections still in use after ${waitMs} ms: stopping without waiting for them`,
+        );
       if (embedded && stopEmbedded) await embedded.stop();
     },
   };
